@@ -1,0 +1,5 @@
+//! Database entities (sea-orm models), one module per table.
+
+pub mod blob;
+pub mod package;
+pub mod user;

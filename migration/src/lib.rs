@@ -1,0 +1,19 @@
+//! Schema migrations. This crate deliberately does not depend on `entity`:
+//! old migrations must keep meaning what they meant when they shipped.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_create_packages;
+mod m20261122_000002_create_users;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261122_000001_create_packages::Migration),
+            Box::new(m20261122_000002_create_users::Migration),
+        ]
+    }
+}

@@ -1,0 +1,128 @@
+//! Assembling depot from its configuration: the database, the store, the
+//! shared state, and the listening server.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use url::Url;
+
+use crate::config::{Config, DownloadMode};
+use crate::db;
+use crate::domain::packages::Packages;
+use crate::domain::preload::preload;
+use crate::domain::users::Users;
+use crate::store::BlobStore;
+
+/// Everything a request handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub packages: Packages,
+    pub users: Users,
+    pub settings: Arc<Settings>,
+}
+
+/// The HTTP-facing settings, resolved from the configuration.
+#[derive(Debug)]
+pub struct Settings {
+    pub public_url: Option<Url>,
+    pub download_mode: DownloadMode,
+    pub presign_ttl: Duration,
+    pub max_upload_size: u64,
+}
+
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Server {
+    /// Connects to the database (migrating it unless told not to) and the
+    /// store, creates the first admin, imports built-in packages, and binds.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db = db::connect(&config.database_url)
+            .await
+            .with_context(|| format!("connecting to {}", db::redact_url(&config.database_url)))?;
+        if config.migrate {
+            db::migrate(&db)
+                .await
+                .context("running database migrations")?;
+        }
+        let store = BlobStore::open(&config.storage, config.max_upload_size)
+            .context("opening the object store")?;
+        let download_mode = match config.download_mode {
+            Some(DownloadMode::Redirect) if !store.can_presign() => {
+                anyhow::bail!(
+                    "--download-mode redirect needs a store that can presign URLs (S3); local files cannot"
+                )
+            }
+            Some(mode) => mode,
+            None if store.can_presign() => DownloadMode::Redirect,
+            None => DownloadMode::Proxy,
+        };
+
+        let users = Users::new(db.clone())?;
+        if let Some(password) = users
+            .bootstrap_admin(config.admin_password.as_ref())
+            .await?
+        {
+            // Shown once; there is no other way to learn it.
+            eprintln!(
+                "depot: created user `admin` with password {}",
+                password.expose()
+            );
+            eprintln!("depot: change it with `depot user passwd admin`");
+        }
+        let packages = Packages::new(db, store);
+        if let Some(dir) = &config.preload_dir {
+            preload(&packages, dir, config.max_upload_size)
+                .await
+                .with_context(|| format!("reading the preload directory {}", dir.display()))?;
+        }
+
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
+        let state = AppState {
+            packages,
+            users,
+            settings: Arc::new(Settings {
+                public_url: config.public_url,
+                download_mode,
+                presign_ttl: config.presign_ttl,
+                max_upload_size: config.max_upload_size,
+            }),
+        };
+        Ok(Self { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then lets requests in flight finish.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        tracing::info!(
+            addr = %self.local_addr(),
+            download_mode = ?self.state.settings.download_mode,
+            "depot is serving"
+        );
+        let router = crate::http::router(self.state);
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving HTTP")
+    }
+}

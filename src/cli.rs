@@ -1,0 +1,252 @@
+//! The command line: every setting is a flag and a `DEPOT_` environment variable.
+
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use url::Url;
+
+use crate::config::{Config, DownloadMode, Secret, StorageConfig, sqlite_url};
+use crate::db;
+use crate::domain::users::{Role, Users, generate_password};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "depot",
+    version,
+    about = "A package repository gateway speaking the OCP software-package API"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the HTTP server.
+    Serve(Box<ServeArgs>),
+    /// Run the database migrations and exit.
+    Migrate(DbArgs),
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DbArgs {
+    /// Directory for the embedded database and blobs.
+    #[arg(
+        long,
+        env = "DEPOT_DATA_DIR",
+        default_value = "./depot-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://USER:PASS@HOST/DB`; default: SQLite in the data dir.
+    #[arg(
+        long,
+        env = "DEPOT_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+}
+
+impl DbArgs {
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| sqlite_url(&self.data_dir.join("depot.db")))
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Address to listen on.
+    #[arg(long, env = "DEPOT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// `file://PATH` or `s3://BUCKET[/PREFIX]`; default: file://<data-dir>/blobs.
+    #[arg(long, env = "DEPOT_STORAGE_URL")]
+    pub storage_url: Option<String>,
+    /// S3 endpoint (MinIO, Garage, …); path-style addressing is used when set.
+    #[arg(long, env = "DEPOT_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    #[arg(long, env = "DEPOT_S3_REGION")]
+    pub s3_region: Option<String>,
+    /// Endpoint to sign download URLs for, when agents reach the store under another address.
+    #[arg(long, env = "DEPOT_S3_PUBLIC_ENDPOINT")]
+    pub s3_public_endpoint: Option<String>,
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide = true, hide_env_values = true)]
+    pub aws_access_key_id: Option<String>,
+    #[arg(
+        long,
+        env = "AWS_SECRET_ACCESS_KEY",
+        hide = true,
+        hide_env_values = true
+    )]
+    pub aws_secret_access_key: Option<String>,
+    /// Base of every downloadUrl; default: derived from the request.
+    #[arg(long, env = "DEPOT_PUBLIC_URL")]
+    pub public_url: Option<Url>,
+    /// Default: redirect where the store can presign (S3), else proxy.
+    #[arg(long, env = "DEPOT_DOWNLOAD_MODE", value_enum)]
+    pub download_mode: Option<DownloadMode>,
+    /// Lifetime of presigned download URLs.
+    #[arg(long, env = "DEPOT_PRESIGN_TTL", default_value = "300s", value_parser = humantime::parse_duration)]
+    pub presign_ttl: Duration,
+    /// Largest accepted upload, e.g. 8GiB or 500MB.
+    #[arg(long, env = "DEPOT_MAX_UPLOAD_SIZE", default_value = "8GiB", value_parser = parse_size)]
+    pub max_upload_size: u64,
+    /// Directory whose files are imported at start as built-in (not deletable) packages.
+    #[arg(long, env = "DEPOT_PRELOAD_DIR")]
+    pub preload_dir: Option<PathBuf>,
+    /// Do not run database migrations at start.
+    #[arg(long, env = "DEPOT_NO_MIGRATE")]
+    pub no_migrate: bool,
+    /// Password of the `admin` user created on first start (generated and printed when unset).
+    #[arg(
+        long,
+        env = "DEPOT_ADMIN_PASSWORD",
+        hide = true,
+        hide_env_values = true
+    )]
+    pub admin_password: Option<String>,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    s.parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|e| e.to_string())
+}
+
+impl ServeArgs {
+    pub fn into_config(self) -> anyhow::Result<Config> {
+        let storage_url = self
+            .storage_url
+            .clone()
+            .unwrap_or_else(|| format!("file://{}", self.db.data_dir.join("blobs").display()));
+        let mut storage = StorageConfig::parse(&storage_url).map_err(anyhow::Error::msg)?;
+        if let StorageConfig::S3(s3) = &mut storage {
+            s3.endpoint = self.s3_endpoint;
+            s3.region = self.s3_region;
+            s3.public_endpoint = self.s3_public_endpoint;
+            s3.access_key_id = self.aws_access_key_id;
+            s3.secret_access_key = self.aws_secret_access_key.map(Secret::new);
+        }
+        Ok(Config {
+            listen: self.listen,
+            database_url: self.db.database_url(),
+            storage,
+            public_url: self.public_url,
+            download_mode: self.download_mode,
+            presign_ttl: self.presign_ttl,
+            max_upload_size: self.max_upload_size,
+            preload_dir: self.preload_dir,
+            migrate: !self.no_migrate,
+            admin_password: self.admin_password.map(Secret::new),
+        })
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user. Without --password-stdin a password is generated and printed.
+    Add {
+        name: String,
+        #[arg(long, value_enum)]
+        role: Role,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users and their roles.
+    List,
+    /// Set a user's password. Without --password-stdin a password is generated and printed.
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Remove a user.
+    Remove { name: String },
+}
+
+fn read_password(from_stdin: bool) -> anyhow::Result<(Secret, bool)> {
+    if !from_stdin {
+        return Ok((generate_password(), true));
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password")?;
+    Ok((Secret::new(line.trim_end_matches(['\r', '\n'])), false))
+}
+
+pub async fn user_command(db_args: &DbArgs, command: UserCommand) -> anyhow::Result<()> {
+    let db = db::connect(&db_args.database_url()).await?;
+    db::migrate(&db).await?;
+    let users = Users::new(db)?;
+    match command {
+        UserCommand::Add {
+            name,
+            role,
+            password_stdin,
+        } => {
+            let (password, generated) = read_password(password_stdin)?;
+            users.add(&name, role, &password).await?;
+            println!("created user {name} ({role})");
+            if generated {
+                println!("password: {}", password.expose());
+            }
+        }
+        UserCommand::List => {
+            for (name, role) in users.list().await? {
+                println!("{name}\t{role}");
+            }
+        }
+        UserCommand::Passwd {
+            name,
+            password_stdin,
+        } => {
+            let (password, generated) = read_password(password_stdin)?;
+            users.set_password(&name, &password).await?;
+            println!("password of {name} changed");
+            if generated {
+                println!("password: {}", password.expose());
+            }
+        }
+        UserCommand::Remove { name } => {
+            users.remove(&name).await?;
+            println!("removed user {name}");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("8GiB").unwrap(), 8 << 30);
+        assert_eq!(parse_size("500MB").unwrap(), 500_000_000);
+        assert!(parse_size("lots").is_err());
+    }
+}

@@ -1,0 +1,176 @@
+//! Runtime configuration of `depot serve`, independent of how it was given
+//! (flags and environment in `cli`, literals in tests).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub storage: StorageConfig,
+    /// Base of every `downloadUrl`; derived from each request when unset.
+    pub public_url: Option<Url>,
+    /// `None` picks redirect where the store can presign, proxy otherwise.
+    pub download_mode: Option<DownloadMode>,
+    pub presign_ttl: Duration,
+    pub max_upload_size: u64,
+    pub preload_dir: Option<PathBuf>,
+    pub migrate: bool,
+    /// Password for the `admin` user created on first start.
+    pub admin_password: Option<Secret>,
+}
+
+impl Config {
+    /// The embedded default: SQLite and local files under `data_dir`.
+    pub fn embedded(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: sqlite_url(&data_dir.join("depot.db")),
+            storage: StorageConfig::Local {
+                root: data_dir.join("blobs"),
+            },
+            public_url: None,
+            download_mode: None,
+            presign_ttl: Duration::from_secs(300),
+            max_upload_size: 8 << 30,
+            preload_dir: None,
+            migrate: true,
+            admin_password: None,
+        }
+    }
+}
+
+pub fn sqlite_url(path: &std::path::Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+#[derive(Clone, Debug)]
+pub enum StorageConfig {
+    Local { root: PathBuf },
+    S3(S3Config),
+}
+
+#[derive(Clone, Debug)]
+pub struct S3Config {
+    pub bucket: String,
+    pub prefix: Option<String>,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    /// Endpoint used only to sign download URLs.
+    pub public_endpoint: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<Secret>,
+    /// Objects above this size are copied part by part (S3's CopyObject stops at 5 GiB).
+    pub max_single_copy: u64,
+    pub copy_part_size: u64,
+}
+
+impl S3Config {
+    pub fn new(bucket: impl Into<String>) -> Self {
+        Self {
+            bucket: bucket.into(),
+            prefix: None,
+            endpoint: None,
+            region: None,
+            public_endpoint: None,
+            access_key_id: None,
+            secret_access_key: None,
+            max_single_copy: 5 << 30,
+            copy_part_size: 512 << 20,
+        }
+    }
+}
+
+impl StorageConfig {
+    /// Parses `file://PATH` or `s3://BUCKET[/PREFIX]`.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if let Some(path) = url.strip_prefix("file://") {
+            if path.is_empty() {
+                return Err("file:// needs a path, e.g. file:///var/lib/depot/blobs".into());
+            }
+            return Ok(Self::Local { root: path.into() });
+        }
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = match rest.split_once('/') {
+                Some((b, p)) => (
+                    b,
+                    Some(p.trim_matches('/').to_string()).filter(|p| !p.is_empty()),
+                ),
+                None => (rest, None),
+            };
+            if bucket.is_empty() {
+                return Err("s3:// needs a bucket, e.g. s3://depot or s3://depot/prefix".into());
+            }
+            let mut s3 = S3Config::new(bucket);
+            s3.prefix = prefix;
+            return Ok(Self::S3(s3));
+        }
+        Err(format!(
+            "unsupported storage URL {url:?}: use file://PATH or s3://BUCKET[/PREFIX]"
+        ))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DownloadMode {
+    /// Answer 302 with a presigned URL of the object store.
+    Redirect,
+    /// Stream the object through depot.
+    Proxy,
+}
+
+/// A string that never shows up in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_storage_urls() {
+        match StorageConfig::parse("s3://bucket/some/prefix/").unwrap() {
+            StorageConfig::S3(s3) => {
+                assert_eq!(s3.bucket, "bucket");
+                assert_eq!(s3.prefix.as_deref(), Some("some/prefix"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match StorageConfig::parse("s3://bucket").unwrap() {
+            StorageConfig::S3(s3) => assert_eq!(s3.prefix, None),
+            other => panic!("{other:?}"),
+        }
+        match StorageConfig::parse("file:///var/depot").unwrap() {
+            StorageConfig::Local { root } => assert_eq!(root, PathBuf::from("/var/depot")),
+            other => panic!("{other:?}"),
+        }
+        assert!(StorageConfig::parse("gs://x").is_err());
+        assert!(StorageConfig::parse("s3://").is_err());
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        assert_eq!(format!("{:?}", Secret::new("hunter2")), "<redacted>");
+    }
+}

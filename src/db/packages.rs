@@ -1,0 +1,198 @@
+use chrono::Utc;
+use entity::{blob, package};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, Order,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use crate::domain::query::{Direction, ListQuery, SortField};
+use crate::store::Staged;
+
+/// A package about to be recorded.
+#[derive(Clone, Debug)]
+pub struct NewPackage {
+    pub name: String,
+    pub file_name: String,
+    pub extension: String,
+    pub package_type: String,
+    pub version: String,
+    pub release: String,
+    pub build_number: String,
+    pub operating_system: String,
+    pub architecture: String,
+    pub deletable: bool,
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<package::Model>, DbErr> {
+    package::Entity::find_by_id(id).one(db).await
+}
+
+pub async fn find_by_file_name(
+    db: &impl ConnectionTrait,
+    file_name: &str,
+) -> Result<Option<package::Model>, DbErr> {
+    package::Entity::find()
+        .filter(package::Column::FileName.eq(file_name))
+        .one(db)
+        .await
+}
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    q: &ListQuery,
+) -> Result<(Vec<package::Model>, u64), DbErr> {
+    let mut select = package::Entity::find();
+    if let Some(keyword) = &q.keyword {
+        let pattern = format!("%{}%", escape_like(&keyword.to_lowercase()));
+        select = select.filter(
+            Expr::expr(Func::lower(Expr::col(package::Column::Name)))
+                .like(LikeExpr::new(pattern).escape('\\')),
+        );
+    }
+    if !q.types.is_empty() {
+        select = select.filter(package::Column::Type.is_in(q.types.iter().map(|t| t.as_str())));
+    }
+    if !q.versions.is_empty() {
+        select = select.filter(package::Column::Version.is_in(q.versions.clone()));
+    }
+    if !q.operating_systems.is_empty() {
+        select = select.filter(package::Column::OperatingSystem.is_in(q.operating_systems.clone()));
+    }
+    if !q.architectures.is_empty() {
+        select = select.filter(package::Column::Architecture.is_in(q.architectures.clone()));
+    }
+    let total = select.clone().count(db).await?;
+    if let Some((field, direction)) = q.sort {
+        let order = match direction {
+            Direction::Asc => Order::Asc,
+            Direction::Desc => Order::Desc,
+        };
+        select = select.order_by(sort_column(field), order);
+    }
+    // Ties (and the unsorted case) in id order, so pages never overlap.
+    let rows = select
+        .order_by_asc(package::Column::Id)
+        .offset(q.offset())
+        .limit(q.size)
+        .all(db)
+        .await?;
+    Ok((rows, total))
+}
+
+fn sort_column(field: SortField) -> package::Column {
+    match field {
+        SortField::Id => package::Column::Id,
+        SortField::Name => package::Column::Name,
+        SortField::FileName => package::Column::FileName,
+        SortField::Version => package::Column::Version,
+        SortField::Type => package::Column::Type,
+        SortField::OperatingSystem => package::Column::OperatingSystem,
+        SortField::Architecture => package::Column::Architecture,
+        SortField::Size => package::Column::Size,
+        SortField::CreateTime => package::Column::CreatedAt,
+    }
+}
+
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// Records the blob, or touches its row if it exists. Either way the row is
+/// locked until the transaction ends, which serialises this upload against a
+/// delete of the same content (see `release_blob`).
+pub async fn upsert_blob(db: &impl ConnectionTrait, staged: &Staged) -> Result<(), DbErr> {
+    let row = blob::ActiveModel {
+        key: Set(staged.key.to_string()),
+        size: Set(staged.size as i64),
+        sha1: Set(staged.digests.sha1.clone()),
+        md5: Set(staged.digests.md5.clone()),
+        sha256: Set(staged.digests.sha256.clone()),
+        created_at: Set(Utc::now()),
+    };
+    blob::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(blob::Column::Key)
+                .update_column(blob::Column::Size)
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// Locks an existing blob row; false when there is none.
+pub async fn lock_blob(db: &impl ConnectionTrait, key: &str) -> Result<bool, DbErr> {
+    let res = blob::Entity::update_many()
+        .col_expr(blob::Column::Size, Expr::col(blob::Column::Size).into())
+        .filter(blob::Column::Key.eq(key))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected > 0)
+}
+
+pub async fn delete_blob(db: &impl ConnectionTrait, key: &str) -> Result<(), DbErr> {
+    blob::Entity::delete_by_id(key.to_string()).exec(db).await?;
+    Ok(())
+}
+
+pub async fn references(db: &impl ConnectionTrait, key: &str) -> Result<u64, DbErr> {
+    package::Entity::find()
+        .filter(package::Column::BlobKey.eq(key))
+        .count(db)
+        .await
+}
+
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    new: &NewPackage,
+    staged: &Staged,
+) -> Result<package::Model, DbErr> {
+    package::ActiveModel {
+        name: Set(new.name.clone()),
+        file_name: Set(new.file_name.clone()),
+        extension: Set(new.extension.clone()),
+        size: Set(staged.size as i64),
+        sha1: Set(staged.digests.sha1.clone()),
+        blob_key: Set(staged.key.to_string()),
+        r#type: Set(new.package_type.clone()),
+        version: Set(new.version.clone()),
+        release: Set(new.release.clone()),
+        build_number: Set(new.build_number.clone()),
+        operating_system: Set(new.operating_system.clone()),
+        architecture: Set(new.architecture.clone()),
+        deletable: Set(new.deletable),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+}
+
+/// Deletes a package row; false when it was already gone.
+pub async fn delete(db: &impl ConnectionTrait, id: i64) -> Result<bool, DbErr> {
+    Ok(package::Entity::delete_by_id(id)
+        .exec(db)
+        .await?
+        .rows_affected
+        > 0)
+}
+
+pub async fn mark_built_in(db: &impl ConnectionTrait, id: i64) -> Result<(), DbErr> {
+    package::Entity::update_many()
+        .col_expr(package::Column::Deletable, Expr::value(false))
+        .filter(package::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(super::escape_like(r"50%_a\b"), r"50\%\_a\\b");
+    }
+}

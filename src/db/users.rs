@@ -1,0 +1,68 @@
+use chrono::Utc;
+use entity::user;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder,
+};
+
+pub async fn find_by_name(
+    db: &impl ConnectionTrait,
+    name: &str,
+) -> Result<Option<user::Model>, DbErr> {
+    user::Entity::find()
+        .filter(user::Column::Name.eq(name))
+        .one(db)
+        .await
+}
+
+pub async fn count(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    user::Entity::find().count(db).await
+}
+
+pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<user::Model>, DbErr> {
+    user::Entity::find()
+        .order_by_asc(user::Column::Name)
+        .all(db)
+        .await
+}
+
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    name: &str,
+    password_hash: String,
+    role: &str,
+) -> Result<user::Model, DbErr> {
+    user::ActiveModel {
+        name: Set(name.to_string()),
+        password_hash: Set(password_hash),
+        role: Set(role.to_string()),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+}
+
+pub async fn set_password(
+    db: &impl ConnectionTrait,
+    name: &str,
+    password_hash: String,
+) -> Result<bool, DbErr> {
+    let res = user::Entity::update_many()
+        .col_expr(
+            user::Column::PasswordHash,
+            sea_orm::sea_query::Expr::value(password_hash),
+        )
+        .filter(user::Column::Name.eq(name))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected > 0)
+}
+
+pub async fn delete(db: &impl ConnectionTrait, name: &str) -> Result<bool, DbErr> {
+    let res = user::Entity::delete_many()
+        .filter(user::Column::Name.eq(name))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected > 0)
+}

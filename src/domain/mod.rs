@@ -1,0 +1,10 @@
+//! Domain logic: what depot does, independent of HTTP. Pure parts (type
+//! inference, file names, RPM headers, list queries) have no I/O at all.
+
+pub mod classify;
+pub mod filename;
+pub mod packages;
+pub mod preload;
+pub mod query;
+pub mod rpm_header;
+pub mod users;

@@ -1,0 +1,227 @@
+//! The package store: ingest, lookup, listing and deletion, keeping the
+//! database rows and the stored objects consistent with each other.
+
+use bytes::Bytes;
+use entity::package;
+use futures::{Stream, TryStreamExt};
+use sea_orm::{DatabaseConnection, SqlErr, TransactionTrait};
+use tokio_util::io::{StreamReader, SyncIoBridge};
+
+use super::classify::PackageType;
+use super::filename::{check_client_name, check_stored_name, script_extension};
+use super::query::ListQuery;
+use super::rpm_header::{is_rpm, read_rpm_header};
+use crate::db::{self, packages::NewPackage};
+use crate::error::{Error, Result};
+use crate::store::{BlobKey, BlobStore, Staged};
+
+#[derive(Clone)]
+pub struct Packages {
+    db: DatabaseConnection,
+    store: BlobStore,
+}
+
+/// What the client said about an upload besides its bytes.
+#[derive(Clone, Debug, Default)]
+pub struct Upload {
+    /// The file name the client sent (multipart `filename`, or the preloaded file's name).
+    pub client_name: Option<String>,
+    /// Built-in packages are not deletable.
+    pub built_in: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    /// The same file name with the same bytes was already stored.
+    Existing,
+}
+
+impl Packages {
+    pub fn new(db: DatabaseConnection, store: BlobStore) -> Self {
+        Self { db, store }
+    }
+
+    pub fn store(&self) -> &BlobStore {
+        &self.store
+    }
+
+    pub async fn list(&self, query: &ListQuery) -> Result<(Vec<package::Model>, u64)> {
+        Ok(db::packages::list(&self.db, query).await?)
+    }
+
+    pub async fn get(&self, id: i64) -> Result<package::Model> {
+        db::packages::find(&self.db, id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no software package with id {id}")))
+    }
+
+    pub async fn get_by_file_name(&self, file_name: &str) -> Result<package::Model> {
+        db::packages::find_by_file_name(&self.db, file_name)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no software package named {file_name:?}")))
+    }
+
+    /// Stores an uploaded file as a package. The body is streamed: memory does
+    /// not grow with its size. On any failure nothing is recorded and no
+    /// object is left under a content key.
+    pub async fn ingest<S, E>(
+        &self,
+        body: S,
+        upload: Upload,
+        limit: u64,
+    ) -> Result<(package::Model, Outcome)>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        if let Some(name) = &upload.client_name {
+            check_client_name(name).map_err(Error::InvalidArgument)?;
+        }
+        let staged = self.store.stage(body, limit).await?;
+        let result = self.register(&staged, &upload).await;
+        self.store.discard(&staged).await;
+        let (package, outcome) = result?;
+        if upload.built_in && package.deletable {
+            db::packages::mark_built_in(&self.db, package.id).await?;
+            return Ok((self.get(package.id).await?, outcome));
+        }
+        Ok((package, outcome))
+    }
+
+    async fn register(
+        &self,
+        staged: &Staged,
+        upload: &Upload,
+    ) -> Result<(package::Model, Outcome)> {
+        let new = self.describe(staged, upload).await?;
+        if let Some(existing) = db::packages::find_by_file_name(&self.db, &new.file_name).await? {
+            return same_or_conflict(existing, staged);
+        }
+
+        let txn = self.db.begin().await?;
+        db::packages::upsert_blob(&txn, staged).await?;
+        // Under the blob row's lock: a concurrent delete of the last package
+        // with these bytes either finished (object gone, copied again here)
+        // or waits for this commit (and then sees the new reference).
+        self.store.ensure_stored(staged).await?;
+        match db::packages::insert(&txn, &new, staged).await {
+            Ok(model) => {
+                txn.commit().await?;
+                Ok((model, Outcome::Created))
+            }
+            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                // Another upload of the same file name won the race.
+                txn.rollback().await?;
+                let existing = db::packages::find_by_file_name(&self.db, &new.file_name)
+                    .await?
+                    .ok_or_else(|| Error::internal("a conflicting package vanished"))?;
+                same_or_conflict(existing, staged)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads what the package is from its bytes: an RPM's header, or a script's name.
+    async fn describe(&self, staged: &Staged, upload: &Upload) -> Result<NewPackage> {
+        let deletable = !upload.built_in;
+        if is_rpm(&staged.magic) {
+            let stream = self.store.get(&staged.path, None).await?.into_stream();
+            let reader =
+                SyncIoBridge::new(StreamReader::new(stream.map_err(std::io::Error::other)));
+            let info = tokio::task::spawn_blocking(move || read_rpm_header(reader))
+                .await
+                .map_err(Error::internal)?
+                .map_err(Error::InvalidArgument)?;
+            if let Some(expected) = info.expected_size.filter(|e| *e != staged.size) {
+                return Err(Error::invalid(format!(
+                    "the RPM is damaged or truncated: its header announces {expected} bytes, {} arrived",
+                    staged.size
+                )));
+            }
+            let file_name = info.file_name();
+            check_stored_name(&file_name)
+                .map_err(|e| Error::invalid(format!("the RPM header is unusable: {e}")))?;
+            return Ok(NewPackage {
+                file_name,
+                extension: "rpm".into(),
+                package_type: info.package_type.as_str().into(),
+                build_number: info.build_number().into(),
+                operating_system: info.operating_system().into(),
+                name: info.name,
+                version: info.version,
+                release: info.release,
+                architecture: info.arch,
+                deletable,
+            });
+        }
+        let name = upload.client_name.as_deref().unwrap_or_default();
+        let Some(extension) = script_extension(name) else {
+            return Err(Error::invalid(format!(
+                "{name:?} is neither an RPM package nor a script (.sh, .py)"
+            )));
+        };
+        check_stored_name(name).map_err(Error::InvalidArgument)?;
+        Ok(NewPackage {
+            name: name.into(),
+            file_name: name.into(),
+            extension: extension.into(),
+            package_type: PackageType::Script.as_str().into(),
+            version: String::new(),
+            release: String::new(),
+            build_number: String::new(),
+            operating_system: String::new(),
+            architecture: String::new(),
+            deletable,
+        })
+    }
+
+    /// Deletes a package; its object goes when no other package references it.
+    pub async fn delete(&self, id: i64) -> Result<()> {
+        let package = self.get(id).await?;
+        if !package.deletable {
+            return Err(Error::NotDeletable(id));
+        }
+        if !db::packages::delete(&self.db, id).await? {
+            return Err(Error::NotFound(format!("no software package with id {id}")));
+        }
+        // The package is gone whatever happens next; an object left behind is
+        // unreferenced and only costs space.
+        if let Err(e) = self
+            .release_blob(&BlobKey::from_stored(package.blob_key))
+            .await
+        {
+            tracing::warn!(error = %e, "removing an unreferenced object failed; it stays until collected");
+        }
+        Ok(())
+    }
+
+    /// Removes a blob nobody references, under its row lock. The object goes
+    /// before the row: if the commit then fails, the row outlives the object,
+    /// and the next upload of these bytes copies them again.
+    async fn release_blob(&self, key: &BlobKey) -> Result<()> {
+        let txn = self.db.begin().await?;
+        if db::packages::lock_blob(&txn, key.as_str()).await?
+            && db::packages::references(&txn, key.as_str()).await? == 0
+        {
+            self.store.delete(key).await?;
+            db::packages::delete_blob(&txn, key.as_str()).await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+}
+
+fn same_or_conflict(
+    existing: package::Model,
+    staged: &Staged,
+) -> Result<(package::Model, Outcome)> {
+    if existing.sha1 == staged.digests.sha1 {
+        Ok((existing, Outcome::Existing))
+    } else {
+        Err(Error::Conflict(format!(
+            "a different package named {:?} already exists (id {}, sha1 {}); delete it first or upload under another name",
+            existing.file_name, existing.id, existing.sha1
+        )))
+    }
+}

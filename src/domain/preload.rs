@@ -1,0 +1,44 @@
+//! Built-in packages: files in the preload directory, imported at start.
+
+use std::path::Path;
+
+use tokio_util::io::ReaderStream;
+
+use super::packages::{Outcome, Packages, Upload};
+
+/// Imports every regular file of `dir`. Idempotent: files already imported
+/// are found again. A bad file is logged and skipped so that one broken
+/// package cannot keep every replica from starting.
+pub async fn preload(packages: &Packages, dir: &Path, limit: u64) -> std::io::Result<()> {
+    let mut entries = Vec::new();
+    let mut read = tokio::fs::read_dir(dir).await?;
+    while let Some(entry) = read.next_entry().await? {
+        if entry.file_type().await?.is_file() {
+            entries.push(entry.path());
+        }
+    }
+    entries.sort();
+    for path in entries {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let file = tokio::fs::File::open(&path).await?;
+        let upload = Upload {
+            client_name: name,
+            built_in: true,
+        };
+        match packages
+            .ingest(ReaderStream::new(file), upload, limit)
+            .await
+        {
+            Ok((p, Outcome::Created)) => {
+                tracing::info!(id = p.id, file = %p.file_name, "preloaded a built-in package")
+            }
+            Ok((p, Outcome::Existing)) => {
+                tracing::debug!(id = p.id, file = %p.file_name, "built-in package present")
+            }
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "skipping a preload file")
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,255 @@
+//! Users, roles and what each role may do.
+
+use std::fmt;
+use std::str::FromStr;
+
+use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+use argon2::{Argon2, PasswordHash, PasswordVerifier};
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use sea_orm::{DatabaseConnection, SqlErr};
+
+use crate::config::Secret;
+use crate::db;
+use crate::error::{Error, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    Viewer,
+    Manager,
+    Admin,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Permission {
+    PackageViewer,
+    PackageManager,
+    /// Creating, changing and removing users.
+    UserAdmin,
+}
+
+impl Role {
+    pub fn grants(self, permission: Permission) -> bool {
+        match permission {
+            Permission::PackageViewer => true,
+            Permission::PackageManager => matches!(self, Role::Manager | Role::Admin),
+            Permission::UserAdmin => self == Role::Admin,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Manager => "manager",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "viewer" => Ok(Role::Viewer),
+            "manager" => Ok(Role::Manager),
+            "admin" => Ok(Role::Admin),
+            other => Err(Error::internal(format!(
+                "unknown role {other:?} in the database"
+            ))),
+        }
+    }
+}
+
+/// An authenticated user.
+#[derive(Clone, Debug)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+}
+
+pub const MIN_PASSWORD_LEN: usize = 8;
+
+pub fn check_user_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "invalid user name {name:?}: 1 to 64 letters, digits or . _ - @"
+        )))
+    }
+}
+
+pub fn check_password(password: &str) -> Result<()> {
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(Error::invalid(format!(
+            "passwords need at least {MIN_PASSWORD_LEN} characters"
+        )));
+    }
+    Ok(())
+}
+
+pub fn generate_password() -> Secret {
+    Secret::new(
+        rand::rng()
+            .sample_iter(&Alphanumeric)
+            .take(24)
+            .map(char::from)
+            .collect::<String>(),
+    )
+}
+
+pub fn hash_password(password: &str) -> Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(Error::internal)
+}
+
+/// Constant-time by construction (argon2 compares digests in constant time).
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// User administration, shared by the CLI and the server.
+#[derive(Clone)]
+pub struct Users {
+    db: DatabaseConnection,
+    /// Verified against when the user does not exist, so that timing does not tell.
+    dummy_hash: std::sync::Arc<String>,
+}
+
+impl Users {
+    pub fn new(db: DatabaseConnection) -> Result<Self> {
+        Ok(Self {
+            db,
+            dummy_hash: std::sync::Arc::new(hash_password("not-a-real-password")?),
+        })
+    }
+
+    /// Checks a name and password; `None` when they do not match a user.
+    pub async fn authenticate(&self, name: &str, password: Secret) -> Result<Option<User>> {
+        let row = db::users::find_by_name(&self.db, name).await?;
+        let hash = row
+            .as_ref()
+            .map(|r| r.password_hash.clone())
+            .unwrap_or_else(|| self.dummy_hash.as_ref().clone());
+        // Argon2 takes tens of milliseconds of CPU: keep it off the async workers.
+        let ok = tokio::task::spawn_blocking(move || verify_password(password.expose(), &hash))
+            .await
+            .map_err(Error::internal)?;
+        match row {
+            Some(r) if ok => Ok(Some(User {
+                id: r.id,
+                name: r.name,
+                role: r.role.parse()?,
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    pub async fn add(&self, name: &str, role: Role, password: &Secret) -> Result<()> {
+        check_user_name(name)?;
+        check_password(password.expose())?;
+        let hash = hash_password(password.expose())?;
+        match db::users::insert(&self.db, name, hash, role.as_str()).await {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                Err(Error::Conflict(format!("user {name:?} already exists")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn list(&self) -> Result<Vec<(String, Role)>> {
+        db::users::list(&self.db)
+            .await?
+            .into_iter()
+            .map(|u| Ok((u.name, u.role.parse()?)))
+            .collect()
+    }
+
+    pub async fn set_password(&self, name: &str, password: &Secret) -> Result<()> {
+        check_password(password.expose())?;
+        if !db::users::set_password(&self.db, name, hash_password(password.expose())?).await? {
+            return Err(Error::NotFound(format!("no user {name:?}")));
+        }
+        Ok(())
+    }
+
+    pub async fn remove(&self, name: &str) -> Result<()> {
+        if !db::users::delete(&self.db, name).await? {
+            return Err(Error::NotFound(format!("no user {name:?}")));
+        }
+        Ok(())
+    }
+
+    /// On a database without users, creates `admin`. Returns the password when
+    /// it was generated, for the caller to show once. Several replicas starting
+    /// at once race here; the loser sees a unique violation and stays quiet.
+    pub async fn bootstrap_admin(&self, password: Option<&Secret>) -> Result<Option<Secret>> {
+        if db::users::count(&self.db).await? > 0 {
+            return Ok(None);
+        }
+        let (password, generated) = match password {
+            Some(p) => (p.clone(), false),
+            None => (generate_password(), true),
+        };
+        match self.add("admin", Role::Admin, &password).await {
+            Ok(()) => Ok(generated.then_some(password)),
+            Err(Error::Conflict(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_permission_matrix() {
+        use Permission::*;
+        assert!(Role::Viewer.grants(PackageViewer));
+        assert!(!Role::Viewer.grants(PackageManager));
+        assert!(!Role::Viewer.grants(UserAdmin));
+        assert!(Role::Manager.grants(PackageManager));
+        assert!(!Role::Manager.grants(UserAdmin));
+        assert!(Role::Admin.grants(UserAdmin) && Role::Admin.grants(PackageManager));
+    }
+
+    #[test]
+    fn password_hashes_verify() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &hash));
+        assert!(!verify_password("wrong horse", &hash));
+        assert!(!verify_password("correct horse", "garbage"));
+    }
+
+    #[test]
+    fn names_and_passwords() {
+        assert!(check_user_name("ops.team-1").is_ok());
+        assert!(check_user_name("a:b").is_err());
+        assert!(check_user_name("").is_err());
+        assert!(check_password("short").is_err());
+        assert_eq!(generate_password().expose().len(), 24);
+    }
+}

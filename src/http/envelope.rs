@@ -1,0 +1,90 @@
+//! The OCP response envelope every answer is wrapped in.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{Local, SecondsFormat};
+use serde::Serialize;
+
+use super::context::{RequestContext, server_name};
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Body<T> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<T>,
+    successful: bool,
+    timestamp: String,
+    duration: u64,
+    status: u16,
+    trace_id: String,
+    server: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorBody>,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    pub code: u32,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+/// A successful answer: `data` wrapped in the envelope.
+pub struct Envelope<T>(pub Option<T>);
+
+impl<T> Envelope<T> {
+    pub fn ok(data: T) -> Self {
+        Self(Some(data))
+    }
+}
+
+impl Envelope<()> {
+    /// The envelope without `data` (DELETE).
+    pub fn empty() -> Self {
+        Self(None)
+    }
+}
+
+impl<T: Serialize> IntoResponse for Envelope<T> {
+    fn into_response(self) -> Response {
+        render(StatusCode::OK, self.0, None)
+    }
+}
+
+pub fn render<T: Serialize>(
+    status: StatusCode,
+    data: Option<T>,
+    error: Option<ErrorBody>,
+) -> Response {
+    let ctx = RequestContext::current();
+    let body = Body {
+        successful: error.is_none(),
+        data,
+        timestamp: Local::now().to_rfc3339_opts(SecondsFormat::Millis, false),
+        duration: ctx.started.elapsed().as_millis() as u64,
+        status: status.as_u16(),
+        trace_id: ctx.trace_id,
+        server: server_name(),
+        error,
+    };
+    (status, Json(body)).into_response()
+}
+
+/// `page` of a paged list.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PageInfo {
+    pub number: u64,
+    pub size: u64,
+    pub total_elements: u64,
+    pub total_pages: u64,
+}
+
+#[derive(Serialize)]
+pub struct Paged<T> {
+    pub contents: Vec<T>,
+    pub page: PageInfo,
+}

@@ -1,0 +1,127 @@
+//! The one place errors become HTTP answers: a status, a stable numeric
+//! code and a message, in the OCP envelope, logged once with the trace id.
+
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::rejection::PathRejection;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::envelope::{ErrorBody, render};
+use crate::error::Error;
+
+/// Stable error codes. OCP's own numbers keep OCP's meanings; depot's own
+/// start at 90000. The README lists them all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Code {
+    IllegalArgument = 10001,
+    NotFound = 10002,
+    Unexpected = 10010,
+    NotAuthenticated = 30000,
+    BadCredentials = 30004,
+    NotPermitted = 30014,
+    PackageConflict = 90001,
+    PackageNotDeletable = 90002,
+    UploadTooLarge = 90003,
+    UploadInterrupted = 90004,
+    StoreUnavailable = 90005,
+    DatabaseUnavailable = 90006,
+    MethodNotAllowed = 90007,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: Code,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: Code, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, Code::IllegalArgument, message)
+    }
+
+    pub fn not_authenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            Code::NotAuthenticated,
+            "authentication required",
+        )
+    }
+
+    pub fn bad_credentials() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            Code::BadCredentials,
+            "bad user name or password",
+        )
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        use StatusCode as S;
+        let message = e.to_string();
+        let (status, code) = match &e {
+            Error::InvalidArgument(_) => (S::BAD_REQUEST, Code::IllegalArgument),
+            Error::NotFound(_) => (S::NOT_FOUND, Code::NotFound),
+            Error::Conflict(_) => (S::CONFLICT, Code::PackageConflict),
+            Error::NotDeletable(_) => (S::CONFLICT, Code::PackageNotDeletable),
+            Error::TooLarge { .. } => (S::PAYLOAD_TOO_LARGE, Code::UploadTooLarge),
+            Error::Body(_) => (S::BAD_REQUEST, Code::UploadInterrupted),
+            Error::Store(_) => (S::SERVICE_UNAVAILABLE, Code::StoreUnavailable),
+            Error::Database(_) => (S::SERVICE_UNAVAILABLE, Code::DatabaseUnavailable),
+            Error::Internal(_) => (S::INTERNAL_SERVER_ERROR, Code::Unexpected),
+        };
+        Self::new(status, code, message)
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(e: PathRejection) -> Self {
+        Self::bad_request(e.body_text())
+    }
+}
+
+impl From<MultipartRejection> for ApiError {
+    fn from(e: MultipartRejection) -> Self {
+        Self::bad_request(format!(
+            "expected a multipart/form-data body with a `file` field: {}",
+            e.body_text()
+        ))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(code = self.code as u32, message = %self.message, "request failed");
+        } else {
+            tracing::info!(code = self.code as u32, message = %self.message, "request refused");
+        }
+        let unauthorized = self.status == StatusCode::UNAUTHORIZED;
+        let body = ErrorBody {
+            code: self.code as u32,
+            message: self.message,
+            target: None,
+        };
+        let mut response = render::<()>(self.status, None, Some(body));
+        if unauthorized {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Basic realm="depot""#),
+            );
+        }
+        response
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,66 @@
+//! Small extractors shared by the handlers.
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::header;
+use axum::http::request::Parts;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use super::error::ApiError;
+use crate::app::AppState;
+
+/// `axum::extract::Path` answering bad input in the envelope.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct PathParam<T>(pub T);
+
+/// The base URL clients reach depot under: `--public-url`, or what the request
+/// says (`X-Forwarded-Proto/Host` from a proxy, else `Host`).
+pub struct BaseUrl(String);
+
+/// Characters left as they are in a path segment.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+impl BaseUrl {
+    pub fn download_url(&self, file_name: &str) -> String {
+        format!(
+            "{}/api/v2/files/sys-package/{}",
+            self.0,
+            utf8_percent_encode(file_name, SEGMENT)
+        )
+    }
+}
+
+impl<S> FromRequestParts<S> for BaseUrl
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        if let Some(url) = &state.settings.public_url {
+            return Ok(Self(url.as_str().trim_end_matches('/').to_string()));
+        }
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.split(',').next().unwrap_or_default().trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let proto = header("x-forwarded-proto").unwrap_or_else(|| "http".into());
+        let host = header("x-forwarded-host")
+            .or_else(|| header(header::HOST.as_str()))
+            .or_else(|| parts.uri.authority().map(|a| a.to_string()))
+            .ok_or_else(|| {
+                ApiError::bad_request("the request has no Host header; set --public-url")
+            })?;
+        Ok(Self(format!("{proto}://{host}")))
+    }
+}

@@ -1,0 +1,37 @@
+//! The HTTP surface: one router per resource, merged here, plus the
+//! middleware every request passes through.
+
+pub mod auth;
+pub mod context;
+pub mod envelope;
+pub mod error;
+pub mod extract;
+pub mod files;
+pub mod packages;
+pub mod system;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::middleware;
+
+use crate::app::AppState;
+use error::{ApiError, Code};
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(packages::router())
+        .merge(files::router())
+        .merge(system::router())
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, Code::NotFound, "no such endpoint")
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                Code::MethodNotAllowed,
+                "this endpoint does not support that method",
+            )
+        })
+        .layer(middleware::from_fn(context::middleware))
+        .with_state(state)
+}

@@ -1,0 +1,162 @@
+//! `/api/v2/software-packages`: list, get, upload, delete.
+
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{DefaultBodyLimit, Multipart, RawQuery, State};
+use axum::http::{HeaderMap, header};
+use axum::routing::get;
+use axum::{Router, debug_handler};
+use entity::package;
+use serde::Serialize;
+
+use super::auth::{PackageManager, PackageViewer, Require};
+use super::envelope::{Envelope, PageInfo, Paged};
+use super::error::{ApiError, ApiResult};
+use super::extract::{BaseUrl, PathParam};
+use crate::app::AppState;
+use crate::domain::packages::Upload;
+use crate::domain::query::ListQuery;
+use crate::error::Error;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v2/software-packages", get(list).post(upload))
+        .route("/api/v2/software-packages/{id}", get(show).delete(remove))
+        // The upload limit is enforced while streaming (and up front from Content-Length).
+        .layer(DefaultBodyLimit::disable())
+}
+
+/// SoftwarePackageMeta, field for field as OCP answers it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SoftwarePackageMeta {
+    id: i64,
+    name: String,
+    file_name: String,
+    extension: String,
+    size: i64,
+    sha1: String,
+    download_url: String,
+    #[serde(rename = "type")]
+    package_type: String,
+    version: String,
+    build_number: String,
+    operating_system: String,
+    architecture: String,
+    deletable: bool,
+    create_time: String,
+}
+
+impl SoftwarePackageMeta {
+    pub fn new(p: package::Model, base: &BaseUrl) -> Self {
+        Self {
+            download_url: base.download_url(&p.file_name),
+            id: p.id,
+            name: p.name,
+            file_name: p.file_name,
+            extension: p.extension,
+            size: p.size,
+            sha1: p.sha1,
+            package_type: p.r#type,
+            version: p.version,
+            build_number: p.build_number,
+            operating_system: p.operating_system,
+            architecture: p.architecture,
+            deletable: p.deletable,
+            create_time: p
+                .created_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
+        }
+    }
+}
+
+async fn list(
+    _: Require<PackageViewer>,
+    State(state): State<AppState>,
+    base: BaseUrl,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Envelope<Paged<SoftwarePackageMeta>>> {
+    let query =
+        ListQuery::parse(query.as_deref().unwrap_or_default()).map_err(ApiError::bad_request)?;
+    let (rows, total) = state.packages.list(&query).await?;
+    Ok(Envelope::ok(Paged {
+        contents: rows
+            .into_iter()
+            .map(|p| SoftwarePackageMeta::new(p, &base))
+            .collect(),
+        page: PageInfo {
+            number: query.page,
+            size: query.size,
+            total_elements: total,
+            total_pages: query.total_pages(total),
+        },
+    }))
+}
+
+async fn show(
+    _: Require<PackageViewer>,
+    State(state): State<AppState>,
+    base: BaseUrl,
+    PathParam(id): PathParam<i64>,
+) -> ApiResult<Envelope<SoftwarePackageMeta>> {
+    let package = state.packages.get(id).await?;
+    Ok(Envelope::ok(SoftwarePackageMeta::new(package, &base)))
+}
+
+#[debug_handler(state = AppState)]
+async fn upload(
+    _: Require<PackageManager>,
+    State(state): State<AppState>,
+    base: BaseUrl,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> ApiResult<Envelope<SoftwarePackageMeta>> {
+    let limit = state.settings.max_upload_size;
+    refuse_oversized(&headers, limit)?;
+    let mut multipart = multipart?;
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| Error::Body(e.to_string()))?
+    {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let upload = Upload {
+            client_name: field.file_name().map(str::to_string),
+            built_in: false,
+        };
+        let (package, outcome) = state
+            .packages
+            .ingest(Box::pin(field), upload, limit)
+            .await?;
+        tracing::info!(id = package.id, file = %package.file_name, ?outcome, "upload stored");
+        return Ok(Envelope::ok(SoftwarePackageMeta::new(package, &base)));
+    }
+    Err(ApiError::bad_request(
+        "the multipart body has no `file` field",
+    ))
+}
+
+/// Refuses before reading a byte what announces itself as too large.
+fn refuse_oversized(headers: &HeaderMap, limit: u64) -> ApiResult<()> {
+    // Multipart framing adds a little; allow for it.
+    const FRAMING: u64 = 64 << 10;
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match length {
+        Some(n) if n > limit.saturating_add(FRAMING) => Err(Error::TooLarge { limit }.into()),
+        _ => Ok(()),
+    }
+}
+
+async fn remove(
+    _: Require<PackageManager>,
+    State(state): State<AppState>,
+    PathParam(id): PathParam<i64>,
+) -> ApiResult<Envelope<()>> {
+    state.packages.delete(id).await?;
+    tracing::info!(id, "package deleted");
+    Ok(Envelope::empty())
+}

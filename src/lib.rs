@@ -1,0 +1,13 @@
+//! depot: a storage-backed package repository gateway speaking the OCP
+//! software-package API. Layers, top to bottom: `http` (routes, extractors,
+//! the OCP envelope), `domain` (what depot does), `db` and `store` (the
+//! metadata database and the object store).
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod store;

@@ -1,0 +1,224 @@
+//! The blob store: bytes in an object store under content-addressed keys.
+//! Uploads are staged under a random name while they are hashed, then copied
+//! under their content key, so an interrupted upload never leaves a partial
+//! object where a complete one is expected.
+
+mod digest;
+mod key;
+mod s3;
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::signer::{Method, SignedUrlOptions, Signer};
+use object_store::{GetOptions, GetRange, GetResult, ObjectStore, ObjectStoreExt, WriteMultipart};
+use url::Url;
+use uuid::Uuid;
+
+pub use digest::{Digester, Digests, digest_bytes};
+pub use key::BlobKey;
+
+use crate::config::StorageConfig;
+use crate::error::{Error, Result};
+
+/// Parts uploaded concurrently while staging: bounds memory to a few parts.
+const PARTS_IN_FLIGHT: usize = 4;
+const MIN_PART_SIZE: u64 = 8 << 20;
+/// S3 allows 10,000 parts; leave headroom.
+const MAX_PARTS: u64 = 9_000;
+
+#[derive(Clone)]
+pub struct BlobStore {
+    store: Arc<dyn ObjectStore>,
+    signer: Option<Arc<dyn Signer>>,
+    copier: Option<Arc<s3::LargeCopier>>,
+    part_size: usize,
+}
+
+/// An upload that has been written and hashed but not yet given its content key.
+#[derive(Debug)]
+pub struct Staged {
+    pub path: Path,
+    pub size: u64,
+    pub digests: Digests,
+    /// The first bytes, to tell an RPM from a script without another read.
+    pub magic: Vec<u8>,
+    pub key: BlobKey,
+}
+
+impl BlobStore {
+    pub fn open(cfg: &StorageConfig, max_upload_size: u64) -> Result<Self> {
+        let part_size = MIN_PART_SIZE.max(max_upload_size.div_ceil(MAX_PARTS)) as usize;
+        match cfg {
+            StorageConfig::Local { root } => {
+                std::fs::create_dir_all(root).map_err(|e| {
+                    Error::invalid(format!(
+                        "cannot create storage directory {}: {e}",
+                        root.display()
+                    ))
+                })?;
+                let fs = LocalFileSystem::new_with_prefix(root)?;
+                Ok(Self {
+                    store: Arc::new(fs),
+                    signer: None,
+                    copier: None,
+                    part_size,
+                })
+            }
+            StorageConfig::S3(s3cfg) => {
+                let parts = s3::open(s3cfg)?;
+                if parts.copier.is_none() {
+                    tracing::warn!(
+                        "no static S3 credentials: packages over 5 GiB cannot be stored (server-side copy needs them)"
+                    );
+                }
+                Ok(Self {
+                    store: parts.store,
+                    signer: Some(parts.signer),
+                    copier: parts.copier.map(Arc::new),
+                    part_size,
+                })
+            }
+        }
+    }
+
+    pub fn can_presign(&self) -> bool {
+        self.signer.is_some()
+    }
+
+    /// Streams `body` into a staging object, hashing it on the way. Fails with
+    /// `TooLarge` as soon as more than `limit` bytes arrive; nothing is left behind
+    /// on any failure.
+    pub async fn stage<S, E>(&self, mut body: S, limit: u64) -> Result<Staged>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let path = Path::from(format!("staging/{}", Uuid::new_v4()));
+        let upload = self.store.put_multipart(&path).await?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, self.part_size);
+        let digester = Digester::start();
+        let mut size = 0u64;
+        let mut magic = Vec::with_capacity(8);
+
+        let copied: Result<()> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| Error::Body(e.to_string()))?;
+                size += chunk.len() as u64;
+                if size > limit {
+                    return Err(Error::TooLarge { limit });
+                }
+                if magic.len() < 8 {
+                    let take = (8 - magic.len()).min(chunk.len());
+                    magic.extend_from_slice(&chunk[..take]);
+                }
+                writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+                digester.update(chunk.clone()).await;
+                writer.put(chunk);
+            }
+            Ok(())
+        }
+        .await;
+
+        if let Err(e) = copied {
+            if let Err(abort) = writer.abort().await {
+                tracing::warn!(%path, error = %abort, "aborting a failed staging upload");
+            }
+            return Err(e);
+        }
+        writer.finish().await?;
+        let digests = digester.finish().await.map_err(Error::internal)?;
+        Ok(Staged {
+            key: BlobKey::from_blake3(&digests.blake3),
+            path,
+            size,
+            digests,
+            magic,
+        })
+    }
+
+    /// Removes a staging object; failures are only logged (garbage collection
+    /// catches what is left).
+    pub async fn discard(&self, staged: &Staged) {
+        if let Err(e) = self.store.delete(&staged.path).await {
+            tracing::warn!(path = %staged.path, error = %e, "removing a staging object");
+        }
+    }
+
+    /// Makes sure the staged bytes exist under their content key.
+    pub async fn ensure_stored(&self, staged: &Staged) -> Result<()> {
+        if self.exists(&staged.key).await? {
+            return Ok(());
+        }
+        let to = staged.key.path();
+        match &self.copier {
+            Some(copier) if staged.size > copier.max_single_copy => {
+                copier.copy(&staged.path, &to, staged.size).await
+            }
+            // Local files: a hard link; S3: CopyObject. Both are server-side.
+            _ => Ok(self.store.copy(&staged.path, &to).await?),
+        }
+    }
+
+    pub async fn exists(&self, key: &BlobKey) -> Result<bool> {
+        match self.store.head(&key.path()).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn delete(&self, key: &BlobKey) -> Result<()> {
+        match self.store.delete(&key.path()).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Keys of the stored objects under `prefix` (`blobs/`, `staging/`).
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        use futures::TryStreamExt;
+        let prefix = Path::from(prefix);
+        let metas: Vec<_> = self.store.list(Some(&prefix)).try_collect().await?;
+        Ok(metas.into_iter().map(|m| m.location.to_string()).collect())
+    }
+
+    /// Opens an object (or part of it) for reading.
+    pub async fn get(&self, path: &Path, range: Option<Range<u64>>) -> Result<GetResult> {
+        let options = GetOptions {
+            range: range.map(GetRange::Bounded),
+            ..Default::default()
+        };
+        Ok(self.store.get_opts(path, options).await?)
+    }
+
+    /// A URL that lets its holder `method` the object directly, with the
+    /// response headers the download should carry. `None` when the store
+    /// cannot presign (local files).
+    pub async fn presign(
+        &self,
+        method: Method,
+        key: &BlobKey,
+        content_disposition: &str,
+        content_type: &str,
+        ttl: Duration,
+    ) -> Result<Option<Url>> {
+        let Some(signer) = &self.signer else {
+            return Ok(None);
+        };
+        let options = SignedUrlOptions::default().with_query([
+            ("response-content-disposition", content_disposition),
+            ("response-content-type", content_type),
+        ]);
+        Ok(Some(
+            signer
+                .signed_url_opts(method, &key.path(), ttl, &options)
+                .await?,
+        ))
+    }
+}

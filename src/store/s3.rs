@@ -1,0 +1,212 @@
+//! S3 specifics: building the object_store client, and the one operation
+//! object_store lacks: copying an object over 5 GiB (UploadPartCopy), which is
+//! what `aws-sdk-s3` is in the dependency list for.
+
+use std::sync::Arc;
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use object_store::ObjectStore;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::signer::Signer;
+
+use crate::config::S3Config;
+use crate::error::{Error, Result};
+
+pub struct S3Parts {
+    pub store: Arc<dyn ObjectStore>,
+    pub signer: Arc<dyn Signer>,
+    pub copier: Option<LargeCopier>,
+}
+
+fn builder(cfg: &S3Config, endpoint: Option<&str>) -> AmazonS3Builder {
+    let mut b = AmazonS3Builder::from_env().with_bucket_name(&cfg.bucket);
+    if let Some(region) = &cfg.region {
+        b = b.with_region(region);
+    }
+    if let Some(endpoint) = endpoint {
+        // MinIO, Garage and friends: path-style addressing, plain HTTP allowed.
+        b = b
+            .with_endpoint(endpoint)
+            .with_allow_http(true)
+            .with_virtual_hosted_style_request(false);
+    }
+    if let Some(id) = &cfg.access_key_id {
+        b = b.with_access_key_id(id);
+    }
+    if let Some(secret) = &cfg.secret_access_key {
+        b = b.with_secret_access_key(secret.expose());
+    }
+    b
+}
+
+fn with_prefix<T: ObjectStore + Signer>(
+    inner: T,
+    prefix: Option<&str>,
+) -> (Arc<dyn ObjectStore>, Arc<dyn Signer>) {
+    match prefix {
+        Some(p) => {
+            let s = Arc::new(PrefixStore::new(inner, p));
+            (s.clone(), s)
+        }
+        None => {
+            let s = Arc::new(inner);
+            (s.clone(), s)
+        }
+    }
+}
+
+pub fn open(cfg: &S3Config) -> Result<S3Parts> {
+    let build = |endpoint: Option<&str>| -> Result<AmazonS3> {
+        builder(cfg, endpoint)
+            .build()
+            .map_err(|e| Error::invalid(format!("S3 configuration: {e}")))
+    };
+    let (store, _) = with_prefix(build(cfg.endpoint.as_deref())?, cfg.prefix.as_deref());
+    let public = cfg.public_endpoint.as_deref().or(cfg.endpoint.as_deref());
+    let (_, signer) = with_prefix(build(public)?, cfg.prefix.as_deref());
+    Ok(S3Parts {
+        store,
+        signer,
+        copier: LargeCopier::new(cfg),
+    })
+}
+
+/// Server-side copy in parts, for objects CopyObject refuses.
+pub struct LargeCopier {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    prefix: Option<String>,
+    pub max_single_copy: u64,
+    part_size: u64,
+}
+
+impl LargeCopier {
+    fn new(cfg: &S3Config) -> Option<Self> {
+        let id = cfg
+            .access_key_id
+            .clone()
+            .or_else(|| std::env::var("AWS_ACCESS_KEY_ID").ok())?;
+        let secret = cfg
+            .secret_access_key
+            .as_ref()
+            .map(|s| s.expose().to_string())
+            .or_else(|| std::env::var("AWS_SECRET_ACCESS_KEY").ok())?;
+        let region = cfg
+            .region
+            .clone()
+            .or_else(|| std::env::var("AWS_REGION").ok())
+            .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+            .unwrap_or_else(|| "us-east-1".into());
+        let mut conf = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region))
+            .credentials_provider(Credentials::new(id, secret, None, None, "depot"));
+        if let Some(endpoint) = &cfg.endpoint {
+            conf = conf.endpoint_url(endpoint).force_path_style(true);
+        }
+        Some(Self {
+            client: aws_sdk_s3::Client::from_conf(conf.build()),
+            bucket: cfg.bucket.clone(),
+            prefix: cfg.prefix.clone(),
+            max_single_copy: cfg.max_single_copy,
+            part_size: cfg.copy_part_size.max(5 << 20),
+        })
+    }
+
+    fn full_key(&self, path: &Path) -> String {
+        match &self.prefix {
+            Some(p) => format!("{p}/{path}"),
+            None => path.to_string(),
+        }
+    }
+
+    pub async fn copy(&self, from: &Path, to: &Path, size: u64) -> Result<()> {
+        let key = self.full_key(to);
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let upload_id = created
+            .upload_id()
+            .ok_or_else(|| Error::internal("S3 returned no upload id"))?
+            .to_string();
+        match self.copy_parts(from, &key, &upload_id, size).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = self
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(&key)
+                    .upload_id(&upload_id)
+                    .send()
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn copy_parts(&self, from: &Path, key: &str, upload_id: &str, size: u64) -> Result<()> {
+        let source = format!("{}/{}", self.bucket, self.full_key(from));
+        let mut parts = Vec::new();
+        let mut start = 0;
+        let mut number = 1;
+        while start < size {
+            let end = (start + self.part_size).min(size) - 1;
+            let out = self
+                .client
+                .upload_part_copy()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .copy_source(&source)
+                .copy_source_range(format!("bytes={start}-{end}"))
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            let etag = out
+                .copy_part_result()
+                .and_then(|r| r.e_tag())
+                .map(str::to_string);
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(etag)
+                    .build(),
+            );
+            start = end + 1;
+            number += 1;
+        }
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+}
+
+fn sdk_error<E: std::error::Error + Send + Sync + 'static>(
+    e: aws_sdk_s3::error::SdkError<E>,
+) -> Error {
+    Error::Store(object_store::Error::Generic {
+        store: "S3",
+        source: aws_sdk_s3::error::DisplayErrorContext(e).to_string().into(),
+    })
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the real server over HTTP, on every backend pair.
+//! One binary; modules mirror the API.
+
+mod common;
+
+mod auth;
+mod cli;
+mod delete;
+mod download;
+mod list;
+mod upload;
