@@ -70,7 +70,7 @@ fi
 
 # --- Garage (S3) ------------------------------------------------------------
 GARAGE=$(command -v garage || echo "${CARGO_HOME:-$HOME/.cargo}/bin/garage")
-if ! "$GARAGE" --version 2>/dev/null | grep -q "v$GARAGE_VERSION"; then
+if ! "$GARAGE" --version 2>/dev/null | grep -qE "[v:]$GARAGE_VERSION( |$)"; then
     log "installing Garage $GARAGE_VERSION (once per machine; ~10 minutes on 2 cores)"
     cargo install --locked --quiet "garage@$GARAGE_VERSION"
 fi

@@ -126,7 +126,7 @@ pub async fn upsert_blob(db: &impl ConnectionTrait, staged: &Staged) -> Result<(
 /// Locks an existing blob row; false when there is none.
 pub async fn lock_blob(db: &impl ConnectionTrait, key: &str) -> Result<bool, DbErr> {
     let res = blob::Entity::update_many()
-        .col_expr(blob::Column::Size, Expr::col(blob::Column::Size).into())
+        .col_expr(blob::Column::Size, Expr::col(blob::Column::Size))
         .filter(blob::Column::Key.eq(key))
         .exec(db)
         .await?;

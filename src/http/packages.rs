@@ -113,11 +113,7 @@ async fn upload(
     let limit = state.settings.max_upload_size;
     refuse_oversized(&headers, limit)?;
     let mut multipart = multipart?;
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| Error::Body(e.to_string()))?
-    {
+    while let Some(field) = multipart.next_field().await.map_err(malformed)? {
         if field.name() != Some("file") {
             continue;
         }
@@ -135,6 +131,13 @@ async fn upload(
     Err(ApiError::bad_request(
         "the multipart body has no `file` field",
     ))
+}
+
+fn malformed(e: axum::extract::multipart::MultipartError) -> ApiError {
+    let cause = std::error::Error::source(&e)
+        .map(ToString::to_string)
+        .unwrap_or_else(|| e.body_text());
+    ApiError::bad_request(format!("malformed multipart/form-data body: {cause}"))
 }
 
 /// Refuses before reading a byte what announces itself as too large.

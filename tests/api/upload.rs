@@ -341,7 +341,8 @@ async fn oversized_uploads_are_refused(backend: Backend) {
 async fn built_in_packages_are_preloaded(backend: Backend) {
     let preload = tempfile::tempdir().unwrap();
     let spec = RpmSpec::new("oceanbase-ce", "4.2.1.0", "1.el7", "x86_64");
-    std::fs::write(preload.path().join("ob.rpm"), spec.build()).unwrap();
+    let rpm_bytes = spec.build();
+    std::fs::write(preload.path().join("ob.rpm"), &rpm_bytes).unwrap();
     std::fs::write(preload.path().join("init.sh"), b"echo init\n").unwrap();
     std::fs::write(preload.path().join("README.txt"), b"skipped: not a package").unwrap();
     let dir = preload.path().to_path_buf();
@@ -373,6 +374,6 @@ async fn built_in_packages_are_preloaded(backend: Backend) {
     let app = TestApp::start_config(backend, config, dir).await;
     let (_, body) = envelope(app.get(Who::Viewer, "/api/v2/software-packages").await).await;
     assert_eq!(body["data"]["page"]["totalElements"], 2);
-    let again = app.upload_ok("x.rpm", spec.build()).await;
+    let again = app.upload_ok("x.rpm", rpm_bytes).await;
     assert_eq!(again["deletable"], false);
 }
