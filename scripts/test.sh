@@ -108,9 +108,9 @@ log "cargo fmt --check"
 cargo fmt --all --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-log "tests (SQLite + local files, PostgreSQL + Garage S3)"
-if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --workspace --no-fail-fast "$@"
-else
-    cargo test --workspace --no-fail-fast "$@"
+if ! cargo nextest --version >/dev/null 2>&1; then
+    log "installing cargo-nextest"
+    cargo install --locked --quiet cargo-nextest
 fi
+log "tests (SQLite + local files, PostgreSQL + Garage S3)"
+cargo nextest run --workspace --no-fail-fast "$@"

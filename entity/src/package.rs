@@ -18,6 +18,8 @@ pub struct Model {
     pub release: String,
     pub build_number: String,
     pub operating_system: String,
+    /// The operating system without its version digits (`alios7` → `alios`).
+    pub os_family: String,
     pub architecture: String,
     pub deletable: bool,
     pub created_at: ChronoDateTimeUtc,

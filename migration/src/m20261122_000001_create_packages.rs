@@ -6,6 +6,16 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // Sorting compares bytes on both backends: PostgreSQL's default
+        // collation follows the server's locale, SQLite's is binary.
+        let text = |col: Package| {
+            let mut def = ColumnDef::new(col);
+            def.string_len(255).not_null();
+            if manager.get_database_backend() == sea_orm_migration::sea_orm::DbBackend::Postgres {
+                def.extra("COLLATE \"C\"");
+            }
+            def
+        };
         // One row per stored object, keyed by its content address. Package rows
         // point here; the row is also the lock that serialises "last reference
         // deleted" against "new reference added".
@@ -43,30 +53,19 @@ impl MigrationTrait for Migration {
                             .auto_increment()
                             .primary_key(),
                     )
-                    .col(ColumnDef::new(Package::Name).string_len(255).not_null())
-                    .col(ColumnDef::new(Package::FileName).string_len(255).not_null())
+                    .col(text(Package::Name))
+                    .col(text(Package::FileName))
                     .col(ColumnDef::new(Package::Extension).string_len(16).not_null())
                     .col(ColumnDef::new(Package::Size).big_integer().not_null())
                     .col(ColumnDef::new(Package::Sha1).string_len(40).not_null())
                     .col(ColumnDef::new(Package::BlobKey).string_len(200).not_null())
-                    .col(ColumnDef::new(Package::Type).string_len(64).not_null())
-                    .col(ColumnDef::new(Package::Version).string_len(255).not_null())
-                    .col(ColumnDef::new(Package::Release).string_len(255).not_null())
-                    .col(
-                        ColumnDef::new(Package::BuildNumber)
-                            .string_len(255)
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Package::OperatingSystem)
-                            .string_len(64)
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Package::Architecture)
-                            .string_len(64)
-                            .not_null(),
-                    )
+                    .col(text(Package::Type))
+                    .col(text(Package::Version))
+                    .col(text(Package::Release))
+                    .col(text(Package::BuildNumber))
+                    .col(text(Package::OperatingSystem))
+                    .col(text(Package::OsFamily))
+                    .col(text(Package::Architecture))
                     .col(ColumnDef::new(Package::Deletable).boolean().not_null())
                     .col(
                         ColumnDef::new(Package::CreatedAt)
@@ -148,6 +147,7 @@ enum Package {
     Release,
     BuildNumber,
     OperatingSystem,
+    OsFamily,
     Architecture,
     Deletable,
     CreatedAt,

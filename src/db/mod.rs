@@ -7,7 +7,8 @@ pub mod users;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 use crate::error::{Error, Result};
 
@@ -26,14 +27,15 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
         .max_connections(if sqlite { 8 } else { 16 })
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(30))
-        .sqlx_logging(false);
-    let db = Database::connect(options).await?;
-    if db.get_database_backend() == DbBackend::Sqlite {
-        // Readers do not block the writer, and the writer waits instead of failing.
-        db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
-            .await?;
-    }
-    Ok(db)
+        .sqlx_logging(false)
+        // On every pooled connection: readers do not block the writer, and a
+        // writer waits for the lock instead of failing at once.
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(30))
+        });
+    Ok(Database::connect(options).await?)
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> Result<()> {

@@ -2,8 +2,8 @@ use chrono::Utc;
 use entity::{blob, package};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, Order,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr,
+    EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use crate::domain::query::{Direction, ListQuery, SortField};
@@ -57,12 +57,27 @@ pub async fn list(
         select = select.filter(package::Column::Version.is_in(q.versions.clone()));
     }
     if !q.operating_systems.is_empty() {
-        select = select.filter(package::Column::OperatingSystem.is_in(q.operating_systems.clone()));
+        // `el7` matches el7 only; `el` matches el7, el8, … (OCP's own example filters by `alios`).
+        let families: Vec<&String> = q
+            .operating_systems
+            .iter()
+            .filter(|os| os_family(os) == os.as_str())
+            .collect();
+        select = select.filter(
+            Condition::any()
+                .add(package::Column::OperatingSystem.is_in(q.operating_systems.clone()))
+                .add(package::Column::OsFamily.is_in(families)),
+        );
     }
+
     if !q.architectures.is_empty() {
         select = select.filter(package::Column::Architecture.is_in(q.architectures.clone()));
     }
     let total = select.clone().count(db).await?;
+    let Some(offset) = q.offset().filter(|o| *o < total) else {
+        // Past the end: nothing to fetch, but the totals still answer.
+        return Ok((Vec::new(), total));
+    };
     if let Some((field, direction)) = q.sort {
         let order = match direction {
             Direction::Asc => Order::Asc,
@@ -73,7 +88,7 @@ pub async fn list(
     // Ties (and the unsorted case) in id order, so pages never overlap.
     let rows = select
         .order_by_asc(package::Column::Id)
-        .offset(q.offset())
+        .offset(offset)
         .limit(q.size)
         .all(db)
         .await?;
@@ -92,6 +107,11 @@ fn sort_column(field: SortField) -> package::Column {
         SortField::Size => package::Column::Size,
         SortField::CreateTime => package::Column::CreatedAt,
     }
+}
+
+/// `alios7` → `alios`, `el8` → `el`; a tag without version digits is its own family.
+pub fn os_family(os: &str) -> &str {
+    os.trim_end_matches(|c: char| c.is_ascii_digit())
 }
 
 fn escape_like(s: &str) -> String {
@@ -161,6 +181,7 @@ pub async fn insert(
         version: Set(new.version.clone()),
         release: Set(new.release.clone()),
         build_number: Set(new.build_number.clone()),
+        os_family: Set(os_family(&new.operating_system).to_string()),
         operating_system: Set(new.operating_system.clone()),
         architecture: Set(new.architecture.clone()),
         deletable: Set(new.deletable),
@@ -191,6 +212,14 @@ pub async fn mark_built_in(db: &impl ConnectionTrait, id: i64) -> Result<(), DbE
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn os_families() {
+        assert_eq!(super::os_family("alios7"), "alios");
+        assert_eq!(super::os_family("el8"), "el");
+        assert_eq!(super::os_family("al8"), "al");
+        assert_eq!(super::os_family(""), "");
+    }
+
     #[test]
     fn like_wildcards_are_escaped() {
         assert_eq!(super::escape_like(r"50%_a\b"), r"50\%\_a\\b");

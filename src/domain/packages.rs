@@ -79,9 +79,17 @@ impl Packages {
             check_client_name(name).map_err(Error::InvalidArgument)?;
         }
         let staged = self.store.stage(body, limit).await?;
-        let result = self.register(&staged, &upload).await;
-        self.store.discard(&staged).await;
-        let (package, outcome) = result?;
+        // The body is consumed; finish in a task of its own so that a client
+        // hanging up now cannot leave the staging object behind.
+        let this = self.clone();
+        let registering = upload.clone();
+        let (package, outcome) = tokio::spawn(async move {
+            let result = this.register(&staged, &registering).await;
+            this.store.discard(&staged).await;
+            result
+        })
+        .await
+        .map_err(Error::internal)??;
         if upload.built_in && package.deletable {
             db::packages::mark_built_in(&self.db, package.id).await?;
             return Ok((self.get(package.id).await?, outcome));
@@ -99,11 +107,13 @@ impl Packages {
             return same_or_conflict(existing, staged);
         }
 
+        // Copy outside the transaction: it may take a while, and must not hold locks.
+        self.store.ensure_stored(staged).await?;
         let txn = self.db.begin().await?;
         db::packages::upsert_blob(&txn, staged).await?;
         // Under the blob row's lock: a concurrent delete of the last package
-        // with these bytes either finished (object gone, copied again here)
-        // or waits for this commit (and then sees the new reference).
+        // with these bytes either finished (object gone: copied again here,
+        // rarely) or waits for this commit (and then sees the new reference).
         self.store.ensure_stored(staged).await?;
         match db::packages::insert(&txn, &new, staged).await {
             Ok(model) => {
@@ -129,10 +139,16 @@ impl Packages {
             let stream = self.store.get(&staged.path, None).await?.into_stream();
             let reader =
                 SyncIoBridge::new(StreamReader::new(stream.map_err(std::io::Error::other)));
-            let info = tokio::task::spawn_blocking(move || read_rpm_header(reader))
-                .await
-                .map_err(Error::internal)?
-                .map_err(Error::InvalidArgument)?;
+            let info = match tokio::task::spawn_blocking(move || read_rpm_header(reader)).await {
+                Ok(parsed) => parsed.map_err(Error::InvalidArgument)?,
+                // The rpm crate panics on some inconsistent headers: that is bad input, not a bug of ours.
+                Err(e) if e.is_panic() => {
+                    return Err(Error::invalid(
+                        "not a valid RPM package: its header is damaged",
+                    ));
+                }
+                Err(e) => return Err(Error::internal(e)),
+            };
             if let Some(expected) = info.expected_size.filter(|e| *e != staged.size) {
                 return Err(Error::invalid(format!(
                     "the RPM is damaged or truncated: its header announces {expected} bytes, {} arrived",

@@ -13,7 +13,8 @@ pub async fn preload(packages: &Packages, dir: &Path, limit: u64) -> std::io::Re
     let mut entries = Vec::new();
     let mut read = tokio::fs::read_dir(dir).await?;
     while let Some(entry) = read.next_entry().await? {
-        if entry.file_type().await?.is_file() {
+        // Following links: Kubernetes mounts ConfigMaps and volumes as symlinks.
+        if tokio::fs::metadata(entry.path()).await?.is_file() {
             entries.push(entry.path());
         }
     }
@@ -26,7 +27,7 @@ pub async fn preload(packages: &Packages, dir: &Path, limit: u64) -> std::io::Re
             built_in: true,
         };
         match packages
-            .ingest(ReaderStream::new(file), upload, limit)
+            .ingest(ReaderStream::with_capacity(file, 1 << 20), upload, limit)
             .await
         {
             Ok((p, Outcome::Created)) => {

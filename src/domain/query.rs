@@ -108,8 +108,11 @@ impl ListQuery {
         Ok(q)
     }
 
-    pub fn offset(&self) -> u64 {
-        (self.page - 1).saturating_mul(self.size)
+    /// Rows to skip; `None` when the page lies beyond anything a database can hold.
+    pub fn offset(&self) -> Option<u64> {
+        (self.page - 1)
+            .checked_mul(self.size)
+            .filter(|o| i64::try_from(*o).is_ok())
     }
 
     pub fn total_pages(&self, total: u64) -> u64 {
@@ -154,7 +157,7 @@ mod tests {
     fn defaults() {
         let q = ListQuery::parse("").unwrap();
         assert_eq!((q.page, q.size, q.sort), (1, 10, None));
-        assert_eq!(q.offset(), 0);
+        assert_eq!(q.offset(), Some(0));
     }
 
     #[test]
@@ -184,7 +187,9 @@ mod tests {
             assert!(ListQuery::parse(bad).is_err(), "{bad}");
         }
         let q = ListQuery::parse("page=3&size=20").unwrap();
-        assert_eq!(q.offset(), 40);
+        assert_eq!(q.offset(), Some(40));
+        let far = ListQuery::parse("page=9223372036854775807&size=2000").unwrap();
+        assert_eq!(far.offset(), None);
         assert_eq!(q.total_pages(41), 3);
         assert_eq!(q.total_pages(0), 0);
     }

@@ -1,16 +1,20 @@
 //! What depot needs from an RPM, read from its header alone (lead, signature
 //! and main header; the payload is never read).
 
-use std::io::{self, BufRead, Read};
+use std::io::{self, Read};
 
 use rpm::{IndexSignatureTag, PackageMetadata};
 
 use super::classify::{PackageType, infer_rpm_type};
 
 pub const RPM_MAGIC: [u8; 4] = [0xed, 0xab, 0xee, 0xdb];
+const HEADER_MAGIC: [u8; 4] = [0x8e, 0xad, 0xe8, 0x01];
+const LEAD_SIZE: usize = 96;
 
-/// Headers beyond this are refused rather than read (real ones are a few MiB).
-const MAX_HEADER_BYTES: u64 = 256 << 20;
+/// Limits on what a header may declare. Real headers are a few MiB; these
+/// stop a forged one from making depot allocate gigabytes.
+const MAX_SIGNATURE_BYTES: usize = 16 << 20;
+const MAX_HEADER_BYTES: usize = 64 << 20;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RpmInfo {
@@ -51,16 +55,12 @@ pub fn is_rpm(magic: &[u8]) -> bool {
 }
 
 /// Reads the headers of the RPM at the start of `input`.
-pub fn read_rpm_header(input: impl Read) -> Result<RpmInfo, String> {
-    let mut reader = Counting::new(io::BufReader::new(input.take(MAX_HEADER_BYTES)));
-    let meta =
-        PackageMetadata::parse(&mut reader).map_err(|e| format!("not a valid RPM package: {e}"))?;
-    let header_len = meta
-        .header_bytes()
-        .map_err(|e| format!("not a valid RPM package: {e}"))?
-        .len() as u64;
-    // The signature's SIZE is header + payload; what precedes the header is what we consumed minus it.
-    let expected_size = signature_size(&meta).map(|size| reader.consumed - header_len + size);
+pub fn read_rpm_header(mut input: impl Read) -> Result<RpmInfo, String> {
+    let bytes = read_header_region(&mut input)?;
+    let meta = PackageMetadata::parse(&mut &bytes.region[..])
+        .map_err(|e| format!("not a valid RPM package: {e}"))?;
+    // The signature's SIZE counts the main header and the payload.
+    let expected_size = signature_size(&meta).map(|size| bytes.before_header as u64 + size);
 
     let field = |r: Result<&str, rpm::Error>, what: &str| {
         r.map(str::to_string)
@@ -92,6 +92,63 @@ pub fn read_rpm_header(input: impl Read) -> Result<RpmInfo, String> {
     })
 }
 
+/// Lead, signature header (with its padding) and main header, as bytes.
+struct HeaderRegion {
+    region: Vec<u8>,
+    /// Length of lead + signature: where the main header starts.
+    before_header: usize,
+}
+
+/// Reads exactly the header region, checking each header's declared size
+/// (from its 16-byte intro: magic, reserved, entry count, data size) before
+/// reading it.
+fn read_header_region(input: &mut impl Read) -> Result<HeaderRegion, String> {
+    let truncated =
+        |e: io::Error| format!("not a valid RPM package: the file ends inside its headers ({e})");
+    let mut region = vec![0; LEAD_SIZE];
+    input.read_exact(&mut region).map_err(truncated)?;
+    if !is_rpm(&region) {
+        return Err("not a valid RPM package: wrong lead magic".into());
+    }
+    let mut before_header = 0;
+    // The signature header is padded to a multiple of 8 bytes; the main header is not.
+    for (what, limit, padded) in [
+        ("signature", MAX_SIGNATURE_BYTES, true),
+        ("main", MAX_HEADER_BYTES, false),
+    ] {
+        let start = region.len();
+        region.resize(start + 16, 0);
+        input.read_exact(&mut region[start..]).map_err(truncated)?;
+        let intro = &region[start..];
+        if intro[..4] != HEADER_MAGIC {
+            return Err(format!("not a valid RPM package: bad {what} header magic"));
+        }
+        let entries = u32::from_be_bytes(intro[8..12].try_into().expect("4 bytes")) as usize;
+        let data = u32::from_be_bytes(intro[12..16].try_into().expect("4 bytes")) as usize;
+        let padding = if padded { (8 - data % 8) % 8 } else { 0 };
+        let size = entries
+            .saturating_mul(16)
+            .saturating_add(data)
+            .saturating_add(padding);
+        if size > limit {
+            return Err(format!(
+                "the RPM's {what} header declares {size} bytes; more than {limit} is refused"
+            ));
+        }
+        region.resize(start + 16 + size, 0);
+        input
+            .read_exact(&mut region[start + 16..])
+            .map_err(truncated)?;
+        if padded {
+            before_header = region.len();
+        }
+    }
+    Ok(HeaderRegion {
+        region,
+        before_header,
+    })
+}
+
 fn signature_size(meta: &PackageMetadata) -> Option<u64> {
     let sig = &meta.signature;
     sig.get_entry_data_as_u64(IndexSignatureTag::RPMSIGTAG_LONGSIZE)
@@ -101,37 +158,6 @@ fn signature_size(meta: &PackageMetadata) -> Option<u64> {
                 .ok()
                 .map(u64::from)
         })
-}
-
-/// Counts the bytes the parser actually consumed (not what buffering read ahead).
-struct Counting<R> {
-    inner: R,
-    consumed: u64,
-}
-
-impl<R> Counting<R> {
-    fn new(inner: R) -> Self {
-        Self { inner, consumed: 0 }
-    }
-}
-
-impl<R: BufRead> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.consumed += n as u64;
-        Ok(n)
-    }
-}
-
-impl<R: BufRead> BufRead for Counting<R> {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        self.inner.fill_buf()
-    }
-
-    fn consume(&mut self, amt: usize) {
-        self.consumed += amt as u64;
-        self.inner.consume(amt);
-    }
 }
 
 #[cfg(test)]
@@ -192,6 +218,15 @@ mod tests {
         assert_eq!(i.arch, "aarch64");
         assert_eq!(i.package_type, PackageType::ObServer);
         assert_eq!(i.expected_size, Some(bytes.len() as u64));
+    }
+
+    #[test]
+    fn forged_header_sizes_are_refused_before_allocating() {
+        let mut bytes = build("x", "1", &[]);
+        // The signature header's data size, at lead (96) + magic/reserved (8) + count (4).
+        bytes[108..112].copy_from_slice(&u32::MAX.to_be_bytes());
+        let err = read_rpm_header(&bytes[..]).unwrap_err();
+        assert!(err.contains("declares"), "{err}");
     }
 
     #[test]

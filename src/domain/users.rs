@@ -1,13 +1,18 @@
 //! Users, roles and what each role may do.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use sea_orm::{DatabaseConnection, SqlErr};
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 
 use crate::config::Secret;
 use crate::db;
@@ -128,19 +133,32 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     })
 }
 
+/// How long a verified name and password are trusted without Argon2 again.
+/// The stored hash is part of the key, so a password change or removal
+/// takes effect on the next request regardless.
+const VERIFIED_TTL: Duration = Duration::from_secs(60);
+const MAX_VERIFIED: usize = 10_000;
+
 /// User administration, shared by the CLI and the server.
 #[derive(Clone)]
 pub struct Users {
     db: DatabaseConnection,
     /// Verified against when the user does not exist, so that timing does not tell.
-    dummy_hash: std::sync::Arc<String>,
+    dummy_hash: Arc<String>,
+    /// Argon2 costs ~19 MiB and tens of milliseconds per check: at most one
+    /// per core at a time, whatever a flood of requests asks for.
+    verifying: Arc<Semaphore>,
+    verified: Arc<Mutex<HashMap<[u8; 32], Instant>>>,
 }
 
 impl Users {
     pub fn new(db: DatabaseConnection) -> Result<Self> {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Self {
             db,
-            dummy_hash: std::sync::Arc::new(hash_password("not-a-real-password")?),
+            dummy_hash: Arc::new(hash_password("not-a-real-password")?),
+            verifying: Arc::new(Semaphore::new(cores)),
+            verified: Arc::default(),
         })
     }
 
@@ -151,10 +169,34 @@ impl Users {
             .as_ref()
             .map(|r| r.password_hash.clone())
             .unwrap_or_else(|| self.dummy_hash.as_ref().clone());
-        // Argon2 takes tens of milliseconds of CPU: keep it off the async workers.
-        let ok = tokio::task::spawn_blocking(move || verify_password(password.expose(), &hash))
-            .await
-            .map_err(Error::internal)?;
+        let key: [u8; 32] = Sha256::new()
+            .chain_update(name)
+            .chain_update([0])
+            .chain_update(password.expose())
+            .chain_update([0])
+            .chain_update(&hash)
+            .finalize()
+            .into();
+        let recently_verified = row.is_some()
+            && self
+                .verified
+                .lock()
+                .expect("not poisoned")
+                .get(&key)
+                .is_some_and(|at| at.elapsed() < VERIFIED_TTL);
+        let ok = if recently_verified {
+            true
+        } else {
+            let _permit = self.verifying.acquire().await.map_err(Error::internal)?;
+            // Off the async workers: this is pure CPU.
+            let ok = tokio::task::spawn_blocking(move || verify_password(password.expose(), &hash))
+                .await
+                .map_err(Error::internal)?;
+            if ok && row.is_some() {
+                self.remember(key);
+            }
+            ok
+        };
         match row {
             Some(r) if ok => Ok(Some(User {
                 id: r.id,
@@ -163,6 +205,17 @@ impl Users {
             })),
             _ => Ok(None),
         }
+    }
+
+    fn remember(&self, key: [u8; 32]) {
+        let mut verified = self.verified.lock().expect("not poisoned");
+        if verified.len() >= MAX_VERIFIED {
+            verified.retain(|_, at| at.elapsed() < VERIFIED_TTL);
+            if verified.len() >= MAX_VERIFIED {
+                verified.clear();
+            }
+        }
+        verified.insert(key, Instant::now());
     }
 
     pub async fn add(&self, name: &str, role: Role, password: &Secret) -> Result<()> {

@@ -13,6 +13,8 @@ pub mod system;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::middleware;
+use axum::response::IntoResponse;
+use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::app::AppState;
 use error::{ApiError, Code};
@@ -32,6 +34,15 @@ pub fn router(state: AppState) -> Router {
                 "this endpoint does not support that method",
             )
         })
+        // Inside the context middleware, so a panic still answers the envelope with its trace id.
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Code::Unexpected,
+                "internal error",
+            )
+            .into_response()
+        }))
         .layer(middleware::from_fn(context::middleware))
         .with_state(state)
 }

@@ -142,8 +142,8 @@ impl BlobStore {
         })
     }
 
-    /// Removes a staging object; failures are only logged (garbage collection
-    /// catches what is left).
+    /// Removes a staging object. A failure is only logged: the leftover is
+    /// never referenced and costs only space.
     pub async fn discard(&self, staged: &Staged) {
         if let Err(e) = self.store.delete(&staged.path).await {
             tracing::warn!(path = %staged.path, error = %e, "removing a staging object");

@@ -1,5 +1,6 @@
 //! Authentication, permissions, and the endpoints open to everyone.
 
+use depot::config::Secret;
 use reqwest::{Method, StatusCode, header};
 
 use crate::backend_tests;
@@ -10,7 +11,8 @@ backend_tests!(
     time_and_info_are_open,
     permission_matrix,
     unauthenticated_answers,
-    unknown_routes
+    unknown_routes,
+    password_changes_take_effect_at_once,
 );
 
 async fn time_and_info_are_open(backend: crate::common::Backend) {
@@ -144,4 +146,41 @@ async fn unknown_routes(backend: crate::common::Backend) {
     expect_error(response, StatusCode::METHOD_NOT_ALLOWED, 90007).await;
     let response = app.get(Who::Admin, "/api/v2/software-packages/abc").await;
     expect_error(response, StatusCode::BAD_REQUEST, 10001).await;
+}
+
+/// Verified passwords are remembered for a while; a change or removal must still count at once.
+async fn password_changes_take_effect_at_once(backend: crate::common::Backend) {
+    let app = TestApp::start(backend).await;
+    let list = "/api/v2/software-packages";
+    assert_eq!(app.get(Who::Viewer, list).await.status(), StatusCode::OK);
+    assert_eq!(app.get(Who::Viewer, list).await.status(), StatusCode::OK);
+
+    app.users
+        .set_password("viewer", &Secret::new("a-brand-new-password"))
+        .await
+        .unwrap();
+    expect_error(
+        app.get(Who::Viewer, list).await,
+        StatusCode::UNAUTHORIZED,
+        30004,
+    )
+    .await;
+    let with_new = app
+        .http
+        .get(app.url(list))
+        .basic_auth("viewer", Some("a-brand-new-password"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_new.status(), StatusCode::OK);
+
+    app.users.remove("viewer").await.unwrap();
+    let removed = app
+        .http
+        .get(app.url(list))
+        .basic_auth("viewer", Some("a-brand-new-password"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(removed, StatusCode::UNAUTHORIZED, 30004).await;
 }

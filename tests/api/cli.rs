@@ -114,51 +114,59 @@ fn user_commands_manage_the_embedded_database() {
     assert!(!ok && err.contains("no user"), "{err}");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test]
 async fn serve_starts_on_the_embedded_default_and_prints_the_admin_password() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let mut child = depot(dir.path())
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("RUST_LOG", "info")
+        .args(["serve", "--listen", "127.0.0.1:0"])
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
+    // Every stderr line, so that a failure can show what the server said.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
-        let found = BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-            .find_map(|line| {
-                line.split_once("with password ")
-                    .map(|(_, p)| p.trim().to_string())
-            });
-        let _ = tx.send(found);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
     });
-    let password = rx.recv_timeout(Duration::from_secs(60)).ok().flatten();
+    let mut said = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut password, mut addr) = (None, None);
+    while password.is_none() || addr.is_none() {
+        let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
+            panic!(
+                "no admin password or address printed; depot said:\n{}",
+                said.join("\n")
+            );
+        };
+        if let Some((_, p)) = line.split_once("with password ") {
+            password = Some(p.trim().to_string());
+        }
+        if let Some((_, a)) = line.split_once("addr=") {
+            addr = a.split_whitespace().next().map(str::to_string);
+        }
+        said.push(line);
+    }
+    let (password, addr) = (password.unwrap(), addr.unwrap());
 
-    let base = format!("http://127.0.0.1:{port}");
+    let base = format!("http://{addr}");
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
     while client
         .get(format!("{base}/api/v2/time"))
         .send()
         .await
         .is_err()
     {
-        assert!(Instant::now() < deadline, "depot serve did not come up");
+        assert!(
+            Instant::now() < deadline,
+            "depot serve did not come up; it said:\n{}",
+            said.join("\n")
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let password = password.expect("the generated admin password is printed");
     let response = client
         .get(format!("{base}/api/v2/software-packages"))
         .basic_auth("admin", Some(&password))

@@ -90,6 +90,10 @@ async fn filters(backend: Backend) {
     assert_eq!(count(&page(&app, "version=3.1.2&version=4.2.0").await), 3);
     assert_eq!(count(&page(&app, "operatingSystem=alios7").await), 2);
     assert_eq!(count(&page(&app, "operatingSystem=alios7,el8").await), 3);
+    // A family without version digits matches every version of it.
+    assert_eq!(count(&page(&app, "operatingSystem=alios").await), 2);
+    assert_eq!(count(&page(&app, "operatingSystem=el").await), 4);
+    assert_eq!(count(&page(&app, "operatingSystem=el9").await), 0);
     assert_eq!(count(&page(&app, "architecture=aarch64").await), 2);
     assert_eq!(
         count(&page(&app, "architecture=aarch64&type=OBPROXY_INSTALL_PACKAGE").await),
@@ -122,6 +126,10 @@ async fn paging(backend: Backend) {
     assert_eq!(d["contents"], serde_json::json!([]));
     assert_eq!(d["page"]["totalElements"], 7);
     assert_eq!(d["page"]["number"], 9);
+    // Even where the offset would not fit a database integer.
+    let d = page(&app, "page=9223372036854775807&size=2000").await;
+    assert_eq!(d["contents"], serde_json::json!([]));
+    assert_eq!(d["page"]["totalElements"], 7);
     // Defaults and the maximum.
     assert_eq!(page(&app, "").await["page"]["size"], 10);
     assert_eq!(names(&page(&app, "size=2000").await).len(), 7);

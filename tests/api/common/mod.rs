@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use depot::app::Server;
 use depot::config::{Config, DownloadMode, S3Config, Secret, StorageConfig};
-use depot::domain::users::Role;
+use depot::domain::users::{Role, Users};
 use depot::store::BlobStore;
 use reqwest::multipart::{Form, Part};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -73,6 +73,7 @@ pub struct TestApp {
     pub backend: Backend,
     pub http: reqwest::Client,
     pub store: BlobStore,
+    pub users: Users,
     pub config: Config,
     shutdown: Option<oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
@@ -140,6 +141,7 @@ impl TestApp {
             // A restarted server finds them already there.
             let _ = users.add(name, role, &Secret::new(PASSWORD)).await;
         }
+        let users = users.clone();
         let store = BlobStore::open(&config.storage, config.max_upload_size).unwrap();
         let base = format!("http://{}", server.local_addr());
         let (tx, rx) = oneshot::channel::<()>();
@@ -156,6 +158,7 @@ impl TestApp {
             backend,
             http,
             store,
+            users,
             config,
             shutdown: Some(tx),
             _dir: dir,
