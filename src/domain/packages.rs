@@ -26,6 +26,8 @@ pub struct Packages {
 pub struct Upload {
     /// The file name the client sent (multipart `filename`, or the preloaded file's name).
     pub client_name: Option<String>,
+    /// The type the client declared (OCP 2.4's `type`), overriding inference.
+    pub declared_type: Option<PackageType>,
     /// Built-in packages are not deletable.
     pub built_in: bool,
 }
@@ -155,13 +157,22 @@ impl Packages {
                     staged.size
                 )));
             }
+            let package_type = match upload.declared_type {
+                Some(PackageType::Script) => {
+                    return Err(Error::invalid(
+                        "this file is an RPM package, not a SCRIPT; declare an RPM type",
+                    ));
+                }
+                Some(declared) => declared,
+                None => info.package_type,
+            };
             let file_name = info.file_name();
             check_stored_name(&file_name)
                 .map_err(|e| Error::invalid(format!("the RPM header is unusable: {e}")))?;
             return Ok(NewPackage {
                 file_name,
                 extension: "rpm".into(),
-                package_type: info.package_type.as_str().into(),
+                package_type: package_type.as_str().into(),
                 build_number: info.build_number().into(),
                 operating_system: info.operating_system().into(),
                 name: info.name,
@@ -172,6 +183,11 @@ impl Packages {
             });
         }
         let name = upload.client_name.as_deref().unwrap_or_default();
+        if let Some(declared) = upload.declared_type.filter(|t| *t != PackageType::Script) {
+            return Err(Error::invalid(format!(
+                "{name:?} is not an RPM package, so it cannot be of type {declared}; scripts are SCRIPT"
+            )));
+        }
         let Some(extension) = script_extension(name) else {
             return Err(Error::invalid(format!(
                 "{name:?} is neither an RPM package nor a script (.sh, .py)"

@@ -24,6 +24,7 @@ pub async fn preload(packages: &Packages, dir: &Path, limit: u64) -> std::io::Re
         let file = tokio::fs::File::open(&path).await?;
         let upload = Upload {
             client_name: name,
+            declared_type: None,
             built_in: true,
         };
         match packages

@@ -1,9 +1,10 @@
-//! `/api/v2/software-packages`: list, get, upload, delete.
+//! `/api/v2/software-packages`: list, get, upload, delete; and the OCP 2.4
+//! upload call `/api/v2/files/uploadFile`.
 
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, RawQuery, State};
 use axum::http::{HeaderMap, header};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Router, debug_handler};
 use entity::package;
 use serde::Serialize;
@@ -13,6 +14,7 @@ use super::envelope::{Envelope, PageInfo, Paged};
 use super::error::{ApiError, ApiResult};
 use super::extract::{BaseUrl, PathParam};
 use crate::app::AppState;
+use crate::domain::classify::PackageType;
 use crate::domain::packages::Upload;
 use crate::domain::query::ListQuery;
 use crate::error::Error;
@@ -21,6 +23,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v2/software-packages", get(list).post(upload))
         .route("/api/v2/software-packages/{id}", get(show).delete(remove))
+        .route("/api/v2/files/uploadFile", post(upload_file))
         // The upload limit is enforced while streaming (and up front from Content-Length).
         .layer(DefaultBodyLimit::disable())
 }
@@ -102,7 +105,7 @@ async fn show(
     Ok(Envelope::ok(SoftwarePackageMeta::new(package, &base)))
 }
 
-#[debug_handler(state = AppState)]
+/// The OCP 2.5 upload: the type is inferred from the package.
 async fn upload(
     _: Require<PackageManager>,
     State(state): State<AppState>,
@@ -110,8 +113,44 @@ async fn upload(
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Envelope<SoftwarePackageMeta>> {
+    let package = receive(&state, &headers, multipart, None).await?;
+    Ok(Envelope::ok(SoftwarePackageMeta::new(package, &base)))
+}
+
+/// The OCP 2.4 upload (`/api/v2/files/uploadFile?type=FILE_TYPE`): the same
+/// pipeline, with the type given by the caller.
+#[debug_handler(state = AppState)]
+async fn upload_file(
+    _: Require<PackageManager>,
+    State(state): State<AppState>,
+    base: BaseUrl,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> ApiResult<Envelope<SoftwarePackageMeta>> {
+    let declared =
+        declared_type(query.as_deref().unwrap_or_default()).map_err(ApiError::bad_request)?;
+    let package = receive(&state, &headers, multipart, declared).await?;
+    Ok(Envelope::ok(SoftwarePackageMeta::new(package, &base)))
+}
+
+/// The `type` parameter of the 2.4 call; absent means "infer it", as in 2.5.
+fn declared_type(query: &str) -> Result<Option<PackageType>, String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "type")
+        .map(|(_, v)| v.trim().parse())
+        .transpose()
+}
+
+/// Streams the multipart `file` field into the package store.
+async fn receive(
+    state: &AppState,
+    headers: &HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+    declared_type: Option<PackageType>,
+) -> ApiResult<package::Model> {
     let limit = state.settings.max_upload_size;
-    refuse_oversized(&headers, limit)?;
+    refuse_oversized(headers, limit)?;
     let mut multipart = multipart?;
     while let Some(field) = multipart.next_field().await.map_err(malformed)? {
         if field.name() != Some("file") {
@@ -119,6 +158,7 @@ async fn upload(
         }
         let upload = Upload {
             client_name: field.file_name().map(str::to_string),
+            declared_type,
             built_in: false,
         };
         let (package, outcome) = state
@@ -126,7 +166,7 @@ async fn upload(
             .ingest(Box::pin(field), upload, limit)
             .await?;
         tracing::info!(id = package.id, file = %package.file_name, ?outcome, "upload stored");
-        return Ok(Envelope::ok(SoftwarePackageMeta::new(package, &base)));
+        return Ok(package);
     }
     Err(ApiError::bad_request(
         "the multipart body has no `file` field",

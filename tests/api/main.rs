@@ -9,3 +9,4 @@ mod delete;
 mod download;
 mod list;
 mod upload;
+mod upload_file;
