@@ -3,7 +3,7 @@
 
 use std::io::{self, Read};
 
-use rpm::{IndexSignatureTag, PackageMetadata};
+use rpm::{IndexSignatureTag, IndexTag, PackageMetadata};
 
 use super::classify::{PackageType, infer_rpm_type};
 
@@ -25,6 +25,13 @@ pub struct RpmInfo {
     pub package_type: PackageType,
     /// The file size the signature header announces, when it does.
     pub expected_size: Option<u64>,
+    /// What the signature says about the signed part (main header + payload).
+    pub signed_md5: Option<String>,
+    /// Installed size (header SIZE or LONGSIZE), as obshell reports it.
+    pub installed_size: Option<u64>,
+    /// Where the payload starts, and how it is compressed.
+    pub payload_offset: u64,
+    pub payload_compressor: Option<String>,
 }
 
 impl RpmInfo {
@@ -82,6 +89,26 @@ pub fn read_rpm_header(mut input: impl Read) -> Result<RpmInfo, String> {
             .collect();
         infer_rpm_type(&name, || paths.iter().map(String::as_str).collect())
     };
+    let signed_md5 = meta
+        .signature
+        .get_entry_data_as_binary(IndexSignatureTag::RPMSIGTAG_MD5)
+        .ok()
+        .map(hex::encode);
+    let installed_size = meta
+        .header
+        .get_entry_data_as_u64(IndexTag::RPMTAG_LONGSIZE)
+        .ok()
+        .or_else(|| {
+            meta.header
+                .get_entry_data_as_u32(IndexTag::RPMTAG_SIZE)
+                .ok()
+                .map(u64::from)
+        });
+    let payload_compressor = meta
+        .header
+        .get_entry_data_as_string(IndexTag::RPMTAG_PAYLOADCOMPRESSOR)
+        .ok()
+        .map(str::to_string);
     Ok(RpmInfo {
         name,
         version,
@@ -89,6 +116,10 @@ pub fn read_rpm_header(mut input: impl Read) -> Result<RpmInfo, String> {
         arch,
         package_type,
         expected_size,
+        signed_md5,
+        installed_size,
+        payload_offset: bytes.region.len() as u64,
+        payload_compressor,
     })
 }
 
@@ -172,6 +203,10 @@ mod tests {
             arch: "x86_64".into(),
             package_type: PackageType::OcpAgent,
             expected_size: None,
+            signed_md5: None,
+            installed_size: None,
+            payload_offset: 0,
+            payload_compressor: None,
         }
     }
 
@@ -218,6 +253,18 @@ mod tests {
         assert_eq!(i.arch, "aarch64");
         assert_eq!(i.package_type, PackageType::ObServer);
         assert_eq!(i.expected_size, Some(bytes.len() as u64));
+        assert_eq!(i.installed_size, Some(4));
+        assert_eq!(
+            i.payload_compressor.as_deref(),
+            Some("zstd"),
+            "the builder's default"
+        );
+        assert!(i.payload_offset > 96 && i.payload_offset < bytes.len() as u64);
+        // The rpm crate signs without an MD5 tag (rpmbuild adds one; checked against
+        // `rpm -qp --qf %{SIGMD5}` by hand). The signed part starts before the payload.
+        assert_eq!(i.signed_md5, None);
+        let signed = crate::store::digest_bytes(&bytes).rpm_signed.unwrap();
+        assert!(signed.offset < i.payload_offset);
     }
 
     #[test]

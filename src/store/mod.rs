@@ -20,7 +20,7 @@ use object_store::{GetOptions, GetRange, GetResult, ObjectStore, ObjectStoreExt,
 use url::Url;
 use uuid::Uuid;
 
-pub use digest::{Digester, Digests, digest_bytes};
+pub use digest::{Digester, Digests, SignedPart, digest_bytes, rpm_signature_end};
 pub use key::BlobKey;
 
 use crate::config::StorageConfig;
