@@ -7,4 +7,6 @@ pub mod packages;
 pub mod preload;
 pub mod query;
 pub mod rpm_header;
+pub mod rpm_payload;
+pub mod upgrade_route;
 pub mod users;
