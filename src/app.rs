@@ -32,6 +32,8 @@ pub struct Settings {
     pub download_mode: DownloadMode,
     pub presign_ttl: Duration,
     pub max_upload_size: u64,
+    /// obshell's chunk size, for `ChunkCount`.
+    pub upgrade_chunk_size: u64,
 }
 
 pub struct Server {
@@ -94,6 +96,7 @@ impl Server {
                 download_mode,
                 presign_ttl: config.presign_ttl,
                 max_upload_size: config.max_upload_size,
+                upgrade_chunk_size: config.upgrade_chunk_size,
             }),
         };
         Ok(Self { listener, state })

@@ -11,6 +11,7 @@ use url::Url;
 
 use crate::config::{Config, DownloadMode, Secret, StorageConfig, sqlite_url};
 use crate::db;
+use crate::domain::upgrade_plan::{RouteRequest, plan_upgrade};
 use crate::domain::users::{Role, Users, generate_password};
 
 #[derive(Parser, Debug)]
@@ -30,6 +31,8 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Run the database migrations and exit.
     Migrate(DbArgs),
+    /// Plan an upgrade route and check which of its packages are stored.
+    Route(RouteArgs),
     /// Manage users.
     User {
         #[command(subcommand)]
@@ -106,6 +109,9 @@ pub struct ServeArgs {
     /// Largest accepted upload, e.g. 8GiB or 500MB.
     #[arg(long, env = "DEPOT_MAX_UPLOAD_SIZE", default_value = "8GiB", value_parser = parse_size)]
     pub max_upload_size: u64,
+    /// obshell's chunk size, for the ChunkCount of upgrade packages.
+    #[arg(long, env = "DEPOT_UPGRADE_CHUNK_SIZE", default_value = "16MiB", value_parser = parse_size)]
+    pub upgrade_chunk_size: u64,
     /// Directory whose files are imported at start as built-in (not deletable) packages.
     #[arg(long, env = "DEPOT_PRELOAD_DIR")]
     pub preload_dir: Option<PathBuf>,
@@ -150,11 +156,85 @@ impl ServeArgs {
             download_mode: self.download_mode,
             presign_ttl: self.presign_ttl,
             max_upload_size: self.max_upload_size,
+            upgrade_chunk_size: self.upgrade_chunk_size,
             preload_dir: self.preload_dir,
             migrate: !self.no_migrate,
             admin_password: self.admin_password.map(Secret::new),
         })
     }
+}
+
+#[derive(Args, Debug)]
+pub struct RouteArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The installed version, `A.B.C.D` or `A.B.C.D-BUILD`.
+    #[arg(long)]
+    pub from: String,
+    /// The version to upgrade to.
+    #[arg(long)]
+    pub to: String,
+    /// Plan over this oceanbase_upgrade_dep.yml instead of the stored one of the target version.
+    #[arg(long)]
+    pub yaml: Option<PathBuf>,
+    /// Package name to look for (default: the YAML source's, else oceanbase-ce).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Architectures to check (repeatable; default: the YAML source's).
+    #[arg(long = "architecture", value_delimiter = ',')]
+    pub architectures: Vec<String>,
+    /// Distributions to check (repeatable; default: the YAML source's).
+    #[arg(long = "distribution", value_delimiter = ',')]
+    pub distributions: Vec<String>,
+}
+
+pub async fn route_command(args: RouteArgs) -> anyhow::Result<()> {
+    let yaml = match &args.yaml {
+        Some(path) => Some(
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let db = db::connect(&args.db.database_url()).await?;
+    db::migrate(&db).await?;
+    let request = RouteRequest {
+        from: args.from,
+        to: args.to,
+        yaml,
+        name: args.name,
+        architectures: args.architectures,
+        distributions: args.distributions,
+    };
+    let plan = plan_upgrade(&db, request).await?;
+    let list = |v: &[crate::domain::upgrade_route::Version]| {
+        v.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" → ")
+    };
+    println!("route:        {}", list(&plan.route.hops));
+    println!("binary route: {}", list(&plan.route.binary_route));
+    if let Some(source) = &plan.source {
+        println!("planned with: {} (id {})", source.file_name, source.id);
+    }
+    if !plan.needs.is_empty() {
+        println!();
+        println!("{:<24} {:<10} {:<8} PACKAGE", "VERSION", "ARCH", "DIST");
+        for need in &plan.needs {
+            let package = match (&need.found, &need.missing_file_name) {
+                (Some(p), _) => format!("{} (id {})", p.file_name, p.id),
+                (None, Some(name)) => format!("MISSING {name}"),
+                (None, None) => "MISSING".into(),
+            };
+            println!(
+                "{:<24} {:<10} {:<8} {package}",
+                need.version.to_string(),
+                need.architecture,
+                need.distribution
+            );
+        }
+    }
+    Ok(())
 }
 
 #[derive(Subcommand, Debug)]

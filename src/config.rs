@@ -18,6 +18,8 @@ pub struct Config {
     pub download_mode: Option<DownloadMode>,
     pub presign_ttl: Duration,
     pub max_upload_size: u64,
+    /// obshell's chunk size: `ChunkCount = ceil(PayloadSize / chunk size)`.
+    pub upgrade_chunk_size: u64,
     pub preload_dir: Option<PathBuf>,
     pub migrate: bool,
     /// Password for the `admin` user created on first start.
@@ -38,6 +40,7 @@ impl Config {
             download_mode: None,
             presign_ttl: Duration::from_secs(300),
             max_upload_size: 8 << 30,
+            upgrade_chunk_size: crate::domain::upgrade::DEFAULT_CHUNK_SIZE,
             preload_dir: None,
             migrate: true,
             admin_password: None,

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use depot::app::Server;
-use depot::cli::{Cli, Command, user_command};
+use depot::cli::{Cli, Command, route_command, user_command};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -37,6 +37,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
+        Command::Route(args) => route_command(args).await,
         Command::User { command, db } => user_command(&db, command).await,
     }
 }

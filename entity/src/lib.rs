@@ -2,4 +2,5 @@
 
 pub mod blob;
 pub mod package;
+pub mod upgrade_package;
 pub mod user;

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_packages;
 mod m20261122_000002_create_users;
+mod m20261122_000003_create_upgrade_packages;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_create_packages::Migration),
             Box::new(m20261122_000002_create_users::Migration),
+            Box::new(m20261122_000003_create_upgrade_packages::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 //! needs, one module per table. Nothing above this layer writes SQL.
 
 pub mod packages;
+pub mod upgrades;
 pub mod users;
 
 use std::time::Duration;

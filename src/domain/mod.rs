@@ -8,5 +8,7 @@ pub mod preload;
 pub mod query;
 pub mod rpm_header;
 pub mod rpm_payload;
+pub mod upgrade;
+pub mod upgrade_plan;
 pub mod upgrade_route;
 pub mod users;

@@ -2,7 +2,7 @@
 //! database rows and the stored objects consistent with each other.
 
 use bytes::Bytes;
-use entity::package;
+use entity::{package, upgrade_package};
 use futures::{Stream, TryStreamExt};
 use sea_orm::{DatabaseConnection, SqlErr, TransactionTrait};
 use tokio_util::io::{StreamReader, SyncIoBridge};
@@ -10,7 +10,8 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 use super::classify::PackageType;
 use super::filename::{check_client_name, check_stored_name, script_extension};
 use super::query::ListQuery;
-use super::rpm_header::{is_rpm, read_rpm_header};
+use super::rpm_header::{RpmInfo, is_rpm, read_rpm_header};
+use super::upgrade;
 use crate::db::{self, packages::NewPackage};
 use crate::error::{Error, Result};
 use crate::store::{BlobKey, BlobStore, Staged};
@@ -30,6 +31,17 @@ pub struct Upload {
     pub declared_type: Option<PackageType>,
     /// Built-in packages are not deletable.
     pub built_in: bool,
+    /// Through obshell's upgrade API: checked by its rules, with its fields recorded.
+    pub upgrade: bool,
+}
+
+/// What an ingest stored.
+#[derive(Clone, Debug)]
+pub struct Ingested {
+    pub package: package::Model,
+    pub outcome: Outcome,
+    /// The obshell fields, for an upgrade upload.
+    pub upgrade: Option<upgrade_package::Model>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +58,10 @@ impl Packages {
 
     pub fn store(&self) -> &BlobStore {
         &self.store
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
     }
 
     pub async fn list(&self, query: &ListQuery) -> Result<(Vec<package::Model>, u64)> {
@@ -67,12 +83,7 @@ impl Packages {
     /// Stores an uploaded file as a package. The body is streamed: memory does
     /// not grow with its size. On any failure nothing is recorded and no
     /// object is left under a content key.
-    pub async fn ingest<S, E>(
-        &self,
-        body: S,
-        upload: Upload,
-        limit: u64,
-    ) -> Result<(package::Model, Outcome)>
+    pub async fn ingest<S, E>(&self, body: S, upload: Upload, limit: u64) -> Result<Ingested>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -85,26 +96,45 @@ impl Packages {
         // hanging up now cannot leave the staging object behind.
         let this = self.clone();
         let registering = upload.clone();
-        let (package, outcome) = tokio::spawn(async move {
+        let mut ingested = tokio::spawn(async move {
             let result = this.register(&staged, &registering).await;
             this.store.discard(&staged).await;
             result
         })
         .await
         .map_err(Error::internal)??;
-        if upload.built_in && package.deletable {
-            db::packages::mark_built_in(&self.db, package.id).await?;
-            return Ok((self.get(package.id).await?, outcome));
+        if upload.built_in && ingested.package.deletable {
+            db::packages::mark_built_in(&self.db, ingested.package.id).await?;
+            ingested.package = self.get(ingested.package.id).await?;
         }
-        Ok((package, outcome))
+        Ok(ingested)
     }
 
-    async fn register(
+    async fn register(&self, staged: &Staged, upload: &Upload) -> Result<Ingested> {
+        let (new, rpm) = self.describe(staged, upload).await?;
+        // obshell's checks and fields come first: a refused package stores nothing.
+        let details = match (upload.upgrade, &rpm) {
+            (false, _) => None,
+            (true, Some(rpm)) => Some(upgrade::inspect(&self.store, staged, rpm).await?),
+            (true, None) => return Err(Error::invalid("an upgrade package must be an RPM")),
+        };
+        let (package, outcome) = self.store_package(staged, new).await?;
+        let upgrade = match details {
+            Some(details) => Some(db::upgrades::upsert(&self.db, package.id, &details).await?),
+            None => None,
+        };
+        Ok(Ingested {
+            package,
+            outcome,
+            upgrade,
+        })
+    }
+
+    async fn store_package(
         &self,
         staged: &Staged,
-        upload: &Upload,
+        new: NewPackage,
     ) -> Result<(package::Model, Outcome)> {
-        let new = self.describe(staged, upload).await?;
         if let Some(existing) = db::packages::find_by_file_name(&self.db, &new.file_name).await? {
             return same_or_conflict(existing, staged);
         }
@@ -135,7 +165,11 @@ impl Packages {
     }
 
     /// Reads what the package is from its bytes: an RPM's header, or a script's name.
-    async fn describe(&self, staged: &Staged, upload: &Upload) -> Result<NewPackage> {
+    async fn describe(
+        &self,
+        staged: &Staged,
+        upload: &Upload,
+    ) -> Result<(NewPackage, Option<RpmInfo>)> {
         let deletable = !upload.built_in;
         if is_rpm(&staged.magic) {
             let stream = self.store.get(&staged.path, None).await?.into_stream();
@@ -169,18 +203,19 @@ impl Packages {
             let file_name = info.file_name();
             check_stored_name(&file_name)
                 .map_err(|e| Error::invalid(format!("the RPM header is unusable: {e}")))?;
-            return Ok(NewPackage {
+            let new = NewPackage {
                 file_name,
                 extension: "rpm".into(),
                 package_type: package_type.as_str().into(),
                 build_number: info.build_number().into(),
                 operating_system: info.operating_system().into(),
-                name: info.name,
-                version: info.version,
-                release: info.release,
-                architecture: info.arch,
+                name: info.name.clone(),
+                version: info.version.clone(),
+                release: info.release.clone(),
+                architecture: info.arch.clone(),
                 deletable,
-            });
+            };
+            return Ok((new, Some(info)));
         }
         let name = upload.client_name.as_deref().unwrap_or_default();
         if let Some(declared) = upload.declared_type.filter(|t| *t != PackageType::Script) {
@@ -194,7 +229,7 @@ impl Packages {
             )));
         };
         check_stored_name(name).map_err(Error::InvalidArgument)?;
-        Ok(NewPackage {
+        let new = NewPackage {
             name: name.into(),
             file_name: name.into(),
             extension: extension.into(),
@@ -205,7 +240,21 @@ impl Packages {
             operating_system: String::new(),
             architecture: String::new(),
             deletable,
-        })
+        };
+        Ok((new, None))
+    }
+
+    /// The packages uploaded through obshell's API, with their obshell fields.
+    pub async fn upgrades(&self) -> Result<Vec<(upgrade_package::Model, package::Model)>> {
+        Ok(db::upgrades::list(&self.db).await?)
+    }
+
+    /// Deletes an upgrade package: the package itself, as obshell's API sees it.
+    pub async fn delete_upgrade(&self, id: i64) -> Result<()> {
+        if db::upgrades::find(&self.db, id).await?.is_none() {
+            return Err(Error::NotFound(format!("no upgrade package with id {id}")));
+        }
+        self.delete(id).await
     }
 
     /// Deletes a package; its object goes when no other package references it.
@@ -214,9 +263,12 @@ impl Packages {
         if !package.deletable {
             return Err(Error::NotDeletable(id));
         }
-        if !db::packages::delete(&self.db, id).await? {
+        let txn = self.db.begin().await?;
+        db::upgrades::delete_for_package(&txn, id).await?;
+        if !db::packages::delete(&txn, id).await? {
             return Err(Error::NotFound(format!("no software package with id {id}")));
         }
+        txn.commit().await?;
         // The package is gone whatever happens next; an object left behind is
         // unreferenced and only costs space.
         if let Err(e) = self

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use tokio_util::io::ReaderStream;
 
-use super::packages::{Outcome, Packages, Upload};
+use super::packages::{Ingested, Outcome, Packages, Upload};
 
 /// Imports every regular file of `dir`. Idempotent: files already imported
 /// are found again. A bad file is logged and skipped so that one broken
@@ -26,15 +26,24 @@ pub async fn preload(packages: &Packages, dir: &Path, limit: u64) -> std::io::Re
             client_name: name,
             declared_type: None,
             built_in: true,
+            upgrade: false,
         };
         match packages
             .ingest(ReaderStream::with_capacity(file, 1 << 20), upload, limit)
             .await
         {
-            Ok((p, Outcome::Created)) => {
+            Ok(Ingested {
+                package: p,
+                outcome: Outcome::Created,
+                ..
+            }) => {
                 tracing::info!(id = p.id, file = %p.file_name, "preloaded a built-in package")
             }
-            Ok((p, Outcome::Existing)) => {
+            Ok(Ingested {
+                package: p,
+                outcome: Outcome::Existing,
+                ..
+            }) => {
                 tracing::debug!(id = p.id, file = %p.file_name, "built-in package present")
             }
             Err(e) => {

@@ -32,6 +32,8 @@ pub struct RpmInfo {
     /// Where the payload starts, and how it is compressed.
     pub payload_offset: u64,
     pub payload_compressor: Option<String>,
+    /// Whether the payload has a `…/bin/observer`.
+    pub has_observer: bool,
 }
 
 impl RpmInfo {
@@ -81,14 +83,14 @@ pub fn read_rpm_header(mut input: impl Read) -> Result<RpmInfo, String> {
     } else {
         field(meta.get_arch(), "architecture")?
     };
-    let package_type = {
-        let paths = meta.get_file_paths().unwrap_or_default();
-        let paths: Vec<String> = paths
-            .iter()
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect();
-        infer_rpm_type(&name, || paths.iter().map(String::as_str).collect())
-    };
+    let paths: Vec<String> = meta
+        .get_file_paths()
+        .unwrap_or_default()
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    let has_observer = paths.iter().any(|p| p.ends_with("/bin/observer"));
+    let package_type = infer_rpm_type(&name, || paths.iter().map(String::as_str).collect());
     let signed_md5 = meta
         .signature
         .get_entry_data_as_binary(IndexSignatureTag::RPMSIGTAG_MD5)
@@ -120,6 +122,7 @@ pub fn read_rpm_header(mut input: impl Read) -> Result<RpmInfo, String> {
         installed_size,
         payload_offset: bytes.region.len() as u64,
         payload_compressor,
+        has_observer,
     })
 }
 
@@ -207,6 +210,7 @@ mod tests {
             installed_size: None,
             payload_offset: 0,
             payload_compressor: None,
+            has_observer: false,
         }
     }
 

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod files;
 pub mod packages;
 pub mod system;
+pub mod upgrades;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -24,6 +25,7 @@ pub fn router(state: AppState) -> Router {
         .merge(packages::router())
         .merge(files::router())
         .merge(system::router())
+        .merge(upgrades::router())
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, Code::NotFound, "no such endpoint")
         })

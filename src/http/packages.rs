@@ -15,7 +15,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{BaseUrl, PathParam};
 use crate::app::AppState;
 use crate::domain::classify::PackageType;
-use crate::domain::packages::Upload;
+use crate::domain::packages::{Ingested, Upload};
 use crate::domain::query::ListQuery;
 use crate::error::Error;
 
@@ -113,8 +113,11 @@ async fn upload(
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Envelope<SoftwarePackageMeta>> {
-    let package = receive(&state, &headers, multipart, None).await?;
-    Ok(Envelope::ok(SoftwarePackageMeta::new(package, &base)))
+    let ingested = receive(&state, &headers, multipart, Upload::default()).await?;
+    Ok(Envelope::ok(SoftwarePackageMeta::new(
+        ingested.package,
+        &base,
+    )))
 }
 
 /// The OCP 2.4 upload (`/api/v2/files/uploadFile?type=FILE_TYPE`): the same
@@ -130,8 +133,15 @@ async fn upload_file(
 ) -> ApiResult<Envelope<SoftwarePackageMeta>> {
     let declared =
         declared_type(query.as_deref().unwrap_or_default()).map_err(ApiError::bad_request)?;
-    let package = receive(&state, &headers, multipart, declared).await?;
-    Ok(Envelope::ok(SoftwarePackageMeta::new(package, &base)))
+    let upload = Upload {
+        declared_type: declared,
+        ..Upload::default()
+    };
+    let ingested = receive(&state, &headers, multipart, upload).await?;
+    Ok(Envelope::ok(SoftwarePackageMeta::new(
+        ingested.package,
+        &base,
+    )))
 }
 
 /// The `type` parameter of the 2.4 call; absent means "infer it", as in 2.5.
@@ -142,13 +152,14 @@ fn declared_type(query: &str) -> Result<Option<PackageType>, String> {
         .transpose()
 }
 
-/// Streams the multipart `file` field into the package store.
-async fn receive(
+/// Streams the multipart `file` field into the package store; `upload` says
+/// everything about it but the file name.
+pub(super) async fn receive(
     state: &AppState,
     headers: &HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
-    declared_type: Option<PackageType>,
-) -> ApiResult<package::Model> {
+    upload: Upload,
+) -> ApiResult<Ingested> {
     let limit = state.settings.max_upload_size;
     refuse_oversized(headers, limit)?;
     let mut multipart = multipart?;
@@ -158,15 +169,15 @@ async fn receive(
         }
         let upload = Upload {
             client_name: field.file_name().map(str::to_string),
-            declared_type,
-            built_in: false,
+            ..upload
         };
-        let (package, outcome) = state
+        let ingested = state
             .packages
             .ingest(Box::pin(field), upload, limit)
             .await?;
-        tracing::info!(id = package.id, file = %package.file_name, ?outcome, "upload stored");
-        return Ok(package);
+        let package = &ingested.package;
+        tracing::info!(id = package.id, file = %package.file_name, outcome = ?ingested.outcome, "upload stored");
+        return Ok(ingested);
     }
     Err(ApiError::bad_request(
         "the multipart body has no `file` field",

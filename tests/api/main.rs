@@ -8,5 +8,7 @@ mod cli;
 mod delete;
 mod download;
 mod list;
+mod upgrade;
+mod upgrade_route;
 mod upload;
 mod upload_file;

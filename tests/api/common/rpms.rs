@@ -72,3 +72,38 @@ pub fn ocp_agent() -> RpmSpec<'static> {
         "x86_64",
     )
 }
+
+/// Where the signature header ends (lead, intro, entries, data, padding to 8).
+pub fn signature_end(rpm: &[u8]) -> usize {
+    let entries = u32::from_be_bytes(rpm[104..108].try_into().unwrap()) as usize;
+    let data = u32::from_be_bytes(rpm[108..112].try_into().unwrap()) as usize;
+    112 + entries * 16 + data + (8 - data % 8) % 8
+}
+
+/// MD5 of what an RPM signature covers: the main header and the payload.
+pub fn signed_md5(rpm: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    hex::encode(Md5::digest(&rpm[signature_end(rpm)..]))
+}
+
+/// Replaces the signature header with one holding SIZE and MD5, as rpmbuild
+/// writes them (the rpm crate signs without MD5). `md5` overrides the right
+/// digest, to make a corrupt package.
+pub fn with_md5_signature(rpm: &[u8], md5: Option<[u8; 16]>) -> Vec<u8> {
+    use md5::{Digest, Md5};
+    let signed = &rpm[signature_end(rpm)..];
+    let digest: [u8; 16] = md5.unwrap_or_else(|| Md5::digest(signed).into());
+    let mut out = rpm[..96].to_vec();
+    out.extend([0x8e, 0xad, 0xe8, 0x01, 0, 0, 0, 0]);
+    out.extend(2u32.to_be_bytes()); // entries
+    out.extend(20u32.to_be_bytes()); // data bytes
+    // tag, type, offset, count: SIZE (INT32) at 0, MD5 (BIN) at 4.
+    for word in [1000u32, 4, 0, 1, 1004, 7, 4, 16] {
+        out.extend(word.to_be_bytes());
+    }
+    out.extend((signed.len() as u32).to_be_bytes());
+    out.extend(digest);
+    out.extend([0u8; 4]); // padding to a multiple of 8
+    out.extend(signed);
+    out
+}

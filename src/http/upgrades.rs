@@ -1,0 +1,249 @@
+//! obshell's upgrade-package API: `/api/v1/upgrade/package`.
+
+use axum::Router;
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{DefaultBodyLimit, Multipart, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::routing::{delete, get, post};
+use chrono::SecondsFormat;
+use entity::{package, upgrade_package};
+use serde::Serialize;
+
+use super::auth::{PackageManager, PackageViewer, Require};
+use super::envelope::Envelope;
+use super::error::{ApiError, ApiResult};
+use super::extract::PathParam;
+use super::packages::receive;
+use crate::app::AppState;
+use crate::domain::packages::Upload;
+use crate::domain::upgrade::chunk_count;
+use crate::domain::upgrade_plan::{RoutePlan, RouteRequest, plan_upgrade};
+use crate::error::Error;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/upgrade/package", post(upload))
+        .route("/api/v1/upgrade/package/info", get(list))
+        .route("/api/v1/upgrade/package/{id}", delete(remove))
+        .route(
+            "/api/v1/upgrade/route",
+            get(route_stored).post(route_posted),
+        )
+        .layer(DefaultBodyLimit::disable())
+}
+
+/// UpgradePkgInfo, spelled on the wire as the seed's sample response spells it
+/// (obshell's Go clients match keys regardless of case).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpgradePkgInfo {
+    pkg_id: i64,
+    name: String,
+    version: String,
+    release_distribution: String,
+    distribution: String,
+    release: String,
+    architecture: String,
+    size: i64,
+    payload_size: i64,
+    chunk_count: u64,
+    md5: String,
+    upgrade_dep_yaml: String,
+    gmt_modify: String,
+}
+
+impl UpgradePkgInfo {
+    fn new(u: upgrade_package::Model, p: package::Model, chunk_size: u64) -> Self {
+        Self {
+            pkg_id: p.id,
+            name: p.name,
+            version: p.version,
+            distribution: p.operating_system,
+            release: p.build_number,
+            release_distribution: p.release,
+            architecture: p.architecture,
+            size: u.installed_size,
+            chunk_count: chunk_count(u.payload_size as u64, chunk_size),
+            payload_size: u.payload_size,
+            md5: u.md5,
+            upgrade_dep_yaml: u.upgrade_dep_yaml,
+            gmt_modify: u.gmt_modify.to_rfc3339_opts(SecondsFormat::Millis, false),
+        }
+    }
+}
+
+async fn upload(
+    _: Require<PackageManager>,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> ApiResult<Envelope<UpgradePkgInfo>> {
+    let upload = Upload {
+        upgrade: true,
+        ..Upload::default()
+    };
+    let ingested = receive(&state, &headers, multipart, upload).await?;
+    let details = ingested
+        .upgrade
+        .ok_or_else(|| Error::internal("an upgrade upload recorded no upgrade details"))?;
+    let chunk_size = state.settings.upgrade_chunk_size;
+    Ok(Envelope::ok(UpgradePkgInfo::new(
+        details,
+        ingested.package,
+        chunk_size,
+    )))
+}
+
+async fn list(
+    _: Require<PackageViewer>,
+    State(state): State<AppState>,
+) -> ApiResult<Envelope<Vec<UpgradePkgInfo>>> {
+    let chunk_size = state.settings.upgrade_chunk_size;
+    let rows = state.packages.upgrades().await?;
+    Ok(Envelope::ok(
+        rows.into_iter()
+            .map(|(u, p)| UpgradePkgInfo::new(u, p, chunk_size))
+            .collect(),
+    ))
+}
+
+async fn remove(
+    _: Require<PackageManager>,
+    State(state): State<AppState>,
+    PathParam(id): PathParam<i64>,
+) -> ApiResult<Envelope<()>> {
+    state.packages.delete_upgrade(id).await?;
+    tracing::info!(id, "upgrade package deleted");
+    Ok(Envelope::empty())
+}
+
+/// A planned route and what depot has of the packages it needs.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteAnswer {
+    from: String,
+    to: String,
+    /// Every version on the way, start and target included.
+    hops: Vec<String>,
+    /// The start, the versions whose binaries must be installed on the way, the target.
+    binary_route: Vec<String>,
+    /// The stored package whose dependency YAML was planned on.
+    yaml_source: Option<YamlSource>,
+    packages: Vec<NeededPackage>,
+    /// File names (or patterns, `*` for an unknown build) to upload.
+    missing: Vec<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct YamlSource {
+    pkg_id: i64,
+    file_name: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NeededPackage {
+    version: String,
+    architecture: String,
+    distribution: String,
+    available: bool,
+    pkg_id: Option<i64>,
+    file_name: String,
+}
+
+impl From<RoutePlan> for RouteAnswer {
+    fn from(plan: RoutePlan) -> Self {
+        let packages: Vec<NeededPackage> = plan
+            .needs
+            .into_iter()
+            .map(|n| NeededPackage {
+                version: n.version.to_string(),
+                architecture: n.architecture,
+                distribution: n.distribution,
+                available: n.found.is_some(),
+                pkg_id: n.found.as_ref().map(|p| p.id),
+                file_name: n
+                    .found
+                    .map(|p| p.file_name)
+                    .or(n.missing_file_name)
+                    .unwrap_or_default(),
+            })
+            .collect();
+        Self {
+            from: plan.route.from.to_string(),
+            to: plan.route.to.to_string(),
+            hops: plan.route.hops.iter().map(ToString::to_string).collect(),
+            binary_route: plan
+                .route
+                .binary_route
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            yaml_source: plan.source.map(|p| YamlSource {
+                pkg_id: p.id,
+                file_name: p.file_name,
+            }),
+            missing: packages
+                .iter()
+                .filter(|p| !p.available)
+                .map(|p| p.file_name.clone())
+                .collect(),
+            packages,
+        }
+    }
+}
+
+/// `from`, `to`, `name`, and repeated or comma-separated `architecture` and `distribution`.
+fn route_request(query: Option<&str>, yaml: Option<String>) -> Result<RouteRequest, ApiError> {
+    let mut req = RouteRequest {
+        yaml,
+        ..RouteRequest::default()
+    };
+    for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let values = || {
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        match key.as_ref() {
+            "from" => req.from = value.trim().to_string(),
+            "to" => req.to = value.trim().to_string(),
+            "name" => req.name = Some(value.trim().to_string()).filter(|n| !n.is_empty()),
+            "architecture" => req.architectures.extend(values()),
+            "distribution" => req.distributions.extend(values()),
+            _ => {}
+        }
+    }
+    if req.from.is_empty() || req.to.is_empty() {
+        return Err(ApiError::bad_request(
+            "give the versions to upgrade between: ?from=A.B.C.D&to=A.B.C.D",
+        ));
+    }
+    Ok(req)
+}
+
+/// Plans with the dependency YAML of the newest stored package of the target version.
+async fn route_stored(
+    _: Require<PackageViewer>,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Envelope<RouteAnswer>> {
+    let req = route_request(query.as_deref(), None)?;
+    let plan = plan_upgrade(state.packages.db(), req).await?;
+    Ok(Envelope::ok(plan.into()))
+}
+
+/// Plans with the dependency YAML in the body.
+async fn route_posted(
+    _: Require<PackageViewer>,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    yaml: String,
+) -> ApiResult<Envelope<RouteAnswer>> {
+    let req = route_request(query.as_deref(), Some(yaml))?;
+    let plan = plan_upgrade(state.packages.db(), req).await?;
+    Ok(Envelope::ok(plan.into()))
+}

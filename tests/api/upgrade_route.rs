@@ -1,0 +1,227 @@
+//! `GET`/`POST /api/v1/upgrade/route`: routes planned against what depot holds.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::backend_tests;
+use crate::common::rpms::RpmSpec;
+use crate::common::{Backend, TestApp, Who, envelope, expect_error};
+
+backend_tests!(
+    routes_over_the_stored_yaml,
+    routes_over_a_posted_yaml,
+    route_errors
+);
+
+/// The seed's sample graph, plus the edge 4.2.1.1 → 4.2.1.2 of later releases.
+const SEED_YAML: &str = r#"
+- version: 4.0.0.0
+  can_be_upgraded_to:
+      - 4.1.0.0
+- version: 4.1.0.0-100000192023032010
+  can_be_upgraded_to:
+    - 4.1.0.0
+  deprecated: True
+- version: 4.1.0.0
+  can_be_upgraded_to:
+      - 4.1.0.1
+- version: 4.1.0.1
+  can_be_upgraded_to:
+      - 4.1.0.2
+- version: 4.1.0.2
+  can_be_upgraded_to:
+      - 4.2.0.0
+  require_from_binary:
+    value: True
+    when_come_from: [4.0.0.0, 4.1.0.0-100000192023032010]
+- version: 4.2.0.0-100000152023080109
+  can_be_upgraded_to:
+    - 4.2.0.0
+  deprecated: True
+- version: 4.2.0.0
+  can_be_upgraded_to:
+      - 4.2.1.0
+- version: 4.2.1.0
+  can_be_upgraded_to:
+      - 4.2.1.1
+- version: 4.2.1.1
+  can_be_upgraded_to:
+      - 4.3.0.0
+      - 4.2.1.2
+  require_from_binary:
+    value: True
+    when_come_from: [4.1.0.0, 4.1.0.1, 4.1.0.2, 4.2.0.0]
+"#;
+
+async fn store(app: &TestApp, version: &str, release: &str) -> Value {
+    let spec = RpmSpec::new("oceanbase-ce", version, release, "x86_64")
+        .file("/home/admin/oceanbase/bin/observer", "ELF")
+        .file(
+            "/home/admin/oceanbase/etc/oceanbase_upgrade_dep.yml",
+            SEED_YAML,
+        );
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(spec.build()).file_name("ob.rpm"),
+    );
+    let response = app
+        .request(Who::Manager, Method::POST, "/api/v1/upgrade/package")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = envelope(response).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["data"].clone()
+}
+
+async fn route(app: &TestApp, query: &str) -> Value {
+    let (status, body) = envelope(
+        app.get(Who::Viewer, &format!("/api/v1/upgrade/route?{query}"))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["data"].clone()
+}
+
+async fn routes_over_the_stored_yaml(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let target = store(&app, "4.2.1.0", "101000012023101010.el7").await;
+
+    // The second reference route: nothing but the target is needed, and it is here.
+    let data = route(&app, "from=4.1.0.1&to=4.2.1.0").await;
+    assert_eq!(
+        data["hops"],
+        json!(["4.1.0.1", "4.1.0.2", "4.2.0.0", "4.2.1.0"])
+    );
+    assert_eq!(data["binaryRoute"], json!(["4.1.0.1", "4.2.1.0"]));
+    assert_eq!(data["yamlSource"]["pkgId"], target["PkgId"]);
+    assert_eq!(data["missing"], json!([]));
+    assert_eq!(data["packages"][0]["available"], true);
+    assert_eq!(data["packages"][0]["pkgId"], target["PkgId"]);
+
+    // The first reference route, planned on the YAML of the stored 4.2.1.2.
+    store(&app, "4.2.1.2", "101000022024010101.el7").await;
+    let barrier = store(&app, "4.1.0.2", "100000012023060101.el7").await;
+    let data = route(&app, "from=4.0.0.0&to=4.2.1.2&architecture=x86_64,aarch64").await;
+    assert_eq!(
+        data["hops"],
+        json!([
+            "4.0.0.0", "4.1.0.0", "4.1.0.1", "4.1.0.2", "4.2.0.0", "4.2.1.0", "4.2.1.1", "4.2.1.2"
+        ])
+    );
+    assert_eq!(
+        data["binaryRoute"],
+        json!(["4.0.0.0", "4.1.0.2", "4.2.1.1", "4.2.1.2"])
+    );
+    let available: Vec<_> = data["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["available"] == true)
+        .map(|p| {
+            (
+                p["version"].as_str().unwrap().to_string(),
+                p["architecture"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        available,
+        [
+            ("4.1.0.2".to_string(), "x86_64".to_string()),
+            ("4.2.1.2".into(), "x86_64".into())
+        ]
+    );
+    assert_eq!(
+        data["missing"],
+        json!([
+            "oceanbase-ce-4.1.0.2-*.el7.aarch64.rpm",
+            "oceanbase-ce-4.2.1.1-*.el7.x86_64.rpm",
+            "oceanbase-ce-4.2.1.1-*.el7.aarch64.rpm",
+            "oceanbase-ce-4.2.1.2-*.el7.aarch64.rpm"
+        ])
+    );
+    assert_eq!(data["packages"][0]["pkgId"], barrier["PkgId"]);
+
+    // A concrete target build must be matched by a build at or above it.
+    let data = route(&app, "from=4.1.0.1&to=4.2.1.0-101000012023101011").await;
+    assert_eq!(
+        data["missing"],
+        json!(["oceanbase-ce-4.2.1.0-101000012023101011.el7.x86_64.rpm"])
+    );
+}
+
+async fn routes_over_a_posted_yaml(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let yaml = "- version: 1.0.0.0\n  can_be_upgraded_to: [1.1.0.0, 2.0.0.0]\n- version: 1.1.0.0\n  can_be_upgraded_to: [2.0.0.0]\n  require_from_binary: true\n";
+    let response = app
+        .request(
+            Who::Viewer,
+            Method::POST,
+            "/api/v1/upgrade/route?from=1.0.0.0&to=2.0.0.0&distribution=el8",
+        )
+        .body(yaml)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = envelope(response).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let data = &body["data"];
+    assert_eq!(
+        data["hops"],
+        json!(["1.0.0.0", "2.0.0.0"]),
+        "the shortest path skips 1.1.0.0"
+    );
+    assert_eq!(data["yamlSource"], Value::Null);
+    // No architecture given and no source package to take one from: nothing to check.
+    assert_eq!(data["packages"], json!([]));
+}
+
+async fn route_errors(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let message = expect_error(
+        app.get(Who::Viewer, "/api/v1/upgrade/route?from=4.1.0.1&to=4.2.1.0")
+            .await,
+        StatusCode::NOT_FOUND,
+        10002,
+    )
+    .await;
+    assert!(message.contains("4.2.1.0"), "{message}");
+
+    store(&app, "4.2.1.0", "1.el7").await;
+    for (query, needle) in [
+        ("to=4.2.1.0", "from="),
+        ("from=3.9.0.0&to=4.2.1.0", "3.9.0.0"),
+        ("from=4.2.1.1&to=4.2.1.0", "no upgrade route"),
+        ("from=4.0.0.0&to=4.2.0.0-100000152023080109", "deprecated"),
+        ("from=x.y&to=4.2.1.0", "version"),
+    ] {
+        // Planned over the seed's graph, whatever is stored.
+        let response = app
+            .request(
+                Who::Viewer,
+                Method::POST,
+                &format!("/api/v1/upgrade/route?{query}"),
+            )
+            .body(SEED_YAML)
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = envelope(response).await;
+        assert!(status.is_client_error(), "{query}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(needle), "{query}: {message}");
+    }
+    expect_error(
+        app.get(
+            Who::Anonymous,
+            "/api/v1/upgrade/route?from=4.1.0.1&to=4.2.1.0",
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+        30000,
+    )
+    .await;
+}
