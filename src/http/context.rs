@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
@@ -65,6 +65,11 @@ pub async fn middleware(req: Request, next: Next) -> Response {
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".into());
     let method = req.method().clone();
+    let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
+        || req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
     // Named by route template, not the raw path, to keep cardinality low.
     let span = tracing::info_span!("request", %method, %route, %trace_id);
     let context = RequestContext {
@@ -77,6 +82,13 @@ pub async fn middleware(req: Request, next: Next) -> Response {
         .await;
     if let Ok(v) = HeaderValue::from_str(&trace_id) {
         response.headers_mut().insert("x-trace-id", v);
+    }
+    // A refused upload leaves its body unread, and the server then closes the
+    // connection: say so, or clients reuse it and their next request fails.
+    if has_body && (response.status().is_client_error() || response.status().is_server_error()) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     span.in_scope(|| tracing::info!(status = response.status().as_u16(), "answered"));
     response

@@ -27,6 +27,8 @@ struct Body<T> {
 #[serde(rename_all = "camelCase")]
 pub struct ErrorBody {
     pub code: u32,
+    /// The code's name: obshell's envelope carries it beside the number.
+    pub err_code: &'static str,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,

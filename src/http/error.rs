@@ -29,6 +29,27 @@ pub enum Code {
     MethodNotAllowed = 90007,
 }
 
+impl Code {
+    /// The same code as a string, as obshell's clients read it (`errCode`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Code::IllegalArgument => "COMMON_ILLEGAL_ARGUMENT",
+            Code::NotFound => "COMMON_NOT_FOUND",
+            Code::Unexpected => "COMMON_UNEXPECTED",
+            Code::NotAuthenticated => "IAM_USER_NOT_AUTHENTICATED",
+            Code::BadCredentials => "IAM_BAD_CREDENTIALS",
+            Code::NotPermitted => "IAM_OPERATION_NOT_PERMITTED",
+            Code::PackageConflict => "DEPOT_PACKAGE_CONFLICT",
+            Code::PackageNotDeletable => "DEPOT_PACKAGE_NOT_DELETABLE",
+            Code::UploadTooLarge => "DEPOT_UPLOAD_TOO_LARGE",
+            Code::UploadInterrupted => "DEPOT_UPLOAD_INTERRUPTED",
+            Code::StoreUnavailable => "DEPOT_STORE_UNAVAILABLE",
+            Code::DatabaseUnavailable => "DEPOT_DATABASE_UNAVAILABLE",
+            Code::MethodNotAllowed => "DEPOT_METHOD_NOT_ALLOWED",
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -110,6 +131,7 @@ impl IntoResponse for ApiError {
         let unauthorized = self.status == StatusCode::UNAUTHORIZED;
         let body = ErrorBody {
             code: self.code as u32,
+            err_code: self.code.name(),
             message: self.message,
             target: None,
         };

@@ -179,3 +179,50 @@ async fn serve_starts_on_the_embedded_default_and_prints_the_admin_password() {
     child.kill().unwrap();
     let _ = child.wait();
 }
+
+#[test]
+fn route_plans_over_a_yaml_file_and_lists_missing_packages() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = dir.path().join("dep.yml");
+    std::fs::write(
+        &yaml,
+        "- version: 1.0.0.0\n  can_be_upgraded_to: [1.1.0.0]\n- version: 1.1.0.0\n  can_be_upgraded_to: [2.0.0.0]\n  require_from_binary: true\n",
+    )
+    .unwrap();
+    let yaml = yaml.to_str().unwrap();
+    let args = [
+        "route",
+        "--from",
+        "1.0.0.0",
+        "--to",
+        "2.0.0.0",
+        "--yaml",
+        yaml,
+        "--architecture",
+        "x86_64",
+        "--distribution",
+        "el7",
+    ];
+    let (ok, out, err) = run(depot(dir.path()).args(args), "");
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("route:        1.0.0.0 → 1.1.0.0 → 2.0.0.0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("binary route: 1.0.0.0 → 1.1.0.0 → 2.0.0.0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("MISSING oceanbase-ce-1.1.0.0-*.el7.x86_64.rpm"),
+        "{out}"
+    );
+
+    let (ok, _, err) = run(
+        depot(dir.path()).args([
+            "route", "--from", "1.0.0.0", "--to", "3.0.0.0", "--yaml", yaml,
+        ]),
+        "",
+    );
+    assert!(!ok && err.contains("3.0.0.0"), "{err}");
+}

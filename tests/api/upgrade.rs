@@ -100,12 +100,13 @@ async fn upload_answers_every_field(backend: Backend) {
 
 async fn the_yaml_is_read_from_every_compression(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let releases = ["1.el7", "2.el7", "3.el7", "4.el7"];
+    let releases = ["1.el7", "2.el7", "3.el7", "4.el7", "5.el7"];
     let compressions = [
         CompressionType::None,
         CompressionType::Gzip,
         CompressionType::Zstd,
         CompressionType::Xz,
+        CompressionType::Bzip2,
     ];
     for (release, compression) in releases.into_iter().zip(compressions) {
         // Unsigned by MD5 (as the rpm crate builds): depot reports the MD5 it computed.
@@ -115,11 +116,11 @@ async fn the_yaml_is_read_from_every_compression(backend: Backend) {
         assert_eq!(data["Md5"], signed_md5(&bytes), "{compression:?}");
     }
     // No YAML in the payload: an empty one.
-    let spec = RpmSpec::new("oceanbase-ce", "4.2.1.1", "5.el7", "x86_64")
+    let spec = RpmSpec::new("oceanbase-ce", "4.2.1.1", "6.el7", "x86_64")
         .file("/home/admin/oceanbase/bin/observer", "ELF");
     assert_eq!(upload_ok(&app, spec.build()).await["UpgradeDepYaml"], "");
     // obshell itself has no observer, and needs none.
-    let spec = RpmSpec::new("obshell", "4.2.1.1", "6.el7", "x86_64");
+    let spec = RpmSpec::new("obshell", "4.2.1.1", "7.el7", "x86_64");
     assert_eq!(upload_ok(&app, spec.build()).await["Name"], "obshell");
 }
 

@@ -266,6 +266,7 @@ pub async fn expect_error(response: Response, status: StatusCode, code: u64) -> 
     let (got, body) = envelope(response).await;
     assert_eq!(got, status, "{body}");
     assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["errCode"].is_string(), "{body}");
     assert!(body.get("data").is_none(), "{body}");
     body["error"]["message"].as_str().unwrap().to_string()
 }
