@@ -68,13 +68,7 @@ impl ListQuery {
             sort: None,
         };
         for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
-            let values = || {
-                value
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|v| !v.is_empty())
-                    .map(str::to_string)
-            };
+            let values = || split_values(&value);
             match key.as_ref() {
                 "keyword" => q.keyword = Some(value.trim().to_string()).filter(|k| !k.is_empty()),
                 "type" => {
@@ -118,6 +112,16 @@ impl ListQuery {
     pub fn total_pages(&self, total: u64) -> u64 {
         total.div_ceil(self.size)
     }
+}
+
+/// One value of an array parameter, which Spring binds whether repeated
+/// (`type=A&type=B`) or comma-separated (`type=A,B`).
+pub fn split_values(value: &str) -> impl Iterator<Item = String> + '_ {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
 }
 
 fn parse_number(name: &str, value: &str) -> Result<u64, String> {

@@ -16,6 +16,7 @@ use super::extract::PathParam;
 use super::packages::receive;
 use crate::app::AppState;
 use crate::domain::packages::Upload;
+use crate::domain::query::split_values;
 use crate::domain::upgrade::chunk_count;
 use crate::domain::upgrade_plan::{RoutePlan, RouteRequest, plan_upgrade};
 use crate::error::Error;
@@ -201,13 +202,7 @@ fn route_request(query: Option<&str>, yaml: Option<String>) -> Result<RouteReque
         ..RouteRequest::default()
     };
     for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        let values = || {
-            value
-                .split(',')
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_string)
-        };
+        let values = || split_values(&value);
         match key.as_ref() {
             "from" => req.from = value.trim().to_string(),
             "to" => req.to = value.trim().to_string(),
