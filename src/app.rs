@@ -34,6 +34,8 @@ pub struct Settings {
     pub max_upload_size: u64,
     /// obshell's chunk size, for `ChunkCount`.
     pub upgrade_chunk_size: u64,
+    /// How long an upload may send nothing before it is refused (408).
+    pub upload_idle_timeout: Duration,
 }
 
 pub struct Server {
@@ -97,6 +99,7 @@ impl Server {
                 presign_ttl: config.presign_ttl,
                 max_upload_size: config.max_upload_size,
                 upgrade_chunk_size: config.upgrade_chunk_size,
+                upload_idle_timeout: config.upload_idle_timeout,
             }),
         };
         Ok(Self { listener, state })

@@ -109,6 +109,9 @@ pub struct ServeArgs {
     /// Largest accepted upload, e.g. 8GiB or 500MB.
     #[arg(long, env = "DEPOT_MAX_UPLOAD_SIZE", default_value = "8GiB", value_parser = parse_size)]
     pub max_upload_size: u64,
+    /// An upload that sends nothing for this long is refused (408) and cleaned up.
+    #[arg(long, env = "DEPOT_UPLOAD_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub upload_idle_timeout: Duration,
     /// obshell's chunk size, for the ChunkCount of upgrade packages.
     #[arg(long, env = "DEPOT_UPGRADE_CHUNK_SIZE", default_value = "16MiB", value_parser = parse_size)]
     pub upgrade_chunk_size: u64,
@@ -157,6 +160,7 @@ impl ServeArgs {
             presign_ttl: self.presign_ttl,
             max_upload_size: self.max_upload_size,
             upgrade_chunk_size: self.upgrade_chunk_size,
+            upload_idle_timeout: self.upload_idle_timeout,
             preload_dir: self.preload_dir,
             migrate: !self.no_migrate,
             admin_password: self.admin_password.map(Secret::new),

@@ -20,6 +20,8 @@ pub struct Config {
     pub max_upload_size: u64,
     /// obshell's chunk size: `ChunkCount = ceil(PayloadSize / chunk size)`.
     pub upgrade_chunk_size: u64,
+    /// How long an upload may send nothing before it is refused.
+    pub upload_idle_timeout: Duration,
     pub preload_dir: Option<PathBuf>,
     pub migrate: bool,
     /// Password for the `admin` user created on first start.
@@ -41,6 +43,7 @@ impl Config {
             presign_ttl: Duration::from_secs(300),
             max_upload_size: 8 << 30,
             upgrade_chunk_size: crate::domain::upgrade::DEFAULT_CHUNK_SIZE,
+            upload_idle_timeout: Duration::from_secs(60),
             preload_dir: None,
             migrate: true,
             admin_password: None,

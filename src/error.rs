@@ -19,6 +19,9 @@ pub enum Error {
     NotDeletable(i64),
     #[error("upload exceeds the maximum size of {limit} bytes")]
     TooLarge { limit: u64 },
+    /// The client sent nothing for longer than the idle timeout.
+    #[error("the upload stalled: no data for {secs} seconds")]
+    Stalled { secs: u64 },
     /// Reading the request body failed: the client sent a broken stream or went away.
     #[error("reading the upload failed: {0}")]
     Body(String),
@@ -30,12 +33,134 @@ pub enum Error {
     Internal(String),
 }
 
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Self::Body(e.to_string())
+    }
+}
+
+/// What kind of trouble a store or database error is, for the operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Out of space: a full disk, an exhausted quota.
+    Full,
+    /// Read-only, out of connections, unreachable, timing out, failing.
+    Unavailable,
+}
+
 impl Error {
+    /// Classifies a store or database error; `None` for the others.
+    pub fn fault(&self) -> Option<Fault> {
+        let text = chain(self);
+        let full = match self {
+            Error::Store(_) => {
+                io_kind_in(self, std::io::ErrorKind::StorageFull)
+                    || [
+                        "No space left",
+                        "EntityTooLarge",
+                        "QuotaExceeded",
+                        "InsufficientStorage",
+                        "507",
+                    ]
+                    .iter()
+                    .any(|m| text.contains(m))
+            }
+            // SQLSTATE 53100 is PostgreSQL's disk_full; SQLite says "database or disk is full".
+            Error::Database(_) => {
+                sqlstate(self).as_deref() == Some("53100")
+                    || ["disk is full", "No space left"]
+                        .iter()
+                        .any(|m| text.contains(m))
+            }
+            _ => return None,
+        };
+        Some(if full {
+            Fault::Full
+        } else {
+            Fault::Unavailable
+        })
+    }
+
     pub fn invalid(msg: impl fmt::Display) -> Self {
         Self::InvalidArgument(msg.to_string())
     }
 
     pub fn internal(msg: impl fmt::Display) -> Self {
         Self::Internal(msg.to_string())
+    }
+}
+
+/// The whole `source()` chain as one string: what each layer said.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        cur = s.source();
+    }
+    text
+}
+
+fn io_kind_in(e: &(dyn std::error::Error + 'static), kind: std::io::ErrorKind) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == kind)
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+/// The SQLSTATE of a database error, when the driver reported one.
+fn sqlstate(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(sqlx) = err.downcast_ref::<sea_orm::sqlx::Error>() {
+            return sqlx
+                .as_database_error()
+                .and_then(|d| d.code())
+                .map(|c| c.into_owned());
+        }
+        cur = err.source();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_are_told_apart() {
+        let full = object_store::Error::Generic {
+            store: "LocalFileSystem",
+            source: Box::new(std::io::Error::from(std::io::ErrorKind::StorageFull)),
+        };
+        assert_eq!(Error::Store(full).fault(), Some(Fault::Full));
+        let quota = object_store::Error::Generic {
+            store: "S3",
+            source: "Client error with status 400: <Code>QuotaExceeded</Code>".into(),
+        };
+        assert_eq!(Error::Store(quota).fault(), Some(Fault::Full));
+        let down = object_store::Error::Generic {
+            store: "S3",
+            source: "error sending request: connection refused".into(),
+        };
+        assert_eq!(Error::Store(down).fault(), Some(Fault::Unavailable));
+        let sqlite_full = sea_orm::DbErr::Custom("database or disk is full".into());
+        assert_eq!(Error::Database(sqlite_full).fault(), Some(Fault::Full));
+        assert_eq!(
+            Error::Database(sea_orm::DbErr::ConnectionAcquire(
+                sea_orm::ConnAcquireErr::Timeout
+            ))
+            .fault(),
+            Some(Fault::Unavailable)
+        );
+        assert_eq!(Error::invalid("x").fault(), None);
     }
 }

@@ -64,6 +64,15 @@ impl Packages {
         &self.db
     }
 
+    /// Both dependencies answer: the database a query, the store a lookup.
+    pub async fn check_ready(&self) -> Result<()> {
+        self.db.ping().await?;
+        self.store
+            .exists(&BlobKey::from_stored("readiness-probe".into()))
+            .await?;
+        Ok(())
+    }
+
     pub async fn list(&self, query: &ListQuery) -> Result<(Vec<package::Model>, u64)> {
         Ok(db::packages::list(&self.db, query).await?)
     }
@@ -86,7 +95,7 @@ impl Packages {
     pub async fn ingest<S, E>(&self, body: S, upload: Upload, limit: u64) -> Result<Ingested>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: std::fmt::Display,
+        E: Into<Error>,
     {
         if let Some(name) = &upload.client_name {
             check_client_name(name).map_err(Error::InvalidArgument)?;

@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::envelope::{ErrorBody, render};
-use crate::error::Error;
+use crate::error::{Error, Fault};
 
 /// Stable error codes. OCP's own numbers keep OCP's meanings; depot's own
 /// start at 90000. The README lists them all.
@@ -27,6 +27,9 @@ pub enum Code {
     StoreUnavailable = 90005,
     DatabaseUnavailable = 90006,
     MethodNotAllowed = 90007,
+    StoreFull = 90008,
+    DatabaseFull = 90009,
+    UploadStalled = 90010,
 }
 
 impl Code {
@@ -46,6 +49,9 @@ impl Code {
             Code::StoreUnavailable => "DEPOT_STORE_UNAVAILABLE",
             Code::DatabaseUnavailable => "DEPOT_DATABASE_UNAVAILABLE",
             Code::MethodNotAllowed => "DEPOT_METHOD_NOT_ALLOWED",
+            Code::StoreFull => "DEPOT_STORE_FULL",
+            Code::DatabaseFull => "DEPOT_DATABASE_FULL",
+            Code::UploadStalled => "DEPOT_UPLOAD_STALLED",
         }
     }
 }
@@ -98,8 +104,33 @@ impl From<Error> for ApiError {
             Error::NotDeletable(_) => (S::CONFLICT, Code::PackageNotDeletable),
             Error::TooLarge { .. } => (S::PAYLOAD_TOO_LARGE, Code::UploadTooLarge),
             Error::Body(_) => (S::BAD_REQUEST, Code::UploadInterrupted),
-            Error::Store(_) => (S::SERVICE_UNAVAILABLE, Code::StoreUnavailable),
-            Error::Database(_) => (S::SERVICE_UNAVAILABLE, Code::DatabaseUnavailable),
+            Error::Stalled { .. } => (S::REQUEST_TIMEOUT, Code::UploadStalled),
+            Error::Store(_) | Error::Database(_) => {
+                let store = matches!(e, Error::Store(_));
+                let (status, code, advice) = match (store, e.fault()) {
+                    (true, Some(Fault::Full)) => (
+                        S::INSUFFICIENT_STORAGE,
+                        Code::StoreFull,
+                        "the object store is out of space: free space or raise the volume or bucket quota",
+                    ),
+                    (true, _) => (
+                        S::SERVICE_UNAVAILABLE,
+                        Code::StoreUnavailable,
+                        "the object store failed or cannot be reached: check that it is up and depot's endpoint and credentials",
+                    ),
+                    (false, Some(Fault::Full)) => (
+                        S::INSUFFICIENT_STORAGE,
+                        Code::DatabaseFull,
+                        "the metadata database is out of space: grow its volume or free space",
+                    ),
+                    (false, _) => (
+                        S::SERVICE_UNAVAILABLE,
+                        Code::DatabaseUnavailable,
+                        "the metadata database failed or cannot be reached: check that it is up, writable and has free connections",
+                    ),
+                };
+                return Self::new(status, code, format!("{advice} ({message})"));
+            }
             Error::Internal(_) => (S::INTERNAL_SERVER_ERROR, Code::Unexpected),
         };
         Self::new(status, code, message)

@@ -7,6 +7,7 @@ pub mod envelope;
 pub mod error;
 pub mod extract;
 pub mod files;
+pub mod health;
 pub mod packages;
 pub mod system;
 pub mod upgrades;
@@ -25,6 +26,7 @@ pub fn router(state: AppState) -> Router {
         .merge(packages::router())
         .merge(files::router())
         .merge(system::router())
+        .merge(health::router())
         .merge(upgrades::router())
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, Code::NotFound, "no such endpoint")

@@ -3,7 +3,7 @@
 
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, RawQuery, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
 use axum::{Router, debug_handler};
 use entity::package;
@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::auth::{PackageManager, PackageViewer, Require};
 use super::envelope::{Envelope, PageInfo, Paged};
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, Code};
 use super::extract::{BaseUrl, PathParam};
 use crate::app::AppState;
 use crate::domain::classify::PackageType;
@@ -160,9 +160,22 @@ pub(super) async fn receive(
     multipart: Result<Multipart, MultipartRejection>,
     upload: Upload,
 ) -> ApiResult<Ingested> {
-    let limit = state.settings.max_upload_size;
-    refuse_oversized(headers, limit)?;
     let mut multipart = multipart?;
+    let result = receive_file(state, headers, &mut multipart, upload).await;
+    if result.is_err() {
+        linger(&mut multipart).await;
+    }
+    result
+}
+
+async fn receive_file(
+    state: &AppState,
+    headers: &HeaderMap,
+    multipart: &mut Multipart,
+    upload: Upload,
+) -> ApiResult<Ingested> {
+    let limit = state.settings.max_upload_size;
+    refuse_oversized(headers, limit, state.packages.store().free_space())?;
     while let Some(field) = multipart.next_field().await.map_err(malformed)? {
         if field.name() != Some("file") {
             continue;
@@ -171,10 +184,8 @@ pub(super) async fn receive(
             client_name: field.file_name().map(str::to_string),
             ..upload
         };
-        let ingested = state
-            .packages
-            .ingest(Box::pin(field), upload, limit)
-            .await?;
+        let body = idle_limited(field, state.settings.upload_idle_timeout);
+        let ingested = state.packages.ingest(body, upload, limit).await?;
         let package = &ingested.package;
         tracing::info!(id = package.id, file = %package.file_name, outcome = ?ingested.outcome, "upload stored");
         return Ok(ingested);
@@ -184,6 +195,19 @@ pub(super) async fn receive(
     ))
 }
 
+/// After refusing an upload, reads (and drops) what the client is still
+/// sending, for a moment: closing a connection with unread data resets it,
+/// and the client would lose the answer that says what went wrong.
+async fn linger(multipart: &mut Multipart) {
+    const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+    let _ = tokio::time::timeout(LINGER, async {
+        while let Ok(Some(mut field)) = multipart.next_field().await {
+            while let Ok(Some(_)) = field.chunk().await {}
+        }
+    })
+    .await;
+}
+
 fn malformed(e: axum::extract::multipart::MultipartError) -> ApiError {
     let cause = std::error::Error::source(&e)
         .map(ToString::to_string)
@@ -191,18 +215,57 @@ fn malformed(e: axum::extract::multipart::MultipartError) -> ApiError {
     ApiError::bad_request(format!("malformed multipart/form-data body: {cause}"))
 }
 
-/// Refuses before reading a byte what announces itself as too large.
-fn refuse_oversized(headers: &HeaderMap, limit: u64) -> ApiResult<()> {
+/// Refuses before reading a byte what announces itself as too large, for
+/// the limit or for the free space of a local store.
+fn refuse_oversized(headers: &HeaderMap, limit: u64, free: Option<u64>) -> ApiResult<()> {
     // Multipart framing adds a little; allow for it.
     const FRAMING: u64 = 64 << 10;
     let length = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    match length {
-        Some(n) if n > limit.saturating_add(FRAMING) => Err(Error::TooLarge { limit }.into()),
+    let Some(length) = length else {
+        return Ok(());
+    };
+    if length > limit.saturating_add(FRAMING) {
+        return Err(Error::TooLarge { limit }.into());
+    }
+    match free {
+        Some(free) if length > free => Err(ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            Code::StoreFull,
+            format!(
+                "the object store is out of space: the upload is {length} bytes, {free} are free; free space or grow the volume"
+            ),
+        )),
         _ => Ok(()),
     }
+}
+
+/// The file field's bytes, failing with `Stalled` when the client sends
+/// nothing for `idle` (a hung client must not hold an upload open forever).
+fn idle_limited(
+    field: axum::extract::multipart::Field<'_>,
+    idle: std::time::Duration,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, Error>> + Unpin + '_ {
+    use futures::StreamExt;
+    Box::pin(futures::stream::unfold(
+        Some(field),
+        move |field| async move {
+            let mut field = field?;
+            match tokio::time::timeout(idle, field.next()).await {
+                Err(_) => Some((
+                    Err(Error::Stalled {
+                        secs: idle.as_secs(),
+                    }),
+                    None,
+                )),
+                Ok(None) => None,
+                Ok(Some(Ok(bytes))) => Some((Ok(bytes), Some(field))),
+                Ok(Some(Err(e))) => Some((Err(Error::Body(e.to_string())), None)),
+            }
+        },
+    ))
 }
 
 async fn remove(

@@ -38,6 +38,8 @@ pub struct BlobStore {
     signer: Option<Arc<dyn Signer>>,
     copier: Option<Arc<s3::LargeCopier>>,
     part_size: usize,
+    /// The directory of a local store, for its free space.
+    local_root: Option<std::path::PathBuf>,
 }
 
 /// An upload that has been written and hashed but not yet given its content key.
@@ -68,6 +70,7 @@ impl BlobStore {
                     signer: None,
                     copier: None,
                     part_size,
+                    local_root: Some(root.clone()),
                 })
             }
             StorageConfig::S3(s3cfg) => {
@@ -82,6 +85,7 @@ impl BlobStore {
                     signer: Some(parts.signer),
                     copier: parts.copier.map(Arc::new),
                     part_size,
+                    local_root: None,
                 })
             }
         }
@@ -91,13 +95,20 @@ impl BlobStore {
         self.signer.is_some()
     }
 
+    /// Bytes free for a local store; `None` for S3, whose space is not ours to see.
+    pub fn free_space(&self) -> Option<u64> {
+        let root = self.local_root.as_ref()?;
+        let stat = nix::sys::statvfs::statvfs(root).ok()?;
+        Some(stat.blocks_available() * stat.fragment_size())
+    }
+
     /// Streams `body` into a staging object, hashing it on the way. Fails with
     /// `TooLarge` as soon as more than `limit` bytes arrive; nothing is left behind
     /// on any failure.
     pub async fn stage<S, E>(&self, mut body: S, limit: u64) -> Result<Staged>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: std::fmt::Display,
+        E: Into<Error>,
     {
         let path = Path::from(format!("staging/{}", Uuid::new_v4()));
         let upload = self.store.put_multipart(&path).await?;
@@ -108,7 +119,7 @@ impl BlobStore {
 
         let copied: Result<()> = async {
             while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| Error::Body(e.to_string()))?;
+                let chunk = chunk.map_err(Into::into)?;
                 size += chunk.len() as u64;
                 if size > limit {
                     return Err(Error::TooLarge { limit });

@@ -3,14 +3,15 @@
 //! what `aws-sdk-s3` is in the dependency list for.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use object_store::ObjectStore;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::signer::Signer;
+use object_store::{ClientOptions, ObjectStore, RetryConfig};
 
 use crate::config::S3Config;
 use crate::error::{Error, Result};
@@ -22,7 +23,19 @@ pub struct S3Parts {
 }
 
 fn builder(cfg: &S3Config, endpoint: Option<&str>) -> AmazonS3Builder {
-    let mut b = AmazonS3Builder::from_env().with_bucket_name(&cfg.bucket);
+    // A few quick retries, then a clear 503: never minutes of silent retrying.
+    let retry = RetryConfig {
+        max_retries: 3,
+        retry_timeout: Duration::from_secs(20),
+        ..RetryConfig::default()
+    };
+    let client = ClientOptions::new()
+        .with_connect_timeout(Duration::from_secs(5))
+        .with_timeout(Duration::from_secs(300));
+    let mut b = AmazonS3Builder::from_env()
+        .with_bucket_name(&cfg.bucket)
+        .with_retry(retry)
+        .with_client_options(client);
     if let Some(region) = &cfg.region {
         b = b.with_region(region);
     }

@@ -13,6 +13,7 @@ backend_tests!(
     unauthenticated_answers,
     unknown_routes,
     password_changes_take_effect_at_once,
+    probes_are_open,
 );
 
 async fn time_and_info_are_open(backend: crate::common::Backend) {
@@ -183,4 +184,18 @@ async fn password_changes_take_effect_at_once(backend: crate::common::Backend) {
         .await
         .unwrap();
     expect_error(removed, StatusCode::UNAUTHORIZED, 30004).await;
+}
+
+async fn probes_are_open(backend: crate::common::Backend) {
+    let app = TestApp::start(backend).await;
+    let (status, body) = envelope(app.get(Who::Anonymous, "/healthz").await).await;
+    assert_eq!(
+        (status, body["data"]["status"].as_str()),
+        (StatusCode::OK, Some("UP"))
+    );
+    let (status, body) = envelope(app.get(Who::Anonymous, "/readyz").await).await;
+    assert_eq!(
+        (status, body["data"]["status"].as_str()),
+        (StatusCode::OK, Some("READY"))
+    );
 }

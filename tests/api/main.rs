@@ -7,6 +7,7 @@ mod auth;
 mod cli;
 mod delete;
 mod download;
+mod faults;
 mod list;
 mod upgrade;
 mod upgrade_route;
