@@ -23,6 +23,21 @@ use crate::domain::users::{Role, Users, generate_password};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// `text` for people, `json` for log collectors.
+    #[arg(
+        long,
+        env = "DEPOT_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]

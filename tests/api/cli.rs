@@ -226,3 +226,60 @@ fn route_plans_over_a_yaml_file_and_lists_missing_packages() {
     );
     assert!(!ok && err.contains("3.0.0.0"), "{err}");
 }
+
+/// `--log-format json`: one JSON object a line, and the trace id an answer
+/// carries is on the log line of its request.
+#[tokio::test]
+async fn json_logs_carry_the_answers_trace_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = depot(dir.path())
+        .env("RUST_LOG", "info")
+        .env("DEPOT_ADMIN_PASSWORD", "admin-password-1")
+        .args(["serve", "--log-format", "json", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let next = || {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("depot kept logging");
+        serde_json::from_str::<serde_json::Value>(&line)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    };
+    let addr = loop {
+        let entry = next();
+        if let Some(addr) = entry["fields"]["addr"].as_str() {
+            break addr.to_string();
+        }
+    };
+    let response = reqwest::get(format!("http://{addr}/api/v2/software-packages"))
+        .await
+        .unwrap();
+    let trace_id = response.headers()["x-trace-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["traceId"], trace_id.as_str());
+    loop {
+        let entry = next();
+        if entry["span"]["trace_id"] == trace_id.as_str()
+            && entry["fields"]["message"] == "answered"
+        {
+            assert_eq!(entry["fields"]["status"], 401);
+            assert_eq!(entry["span"]["route"], "/api/v2/software-packages");
+            break;
+        }
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+}
