@@ -117,18 +117,18 @@ fn io_kind_in(e: &(dyn std::error::Error + 'static), kind: std::io::ErrorKind) -
 }
 
 /// The SQLSTATE of a database error, when the driver reported one.
-fn sqlstate(e: &(dyn std::error::Error + 'static)) -> Option<String> {
-    let mut cur = Some(e);
-    while let Some(err) = cur {
-        if let Some(sqlx) = err.downcast_ref::<sea_orm::sqlx::Error>() {
-            return sqlx
-                .as_database_error()
-                .and_then(|d| d.code())
-                .map(|c| c.into_owned());
-        }
-        cur = err.source();
+fn sqlstate(e: &Error) -> Option<String> {
+    use sea_orm::{DbErr, RuntimeErr};
+    let Error::Database(DbErr::Conn(rt) | DbErr::Exec(rt) | DbErr::Query(rt)) = e else {
+        return None;
+    };
+    match rt {
+        RuntimeErr::SqlxError(sqlx) => sqlx
+            .as_database_error()
+            .and_then(|d| d.code())
+            .map(|c| c.into_owned()),
+        _ => None,
     }
-    None
 }
 
 #[cfg(test)]

@@ -38,14 +38,12 @@ pub async fn find_by_file_name(
         .await
 }
 
-pub async fn find_by_name_version(
+pub async fn find_by_name(
     db: &impl ConnectionTrait,
     name: &str,
-    version: &str,
 ) -> Result<Vec<package::Model>, DbErr> {
     package::Entity::find()
         .filter(package::Column::Name.eq(name))
-        .filter(package::Column::Version.eq(version))
         .order_by_asc(package::Column::Id)
         .all(db)
         .await

@@ -6,7 +6,7 @@ use futures::TryStreamExt;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::rpm_header::RpmInfo;
-use super::rpm_payload::find_in_payload;
+use super::rpm_payload::{PayloadError, find_in_payload};
 use super::upgrade_route::parse_dep_yaml;
 use crate::db::upgrades::UpgradeDetails;
 use crate::error::{Error, Result};
@@ -109,8 +109,15 @@ async fn read_dep_yaml(store: &BlobStore, staged: &Staged, rpm: &RpmInfo) -> Res
         )
     })
     .await
-    .map_err(|e| Error::invalid(format!("the RPM payload is damaged: {e}")))?
-    .map_err(|e| Error::invalid(e.to_string()))?;
+    .map_err(Error::internal)?
+    .map_err(|e| match e {
+        // The store failed while reading: not the package's fault.
+        PayloadError::Read(io) => Error::Store(object_store::Error::Generic {
+            store: "payload read",
+            source: Box::new(io),
+        }),
+        other => Error::invalid(other.to_string()),
+    })?;
     match found {
         None => Ok(String::new()),
         Some(bytes) => String::from_utf8(bytes)

@@ -31,8 +31,8 @@ pub struct RoutePlan {
     pub needs: Vec<Need>,
 }
 
-/// A package the route needs (each binary barrier and the target, per
-/// architecture and distribution).
+/// A package the route needs (the start, each binary barrier and the
+/// target, per architecture and distribution).
 #[derive(Clone, Debug)]
 pub struct Need {
     pub version: Version,
@@ -50,7 +50,7 @@ pub async fn plan_upgrade(db: &DatabaseConnection, req: RouteRequest) -> Result<
     let (yaml, source) = match req.yaml {
         Some(yaml) => (yaml, None),
         None => {
-            let source = newest_upgrade_package(db, &target).await?;
+            let source = newest_upgrade_package(db, &target, req.name.as_deref()).await?;
             (source.1.upgrade_dep_yaml.clone(), Some(source.0))
         }
     };
@@ -65,33 +65,56 @@ pub async fn plan_upgrade(db: &DatabaseConnection, req: RouteRequest) -> Result<
         .name
         .or_else(|| source.as_ref().map(|s| s.name.clone()))
         .unwrap_or_else(|| "oceanbase-ce".into());
-    let or_source = |given: Vec<String>, of_source: fn(&package::Model) -> &String| {
-        if given.is_empty() {
-            source.iter().map(|s| of_source(s).clone()).collect()
-        } else {
-            given
+    // Default dimensions: the YAML source's, else those of the stored packages of this name.
+    let stored = db::packages::find_by_name(db, &name).await?;
+    let dimension = |given: Vec<String>, of: fn(&package::Model) -> &String| -> Vec<String> {
+        if !given.is_empty() {
+            return given;
         }
+        let from: Vec<&package::Model> = match &source {
+            Some(s) => vec![s],
+            None => stored.iter().collect(),
+        };
+        let mut values: Vec<String> = from.into_iter().map(|p| of(p).clone()).collect();
+        values.sort();
+        values.dedup();
+        values
     };
-    let architectures = or_source(req.architectures, |p| &p.architecture);
-    let distributions = or_source(req.distributions, |p| &p.operating_system);
+    let architectures = dimension(req.architectures, |p| &p.architecture);
+    let distributions = dimension(req.distributions, |p| &p.operating_system);
+    if architectures.is_empty() || distributions.is_empty() {
+        return Err(Error::invalid(format!(
+            "no {name} package is stored to take them from: say which architecture and distribution to check (architecture=x86_64&distribution=el7)"
+        )));
+    }
 
     let mut needs = Vec::new();
-    // The start is installed already; barriers and the target must be at hand.
-    let count = route.binary_route.len();
-    for (i, node) in route.binary_route.iter().enumerate().skip(1) {
-        // For the target, what was asked for (a concrete build, maybe) decides.
-        let wanted = if i + 1 == count { &route.to } else { node };
+    let last = route.binary_route.len() - 1;
+    for (i, node) in route.binary_route.iter().enumerate() {
+        // The start and the target are what was asked for: a build given there is
+        // that exact build. A barrier node's build is a minimum.
+        let (wanted, exact) = match i {
+            0 => (&route.from, route.from.build().is_some()),
+            i if i == last => (&route.to, route.to.build().is_some()),
+            _ => (node, false),
+        };
         let version = wanted.without_build().to_string();
-        let candidates = db::packages::find_by_name_version(db, &name, &version).await?;
         for architecture in &architectures {
             for distribution in &distributions {
-                let found = candidates
+                let found = stored
                     .iter()
+                    .filter(|p| p.version == version)
                     .filter(|p| {
                         &p.architecture == architecture && &p.operating_system == distribution
                     })
                     .filter_map(|p| Some((concrete_version(p)?, p)))
-                    .filter(|(v, _)| wanted.matches(v))
+                    .filter(|(v, _)| {
+                        if exact {
+                            v == wanted
+                        } else {
+                            wanted.matches(v)
+                        }
+                    })
                     .max_by(|a, b| a.0.build().cmp(&b.0.build()))
                     .map(|(_, p)| p.clone());
                 let missing_file_name = found.is_none().then(|| {
@@ -122,16 +145,19 @@ fn concrete_version(p: &package::Model) -> Option<Version> {
     Version::parse(&format!("{}-{}", p.version, p.build_number)).ok()
 }
 
-/// The stored upgrade package of the target's version with the highest build.
+/// The stored upgrade package of the target's version, with a dependency
+/// YAML (of the name asked for, if any), with the highest build.
 async fn newest_upgrade_package(
     db: &DatabaseConnection,
     target: &Version,
+    name: Option<&str>,
 ) -> Result<(package::Model, entity::upgrade_package::Model)> {
     let version = target.without_build().to_string();
     db::upgrades::list(db)
         .await?
         .into_iter()
-        .filter(|(_, p)| p.version == version)
+        .filter(|(u, p)| p.version == version && !u.upgrade_dep_yaml.trim().is_empty())
+        .filter(|(_, p)| name.is_none_or(|n| p.name == n))
         .max_by_key(|(_, p)| (concrete_version(p).and_then(|v| v.build()), p.id))
         .map(|(u, p)| (p, u))
         .ok_or_else(|| {

@@ -160,8 +160,12 @@ pub(super) async fn receive(
     multipart: Result<Multipart, MultipartRejection>,
     upload: Upload,
 ) -> ApiResult<Ingested> {
+    // Refused before reading a byte: hyper then never asks the client for the
+    // body (no `100 Continue`), so clients that wait for it (curl) send nothing.
+    let limit = state.settings.max_upload_size;
+    refuse_oversized(headers, limit, state.packages.store().free_space())?;
     let mut multipart = multipart?;
-    let result = receive_file(state, headers, &mut multipart, upload).await;
+    let result = receive_file(state, &mut multipart, upload).await;
     if result.is_err() {
         linger(&mut multipart).await;
     }
@@ -170,13 +174,19 @@ pub(super) async fn receive(
 
 async fn receive_file(
     state: &AppState,
-    headers: &HeaderMap,
     multipart: &mut Multipart,
     upload: Upload,
 ) -> ApiResult<Ingested> {
     let limit = state.settings.max_upload_size;
-    refuse_oversized(headers, limit, state.packages.store().free_space())?;
-    while let Some(field) = multipart.next_field().await.map_err(malformed)? {
+    let idle = state.settings.upload_idle_timeout;
+    // The framing and any fields before `file` are under the idle timeout too.
+    while let Some(field) = tokio::time::timeout(idle, multipart.next_field())
+        .await
+        .map_err(|_| Error::Stalled {
+            secs: idle.as_secs(),
+        })?
+        .map_err(malformed)?
+    {
         if field.name() != Some("file") {
             continue;
         }
@@ -184,7 +194,7 @@ async fn receive_file(
             client_name: field.file_name().map(str::to_string),
             ..upload
         };
-        let body = idle_limited(field, state.settings.upload_idle_timeout);
+        let body = idle_limited(field, idle);
         let ingested = state.packages.ingest(body, upload, limit).await?;
         let package = &ingested.package;
         tracing::info!(id = package.id, file = %package.file_name, outcome = ?ingested.outcome, "upload stored");

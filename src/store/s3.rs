@@ -31,7 +31,8 @@ fn builder(cfg: &S3Config, endpoint: Option<&str>) -> AmazonS3Builder {
     };
     let client = ClientOptions::new()
         .with_connect_timeout(Duration::from_secs(5))
-        .with_timeout(Duration::from_secs(300));
+        // Long enough for one part on a slow link, short enough to surface a hung store.
+        .with_timeout(Duration::from_secs(120));
     let mut b = AmazonS3Builder::from_env()
         .with_bucket_name(&cfg.bucket)
         .with_retry(retry)

@@ -97,9 +97,13 @@ async fn routes_over_the_stored_yaml(backend: Backend) {
     );
     assert_eq!(data["binaryRoute"], json!(["4.1.0.1", "4.2.1.0"]));
     assert_eq!(data["yamlSource"]["pkgId"], target["PkgId"]);
-    assert_eq!(data["missing"], json!([]));
-    assert_eq!(data["packages"][0]["available"], true);
-    assert_eq!(data["packages"][0]["pkgId"], target["PkgId"]);
+    // The start (installed already, but needed to roll back) is not stored; the target is.
+    assert_eq!(
+        data["missing"],
+        json!(["oceanbase-ce-4.1.0.1-*.el7.x86_64.rpm"])
+    );
+    assert_eq!(data["packages"][1]["available"], true);
+    assert_eq!(data["packages"][1]["pkgId"], target["PkgId"]);
 
     // The first reference route, planned on the YAML of the stored 4.2.1.2.
     store(&app, "4.2.1.2", "101000022024010101.el7").await;
@@ -137,36 +141,47 @@ async fn routes_over_the_stored_yaml(backend: Backend) {
     assert_eq!(
         data["missing"],
         json!([
+            "oceanbase-ce-4.0.0.0-*.el7.x86_64.rpm",
+            "oceanbase-ce-4.0.0.0-*.el7.aarch64.rpm",
             "oceanbase-ce-4.1.0.2-*.el7.aarch64.rpm",
             "oceanbase-ce-4.2.1.1-*.el7.x86_64.rpm",
             "oceanbase-ce-4.2.1.1-*.el7.aarch64.rpm",
             "oceanbase-ce-4.2.1.2-*.el7.aarch64.rpm"
         ])
     );
-    assert_eq!(data["packages"][0]["pkgId"], barrier["PkgId"]);
+    assert_eq!(data["packages"][2]["pkgId"], barrier["PkgId"]);
 
-    // A concrete target build must be matched by a build at or above it.
+    // A concrete target build is that build, not a newer one.
     let data = route(&app, "from=4.1.0.1&to=4.2.1.0-101000012023101011").await;
     assert_eq!(
         data["missing"],
-        json!(["oceanbase-ce-4.2.1.0-101000012023101011.el7.x86_64.rpm"])
+        json!([
+            "oceanbase-ce-4.1.0.1-*.el7.x86_64.rpm",
+            "oceanbase-ce-4.2.1.0-101000012023101011.el7.x86_64.rpm"
+        ])
     );
+    let data = route(&app, "from=4.1.0.1&to=4.2.1.0-101000012023101010").await;
+    assert_eq!(data["packages"][1]["pkgId"], target["PkgId"]);
 }
 
 async fn routes_over_a_posted_yaml(backend: Backend) {
     let app = TestApp::start(backend).await;
     let yaml = "- version: 1.0.0.0\n  can_be_upgraded_to: [1.1.0.0, 2.0.0.0]\n- version: 1.1.0.0\n  can_be_upgraded_to: [2.0.0.0]\n  require_from_binary: true\n";
-    let response = app
-        .request(
+    let post = |query: &str| {
+        app.request(
             Who::Viewer,
             Method::POST,
-            "/api/v1/upgrade/route?from=1.0.0.0&to=2.0.0.0&distribution=el8",
+            &format!("/api/v1/upgrade/route?{query}"),
         )
         .body(yaml)
         .send()
-        .await
-        .unwrap();
-    let (status, body) = envelope(response).await;
+    };
+    let (status, body) = envelope(
+        post("from=1.0.0.0&to=2.0.0.0&distribution=el8&architecture=aarch64")
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let data = &body["data"];
     assert_eq!(
@@ -175,8 +190,24 @@ async fn routes_over_a_posted_yaml(backend: Backend) {
         "the shortest path skips 1.1.0.0"
     );
     assert_eq!(data["yamlSource"], Value::Null);
-    // No architecture given and no source package to take one from: nothing to check.
-    assert_eq!(data["packages"], json!([]));
+    assert_eq!(
+        data["missing"],
+        json!([
+            "oceanbase-ce-1.0.0.0-*.el8.aarch64.rpm",
+            "oceanbase-ce-2.0.0.0-*.el8.aarch64.rpm"
+        ])
+    );
+
+    // Nothing stored and no dimensions given: depot says so rather than "nothing missing".
+    let message = expect_error(
+        post("from=1.0.0.0&to=2.0.0.0&distribution=el8")
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        10001,
+    )
+    .await;
+    assert!(message.contains("architecture"), "{message}");
 }
 
 async fn route_errors(backend: Backend) {
