@@ -129,8 +129,18 @@ impl Packages {
         };
         let (package, outcome) = self.store_package(staged, new).await?;
         let upgrade = match details {
-            Some(details) => Some(db::upgrades::upsert(&self.db, package.id, &details).await?),
             None => None,
+            Some(details) => {
+                let existing = match outcome {
+                    Outcome::Existing => db::upgrades::find(&self.db, package.id).await?,
+                    Outcome::Created => None,
+                };
+                // The same bytes again: the record, and its GmtModify, stay as they were.
+                match existing {
+                    Some(row) => Some(row),
+                    None => Some(db::upgrades::upsert(&self.db, package.id, &details).await?),
+                }
+            }
         };
         Ok(Ingested {
             package,
