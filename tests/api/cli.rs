@@ -114,24 +114,29 @@ fn user_commands_manage_the_embedded_database() {
     assert!(!ok && err.contains("no user"), "{err}");
 }
 
-#[tokio::test]
-async fn serve_starts_on_the_embedded_default_and_prints_the_admin_password() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = depot(dir.path())
+/// Starts `depot serve` (logging at info) and hands its stderr over line by
+/// line, so a test can read what it says and show it when something fails.
+fn serve(cmd: &mut Command) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = cmd
         .env("RUST_LOG", "info")
-        .args(["serve", "--listen", "127.0.0.1:0"])
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
-    // Every stderr line, so that a failure can show what the server said.
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             let _ = tx.send(line);
         }
     });
+    (child, rx)
+}
+
+#[tokio::test]
+async fn serve_starts_on_the_embedded_default_and_prints_the_admin_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, rx) = serve(depot(dir.path()).args(["serve", "--listen", "127.0.0.1:0"]));
     let mut said = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     let (mut password, mut addr) = (None, None);
@@ -232,21 +237,11 @@ fn route_plans_over_a_yaml_file_and_lists_missing_packages() {
 #[tokio::test]
 async fn json_logs_carry_the_answers_trace_id() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = depot(dir.path())
-        .env("RUST_LOG", "info")
-        .env("DEPOT_ADMIN_PASSWORD", "admin-password-1")
-        .args(["serve", "--log-format", "json", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let (mut child, rx) = serve(
+        depot(dir.path())
+            .env("DEPOT_ADMIN_PASSWORD", "admin-password-1")
+            .args(["serve", "--log-format", "json", "--listen", "127.0.0.1:0"]),
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     let next = || {
         let line = rx
