@@ -114,3 +114,4 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 log "tests (SQLite + local files, PostgreSQL + Garage S3)"
 cargo nextest run --workspace --no-fail-fast "$@"
+scripts/check-deploy.sh
