@@ -44,7 +44,7 @@ apt_install() {
     [ "$(id -u)" = 0 ] || die "$* missing and not root: install it (apt-get install $*)"
     log "installing $* (apt)"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq "$@" </dev/null >/dev/null
 }
 
 # --- tools ------------------------------------------------------------------
