@@ -6,6 +6,8 @@
 #
 #   scripts/test.sh                # everything
 #   scripts/test.sh -E 'test(list)'  # extra arguments go to cargo nextest
+#   scripts/test.sh --run CMD ARGS…  # only start the services, then run CMD
+#                                    # (e.g. cargo nextest run -E 'test(resumable)')
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -102,6 +104,21 @@ PIDS+=($!)
 # Ready when an unsigned request is refused (403) rather than not answered.
 garage_ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$DEPOT_TEST_S3_ENDPOINT/$DEPOT_TEST_S3_BUCKET")" = 403 ]; }
 wait_for Garage 60 garage_ready || { cat "$WORK/garage.log" >&2; exit 1; }
+
+# --- A third-party tus client, for the resumable-upload tests -------------------
+VENV="${XDG_CACHE_HOME:-$HOME/.cache}/depot-test-venv"
+if ! "$VENV/bin/python" -c 'import tusclient' 2>/dev/null; then
+    log "installing tuspy (a tus client from PyPI) into $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "tuspy==1.1.0"
+fi
+export DEPOT_TEST_PYTHON="$VENV/bin/python"
+
+if [ "${1:-}" = "--run" ]; then
+    shift
+    "$@"
+    exit $?
+fi
 
 # --- Checks and tests -------------------------------------------------------
 log "cargo fmt --check"

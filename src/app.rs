@@ -14,6 +14,8 @@ use crate::config::{Config, DownloadMode};
 use crate::db;
 use crate::domain::packages::Packages;
 use crate::domain::preload::preload;
+use crate::domain::tokens::Tokens;
+use crate::domain::uploads::Uploads;
 use crate::domain::users::Users;
 use crate::store::BlobStore;
 
@@ -21,7 +23,9 @@ use crate::store::BlobStore;
 #[derive(Clone)]
 pub struct AppState {
     pub packages: Packages,
+    pub uploads: Uploads,
     pub users: Users,
+    pub tokens: Tokens,
     pub settings: Arc<Settings>,
 }
 
@@ -36,6 +40,7 @@ pub struct Settings {
     pub upgrade_chunk_size: u64,
     /// How long an upload may send nothing before it is refused (408).
     pub upload_idle_timeout: Duration,
+    pub upload_expiry: Duration,
 }
 
 pub struct Server {
@@ -80,7 +85,14 @@ impl Server {
             );
             eprintln!("depot: change it with `depot user passwd admin`");
         }
-        let packages = Packages::new(db, store);
+        let tokens = Tokens::new(db.clone());
+        let packages = Packages::new(db.clone(), store);
+        let uploads = Uploads::new(
+            db,
+            packages.clone(),
+            config.upload_expiry,
+            config.max_upload_size,
+        );
         if let Some(dir) = &config.preload_dir {
             preload(&packages, dir, config.max_upload_size)
                 .await
@@ -92,7 +104,9 @@ impl Server {
             .with_context(|| format!("listening on {}", config.listen))?;
         let state = AppState {
             packages,
+            uploads,
             users,
+            tokens,
             settings: Arc::new(Settings {
                 public_url: config.public_url,
                 download_mode,
@@ -100,6 +114,7 @@ impl Server {
                 max_upload_size: config.max_upload_size,
                 upgrade_chunk_size: config.upgrade_chunk_size,
                 upload_idle_timeout: config.upload_idle_timeout,
+                upload_expiry: config.upload_expiry,
             }),
         };
         Ok(Self { listener, state })
@@ -125,10 +140,34 @@ impl Server {
             download_mode = ?self.state.settings.download_mode,
             "depot is serving"
         );
+        let sweeper = tokio::spawn(sweep_expired_uploads(
+            self.state.uploads.clone(),
+            self.state.settings.upload_expiry,
+        ));
         let router = crate::http::router(self.state);
         axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await
-            .context("serving HTTP")
+            .context("serving HTTP")?;
+        sweeper.abort();
+        Ok(())
+    }
+}
+
+/// Removes expired resumable uploads, a few times per expiry period. Every
+/// replica runs it; each upload is claimed before it is removed.
+async fn sweep_expired_uploads(uploads: Uploads, expiry: Duration) {
+    let every = (expiry / 4).clamp(Duration::from_secs(1), Duration::from_secs(300));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match uploads.sweep_expired().await {
+            Ok((0, _)) => {}
+            Ok((count, bytes)) => {
+                tracing::info!(uploads = count, bytes, "expired uploads removed")
+            }
+            Err(e) => tracing::warn!(error = %e, "sweeping expired uploads failed; retrying later"),
+        }
     }
 }

@@ -11,6 +11,7 @@ use url::Url;
 
 use crate::config::{Config, DownloadMode, Secret, StorageConfig, sqlite_url};
 use crate::db;
+use crate::domain::tokens::Tokens;
 use crate::domain::upgrade_plan::{RouteRequest, plan_upgrade};
 use crate::domain::users::{Role, Users, generate_password};
 
@@ -52,6 +53,13 @@ pub enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Manage API tokens (for agents and CI: `Authorization: Bearer …`).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -127,6 +135,9 @@ pub struct ServeArgs {
     /// An upload that sends nothing for this long is refused (408) and cleaned up.
     #[arg(long, env = "DEPOT_UPLOAD_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
     pub upload_idle_timeout: Duration,
+    /// A resumable upload left unfinished this long expires and its bytes are removed.
+    #[arg(long, env = "DEPOT_UPLOAD_EXPIRY", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub upload_expiry: Duration,
     /// obshell's chunk size, for the ChunkCount of upgrade packages.
     #[arg(long, env = "DEPOT_UPGRADE_CHUNK_SIZE", default_value = "16MiB", value_parser = parse_size)]
     pub upgrade_chunk_size: u64,
@@ -176,6 +187,7 @@ impl ServeArgs {
             max_upload_size: self.max_upload_size,
             upgrade_chunk_size: self.upgrade_chunk_size,
             upload_idle_timeout: self.upload_idle_timeout,
+            upload_expiry: self.upload_expiry,
             preload_dir: self.preload_dir,
             migrate: !self.no_migrate,
             admin_password: self.admin_password.map(Secret::new),
@@ -277,6 +289,88 @@ pub enum UserCommand {
     },
     /// Remove a user.
     Remove { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create a token and print its secret (shown this once only).
+    Create {
+        /// What the token is for, e.g. `ci-deploy`.
+        name: String,
+        #[arg(long)]
+        user: String,
+        /// Default and ceiling: the user's role.
+        #[arg(long, value_enum)]
+        role: Option<Role>,
+        /// Lifetime, e.g. 30d or 12h; default: no expiry.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        expires: Option<Duration>,
+    },
+    /// List tokens (never their secrets).
+    List {
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Revoke a token; the next request with it is refused.
+    Revoke { id: i64 },
+}
+
+pub async fn token_command(db_args: &DbArgs, command: TokenCommand) -> anyhow::Result<()> {
+    let db = db::connect(&db_args.database_url()).await?;
+    db::migrate(&db).await?;
+    let tokens = Tokens::new(db);
+    let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_else(|| "-".into())
+    };
+    match command {
+        TokenCommand::Create {
+            name,
+            user,
+            role,
+            expires,
+        } => {
+            let (token, secret) = tokens.create(&user, &name, role, expires).await?;
+            eprintln!(
+                "created token {} ({}) for {} as {}, expires {}",
+                token.id,
+                token.name,
+                token.user,
+                token.role,
+                time(token.expires_at)
+            );
+            eprintln!("the secret is shown only now; use it as `Authorization: Bearer <secret>`");
+            println!("{}", secret.expose());
+        }
+        TokenCommand::List { user } => {
+            let now = chrono::Utc::now();
+            println!(
+                "{:<6} {:<20} {:<16} {:<8} {:<8} {:<16} {:<16} LAST USED",
+                "ID", "NAME", "USER", "ROLE", "STATE", "CREATED", "EXPIRES"
+            );
+            for t in tokens.list(user.as_deref()).await? {
+                println!(
+                    "{:<6} {:<20} {:<16} {:<8} {:<8} {:<16} {:<16} {}",
+                    t.id,
+                    t.name,
+                    t.user,
+                    t.role.as_str(),
+                    t.state(now),
+                    time(Some(t.created_at)),
+                    time(t.expires_at),
+                    time(t.last_used_at)
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            let token = tokens.revoke(id).await?;
+            println!(
+                "revoked token {} ({}) of {}",
+                token.id, token.name, token.user
+            );
+        }
+    }
+    Ok(())
 }
 
 fn read_password(from_stdin: bool) -> anyhow::Result<(Secret, bool)> {

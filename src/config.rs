@@ -22,6 +22,8 @@ pub struct Config {
     pub upgrade_chunk_size: u64,
     /// How long an upload may send nothing before it is refused.
     pub upload_idle_timeout: Duration,
+    /// How long a resumable upload may sit unfinished before its bytes are removed.
+    pub upload_expiry: Duration,
     pub preload_dir: Option<PathBuf>,
     pub migrate: bool,
     /// Password for the `admin` user created on first start.
@@ -44,6 +46,7 @@ impl Config {
             max_upload_size: 8 << 30,
             upgrade_chunk_size: crate::domain::upgrade::DEFAULT_CHUNK_SIZE,
             upload_idle_timeout: Duration::from_secs(60),
+            upload_expiry: Duration::from_secs(24 * 3600),
             preload_dir: None,
             migrate: true,
             admin_password: None,

@@ -22,6 +22,15 @@ pub enum Error {
     /// The client sent nothing for longer than the idle timeout.
     #[error("the upload stalled: no data for {secs} seconds")]
     Stalled { secs: u64 },
+    /// A resumable upload's offset or lease disagrees with the request.
+    #[error("{0}")]
+    UploadConflict(String),
+    /// A resumable upload that expired (or was terminated meanwhile).
+    #[error("{0}")]
+    Gone(String),
+    /// The bytes do not match the checksum or digest the client announced.
+    #[error("{0}")]
+    ChecksumMismatch(String),
     /// Reading the request body failed: the client sent a broken stream or went away.
     #[error("reading the upload failed: {0}")]
     Body(String),

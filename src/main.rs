@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use depot::app::Server;
-use depot::cli::{Cli, Command, LogFormat, route_command, user_command};
+use depot::cli::{Cli, Command, LogFormat, route_command, token_command, user_command};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -42,6 +42,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Route(args) => route_command(args).await,
         Command::User { command, db } => user_command(&db, command).await,
+        Command::Token { command, db } => token_command(&db, command).await,
     }
 }
 

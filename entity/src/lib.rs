@@ -1,6 +1,9 @@
 //! Database entities (sea-orm models), one module per table.
 
+pub mod api_token;
 pub mod blob;
 pub mod package;
 pub mod upgrade_package;
+pub mod upload;
+pub mod upload_part;
 pub mod user;

@@ -6,6 +6,8 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_create_packages;
 mod m20261122_000002_create_users;
 mod m20261122_000003_create_upgrade_packages;
+mod m20261122_000004_create_api_tokens;
+mod m20261122_000005_create_uploads;
 
 pub struct Migrator;
 
@@ -16,6 +18,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_create_packages::Migration),
             Box::new(m20261122_000002_create_users::Migration),
             Box::new(m20261122_000003_create_upgrade_packages::Migration),
+            Box::new(m20261122_000004_create_api_tokens::Migration),
+            Box::new(m20261122_000005_create_uploads::Migration),
         ]
     }
 }

@@ -2,7 +2,9 @@
 //! needs, one module per table. Nothing above this layer writes SQL.
 
 pub mod packages;
+pub mod tokens;
 pub mod upgrades;
+pub mod uploads;
 pub mod users;
 
 use std::time::Duration;

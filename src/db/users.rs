@@ -66,3 +66,7 @@ pub async fn delete(db: &impl ConnectionTrait, name: &str) -> Result<bool, DbErr
         .await?;
     Ok(res.rows_affected > 0)
 }
+
+pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<user::Model>, DbErr> {
+    user::Entity::find_by_id(id).one(db).await
+}

@@ -33,6 +33,9 @@ pub struct Upload {
     pub built_in: bool,
     /// Through obshell's upgrade API: checked by its rules, with its fields recorded.
     pub upgrade: bool,
+    /// Digests the client announced (lowercase hex); a mismatch stores nothing.
+    pub expected_sha1: Option<String>,
+    pub expected_sha256: Option<String>,
 }
 
 /// What an ingest stored.
@@ -120,6 +123,16 @@ impl Packages {
     }
 
     async fn register(&self, staged: &Staged, upload: &Upload) -> Result<Ingested> {
+        check_digest(
+            "SHA-1",
+            upload.expected_sha1.as_deref(),
+            &staged.digests.sha1,
+        )?;
+        check_digest(
+            "SHA-256",
+            upload.expected_sha256.as_deref(),
+            &staged.digests.sha256,
+        )?;
         let (new, rpm) = self.describe(staged, upload).await?;
         // obshell's checks and fields come first: a refused package stores nothing.
         let details = match (upload.upgrade, &rpm) {
@@ -312,6 +325,17 @@ impl Packages {
         }
         txn.commit().await?;
         Ok(())
+    }
+}
+
+fn check_digest(name: &str, expected: Option<&str>, actual: &str) -> Result<()> {
+    match expected {
+        Some(expected) if !expected.eq_ignore_ascii_case(actual) => {
+            Err(Error::ChecksumMismatch(format!(
+                "the file's {name} is {actual}, not the announced {expected}: it was damaged on the way; nothing was stored"
+            )))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -24,9 +24,8 @@ pub async fn preload(packages: &Packages, dir: &Path, limit: u64) -> std::io::Re
         let file = tokio::fs::File::open(&path).await?;
         let upload = Upload {
             client_name: name,
-            declared_type: None,
             built_in: true,
-            upgrade: false,
+            ..Upload::default()
         };
         match packages
             .ingest(ReaderStream::with_capacity(file, 1 << 20), upload, limit)

@@ -18,7 +18,8 @@ use crate::config::Secret;
 use crate::db;
 use crate::error::{Error, Result};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+/// Ordered by power: a token's role caps its user's with `min`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub enum Role {
     Viewer,
     Manager,
@@ -78,6 +79,8 @@ pub struct User {
     pub id: i64,
     pub name: String,
     pub role: Role,
+    /// The token the request came with; `None` for a password.
+    pub token: Option<i64>,
 }
 
 pub const MIN_PASSWORD_LEN: usize = 8;
@@ -202,6 +205,7 @@ impl Users {
                 id: r.id,
                 name: r.name,
                 role: r.role.parse()?,
+                token: None,
             })),
             _ => Ok(None),
         }

@@ -30,6 +30,11 @@ pub enum Code {
     StoreFull = 90008,
     DatabaseFull = 90009,
     UploadStalled = 90010,
+    UploadOffsetConflict = 90011,
+    UploadExpired = 90012,
+    ChecksumMismatch = 90013,
+    TusVersionUnsupported = 90014,
+    UnsupportedMediaType = 90015,
 }
 
 impl Code {
@@ -52,6 +57,11 @@ impl Code {
             Code::StoreFull => "DEPOT_STORE_FULL",
             Code::DatabaseFull => "DEPOT_DATABASE_FULL",
             Code::UploadStalled => "DEPOT_UPLOAD_STALLED",
+            Code::UploadOffsetConflict => "DEPOT_UPLOAD_OFFSET_CONFLICT",
+            Code::UploadExpired => "DEPOT_UPLOAD_EXPIRED",
+            Code::ChecksumMismatch => "DEPOT_CHECKSUM_MISMATCH",
+            Code::TusVersionUnsupported => "DEPOT_TUS_VERSION_UNSUPPORTED",
+            Code::UnsupportedMediaType => "DEPOT_UNSUPPORTED_MEDIA_TYPE",
         }
     }
 }
@@ -103,6 +113,13 @@ impl From<Error> for ApiError {
             Error::Conflict(_) => (S::CONFLICT, Code::PackageConflict),
             Error::NotDeletable(_) => (S::CONFLICT, Code::PackageNotDeletable),
             Error::TooLarge { .. } => (S::PAYLOAD_TOO_LARGE, Code::UploadTooLarge),
+            Error::UploadConflict(_) => (S::CONFLICT, Code::UploadOffsetConflict),
+            Error::Gone(_) => (S::GONE, Code::UploadExpired),
+            // 460 is tus's "Checksum Mismatch".
+            Error::ChecksumMismatch(_) => (
+                S::from_u16(460).expect("a valid status"),
+                Code::ChecksumMismatch,
+            ),
             Error::Body(_) => (S::BAD_REQUEST, Code::UploadInterrupted),
             Error::Stalled { .. } => (S::REQUEST_TIMEOUT, Code::UploadStalled),
             Error::Store(_) | Error::Database(_) => {

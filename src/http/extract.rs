@@ -25,6 +25,10 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 impl BaseUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     pub fn download_url(&self, file_name: &str) -> String {
         format!(
             "{}/api/v2/files/sys-package/{}",

@@ -2,6 +2,7 @@
 //! middleware every request passes through.
 
 pub mod auth;
+pub mod body;
 pub mod context;
 pub mod envelope;
 pub mod error;
@@ -10,7 +11,9 @@ pub mod files;
 pub mod health;
 pub mod packages;
 pub mod system;
+pub mod tokens;
 pub mod upgrades;
+pub mod uploads;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -28,6 +31,8 @@ pub fn router(state: AppState) -> Router {
         .merge(system::router())
         .merge(health::router())
         .merge(upgrades::router())
+        .merge(uploads::router())
+        .merge(tokens::router())
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, Code::NotFound, "no such endpoint")
         })

@@ -10,6 +10,7 @@ use entity::package;
 use serde::Serialize;
 
 use super::auth::{PackageManager, PackageViewer, Require};
+use super::body::idle_limited;
 use super::envelope::{Envelope, PageInfo, Paged};
 use super::error::{ApiError, ApiResult, Code};
 use super::extract::{BaseUrl, PathParam};
@@ -250,32 +251,6 @@ fn refuse_oversized(headers: &HeaderMap, limit: u64, free: Option<u64>) -> ApiRe
         )),
         _ => Ok(()),
     }
-}
-
-/// The file field's bytes, failing with `Stalled` when the client sends
-/// nothing for `idle` (a hung client must not hold an upload open forever).
-fn idle_limited(
-    field: axum::extract::multipart::Field<'_>,
-    idle: std::time::Duration,
-) -> impl futures::Stream<Item = Result<bytes::Bytes, Error>> + Unpin + '_ {
-    use futures::StreamExt;
-    Box::pin(futures::stream::unfold(
-        Some(field),
-        move |field| async move {
-            let mut field = field?;
-            match tokio::time::timeout(idle, field.next()).await {
-                Err(_) => Some((
-                    Err(Error::Stalled {
-                        secs: idle.as_secs(),
-                    }),
-                    None,
-                )),
-                Ok(None) => None,
-                Ok(Some(Ok(bytes))) => Some((Ok(bytes), Some(field))),
-                Ok(Some(Err(e))) => Some((Err(Error::Body(e.to_string())), None)),
-            }
-        },
-    ))
 }
 
 async fn remove(

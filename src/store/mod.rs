@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use object_store::local::LocalFileSystem;
-use object_store::path::Path;
+pub use object_store::path::Path;
 use object_store::signer::{Method, SignedUrlOptions, Signer};
 use object_store::{GetOptions, GetRange, GetResult, ObjectStore, ObjectStoreExt, WriteMultipart};
 use url::Url;
@@ -40,6 +40,14 @@ pub struct BlobStore {
     part_size: usize,
     /// The directory of a local store, for its free space.
     local_root: Option<std::path::PathBuf>,
+}
+
+/// What `write_part` stored.
+#[derive(Debug)]
+pub struct Written {
+    pub len: u64,
+    /// Why the body ended early, when it did.
+    pub cut: Option<Error>,
 }
 
 /// An upload that has been written and hashed but not yet given its content key.
@@ -151,6 +159,78 @@ impl BlobStore {
             digests,
             magic,
         })
+    }
+
+    /// Writes `body` to a new object at `path`, for a resumable upload's part.
+    /// When the body breaks (client gone, stalled), what arrived is kept if
+    /// `keep_cut` and the cause returned beside the length; a store failure or
+    /// more than `limit` bytes leave nothing.
+    pub async fn write_part<S>(
+        &self,
+        path: &Path,
+        mut body: S,
+        limit: u64,
+        keep_cut: bool,
+    ) -> Result<Written>
+    where
+        S: Stream<Item = Result<Bytes>> + Unpin,
+    {
+        let upload = self.store.put_multipart(path).await?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, self.part_size);
+        let mut len = 0u64;
+        let mut cut = None;
+        let copied: Result<()> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = match chunk {
+                    Ok(chunk) => chunk,
+                    Err(e @ (Error::Body(_) | Error::Stalled { .. })) => {
+                        cut = Some(e);
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e),
+                };
+                len += chunk.len() as u64;
+                if len > limit {
+                    return Err(Error::TooLarge { limit });
+                }
+                writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+                writer.put(chunk);
+            }
+            Ok(())
+        }
+        .await;
+        let keep = copied.is_ok() && len > 0 && (cut.is_none() || keep_cut);
+        if !keep {
+            if let Err(abort) = writer.abort().await {
+                tracing::warn!(%path, error = %abort, "aborting a part upload");
+            }
+            copied?;
+            return Ok(Written { len: 0, cut });
+        }
+        writer.finish().await?;
+        Ok(Written { len, cut })
+    }
+
+    /// Removes an object by path; a missing one is not an error.
+    pub async fn delete_path(&self, path: &Path) -> Result<()> {
+        match self.store.delete(path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes every object under `prefix`; returns how many and their bytes.
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<(u64, u64)> {
+        use futures::TryStreamExt;
+        let prefix = Path::from(prefix);
+        let metas: Vec<_> = self.store.list(Some(&prefix)).try_collect().await?;
+        let (mut count, mut bytes) = (0, 0);
+        for meta in metas {
+            self.delete_path(&meta.location).await?;
+            count += 1;
+            bytes += meta.size;
+        }
+        Ok((count, bytes))
     }
 
     /// Removes a staging object. A failure is only logged: the leftover is

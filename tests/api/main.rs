@@ -9,6 +9,7 @@ mod delete;
 mod download;
 mod faults;
 mod list;
+mod resumable;
 mod upgrade;
 mod upgrade_route;
 mod upload;

@@ -1,6 +1,7 @@
 //! The test harness: a real depot server on a random port, on either
 //! backend pair, with a client per role.
 
+pub mod proxy;
 pub mod rpms;
 
 use std::path::Path;
@@ -213,6 +214,11 @@ impl TestApp {
     /// Keys of the stored content objects.
     pub async fn stored_objects(&self) -> Vec<String> {
         self.store.list("blobs").await.unwrap()
+    }
+
+    /// Objects of resumable uploads in progress.
+    pub async fn upload_objects(&self) -> Vec<String> {
+        self.store.list("uploads").await.unwrap()
     }
 
     pub async fn staging_objects(&self) -> Vec<String> {

@@ -1,0 +1,218 @@
+//! Resumable uploads. Every state change is one conditional UPDATE, so that
+//! replicas sharing the database agree on who writes what without talking.
+
+use chrono::{DateTime, Utc};
+use entity::{upload, upload_part};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+
+pub async fn insert(db: &impl ConnectionTrait, row: upload::Model) -> Result<(), DbErr> {
+    upload::ActiveModel::from(row).insert(db).await?;
+    Ok(())
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<upload::Model>, DbErr> {
+    upload::Entity::find_by_id(id.to_string()).one(db).await
+}
+
+/// No lease, or one whose holder stopped renewing it.
+fn lease_free(now: DateTime<Utc>) -> Condition {
+    Condition::any()
+        .add(upload::Column::LeaseId.is_null())
+        .add(upload::Column::LeaseExpiresAt.lt(now))
+}
+
+/// Takes the lease of a live, unfinished upload that has `offset` bytes.
+pub async fn acquire(
+    db: &impl ConnectionTrait,
+    id: &str,
+    offset: i64,
+    lease: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let res = upload::Entity::update_many()
+        .col_expr(upload::Column::LeaseId, Expr::value(lease))
+        .col_expr(upload::Column::LeaseExpiresAt, Expr::value(until))
+        .filter(upload::Column::Id.eq(id))
+        .filter(upload::Column::ReceivedBytes.eq(offset))
+        .filter(upload::Column::ExpiresAt.gt(now))
+        .filter(upload::Column::PackageId.is_null())
+        .filter(upload::Column::FailureKind.is_null())
+        .filter(lease_free(now))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+pub async fn renew(
+    db: &impl ConnectionTrait,
+    id: &str,
+    lease: &str,
+    until: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let res = upload::Entity::update_many()
+        .col_expr(upload::Column::LeaseExpiresAt, Expr::value(until))
+        .filter(upload::Column::Id.eq(id))
+        .filter(upload::Column::LeaseId.eq(lease))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+pub async fn release(db: &impl ConnectionTrait, id: &str, lease: &str) -> Result<(), DbErr> {
+    upload::Entity::update_many()
+        .col_expr(upload::Column::LeaseId, Expr::value(Option::<String>::None))
+        .col_expr(
+            upload::Column::LeaseExpiresAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(upload::Column::Id.eq(id))
+        .filter(upload::Column::LeaseId.eq(lease))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Records a stored part and moves the offset past it, if the lease is still
+/// ours and nobody moved the offset; `false` otherwise (the part is not ours to keep).
+pub async fn commit_part(
+    db: &DatabaseConnection,
+    lease: &str,
+    part: upload_part::Model,
+    expires_at: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let txn = db.begin().await?;
+    let res = upload::Entity::update_many()
+        .col_expr(
+            upload::Column::ReceivedBytes,
+            Expr::value(part.start + part.length),
+        )
+        .col_expr(upload::Column::ExpiresAt, Expr::value(expires_at))
+        .filter(upload::Column::Id.eq(part.upload_id.as_str()))
+        .filter(upload::Column::LeaseId.eq(lease))
+        .filter(upload::Column::ReceivedBytes.eq(part.start))
+        .exec(&txn)
+        .await?;
+    if res.rows_affected != 1 {
+        txn.rollback().await?;
+        return Ok(false);
+    }
+    upload_part::ActiveModel::from(part).insert(&txn).await?;
+    txn.commit().await?;
+    Ok(true)
+}
+
+pub async fn parts(db: &impl ConnectionTrait, id: &str) -> Result<Vec<upload_part::Model>, DbErr> {
+    upload_part::Entity::find()
+        .filter(upload_part::Column::UploadId.eq(id))
+        .order_by_asc(upload_part::Column::Start)
+        .all(db)
+        .await
+}
+
+/// Points a finished upload at its package, drops its parts and the lease.
+pub async fn finish(
+    db: &DatabaseConnection,
+    id: &str,
+    lease: &str,
+    package_id: i64,
+    expires_at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    upload::Entity::update_many()
+        .col_expr(upload::Column::PackageId, Expr::value(package_id))
+        .col_expr(upload::Column::ExpiresAt, Expr::value(expires_at))
+        .col_expr(upload::Column::LeaseId, Expr::value(Option::<String>::None))
+        .col_expr(
+            upload::Column::LeaseExpiresAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(upload::Column::Id.eq(id))
+        .filter(upload::Column::LeaseId.eq(lease))
+        .exec(&txn)
+        .await?;
+    delete_parts(&txn, id).await?;
+    txn.commit().await
+}
+
+/// Records why a complete upload was refused; its parts go.
+pub async fn fail(
+    db: &DatabaseConnection,
+    id: &str,
+    lease: &str,
+    kind: &str,
+    message: &str,
+) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    upload::Entity::update_many()
+        .col_expr(upload::Column::FailureKind, Expr::value(kind))
+        .col_expr(upload::Column::FailureMessage, Expr::value(message))
+        .col_expr(upload::Column::LeaseId, Expr::value(Option::<String>::None))
+        .col_expr(
+            upload::Column::LeaseExpiresAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(upload::Column::Id.eq(id))
+        .filter(upload::Column::LeaseId.eq(lease))
+        .exec(&txn)
+        .await?;
+    delete_parts(&txn, id).await?;
+    txn.commit().await
+}
+
+async fn delete_parts(db: &impl ConnectionTrait, id: &str) -> Result<(), DbErr> {
+    upload_part::Entity::delete_many()
+        .filter(upload_part::Column::UploadId.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Removes an upload and its part rows; `false` when there was none.
+pub async fn delete(db: &DatabaseConnection, id: &str) -> Result<bool, DbErr> {
+    let txn = db.begin().await?;
+    delete_parts(&txn, id).await?;
+    let res = upload::Entity::delete_by_id(id.to_string())
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(res.rows_affected > 0)
+}
+
+/// Expired uploads nobody is writing to, oldest first.
+pub async fn expired(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<upload::Model>, DbErr> {
+    upload::Entity::find()
+        .filter(upload::Column::ExpiresAt.lt(now))
+        .filter(lease_free(now))
+        .order_by_asc(upload::Column::ExpiresAt)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Takes the lease of an expired upload, to remove it.
+pub async fn claim_expired(
+    db: &impl ConnectionTrait,
+    id: &str,
+    lease: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let res = upload::Entity::update_many()
+        .col_expr(upload::Column::LeaseId, Expr::value(lease))
+        .col_expr(upload::Column::LeaseExpiresAt, Expr::value(until))
+        .filter(upload::Column::Id.eq(id))
+        .filter(upload::Column::ExpiresAt.lt(now))
+        .filter(lease_free(now))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}

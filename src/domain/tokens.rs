@@ -1,0 +1,231 @@
+//! API tokens: what agents and CI authenticate with instead of passwords.
+//! A token acts for its user with at most the role it was created with, and
+//! never more than the user's role at the time of use.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use entity::api_token;
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use sea_orm::DatabaseConnection;
+use sha2::{Digest, Sha256};
+
+use super::users::{Role, User};
+use crate::config::Secret;
+use crate::db;
+use crate::error::{Error, Result};
+
+/// Marks a secret as a depot token, for humans and for secret scanners.
+pub const TOKEN_PREFIX: &str = "depot_";
+const SECRET_LEN: usize = 40;
+/// Last-used times are recorded with this resolution.
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+
+#[derive(Clone)]
+pub struct Tokens {
+    db: DatabaseConnection,
+}
+
+/// A token as listed: never its secret.
+#[derive(Clone, Debug)]
+pub struct TokenInfo {
+    pub id: i64,
+    pub name: String,
+    pub user: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl TokenInfo {
+    fn new(row: api_token::Model, user: String) -> Result<Self> {
+        Ok(Self {
+            id: row.id,
+            name: row.name,
+            user,
+            role: row.role.parse()?,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            last_used_at: row.last_used_at,
+            revoked_at: row.revoked_at,
+        })
+    }
+
+    pub fn state(&self, now: DateTime<Utc>) -> &'static str {
+        if self.revoked_at.is_some() {
+            "revoked"
+        } else if self.expires_at.is_some_and(|at| at <= now) {
+            "expired"
+        } else {
+            "active"
+        }
+    }
+}
+
+pub fn check_token_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | ' '));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "invalid token name {name:?}: 1 to 64 letters, digits, spaces or . _ - @"
+        )))
+    }
+}
+
+fn hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+impl Tokens {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// Creates a token for `user_name`; the secret is returned once and
+    /// never stored. `role` defaults to the user's and may not exceed it.
+    pub async fn create(
+        &self,
+        user_name: &str,
+        name: &str,
+        role: Option<Role>,
+        lifetime: Option<Duration>,
+    ) -> Result<(TokenInfo, Secret)> {
+        check_token_name(name)?;
+        let user = db::users::find_by_name(&self.db, user_name)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no user {user_name:?}")))?;
+        let user_role: Role = user.role.parse()?;
+        let role = role.unwrap_or(user_role);
+        if role > user_role {
+            return Err(Error::invalid(format!(
+                "a token carries at most its user's permissions: {user_name:?} is {user_role}, not {role}"
+            )));
+        }
+        let expires_at = lifetime
+            .map(|d| {
+                chrono::Duration::from_std(d)
+                    .ok()
+                    .and_then(|d| Utc::now().checked_add_signed(d))
+                    .ok_or_else(|| Error::invalid("the token lifetime is too long"))
+            })
+            .transpose()?;
+        let secret = format!(
+            "{TOKEN_PREFIX}{}",
+            rand::rng()
+                .sample_iter(&Alphanumeric)
+                .take(SECRET_LEN)
+                .map(char::from)
+                .collect::<String>()
+        );
+        let row = db::tokens::insert(
+            &self.db,
+            db::tokens::NewToken {
+                name,
+                user_id: user.id,
+                role: role.as_str(),
+                token_hash: hash(&secret),
+                expires_at,
+            },
+        )
+        .await?;
+        Ok((TokenInfo::new(row, user.name)?, Secret::new(secret)))
+    }
+
+    /// All tokens, or one user's.
+    pub async fn list(&self, user_name: Option<&str>) -> Result<Vec<TokenInfo>> {
+        let user_id = match user_name {
+            None => None,
+            Some(name) => Some(
+                db::users::find_by_name(&self.db, name)
+                    .await?
+                    .ok_or_else(|| Error::NotFound(format!("no user {name:?}")))?
+                    .id,
+            ),
+        };
+        db::tokens::list(&self.db, user_id)
+            .await?
+            .into_iter()
+            .map(|(row, user)| TokenInfo::new(row, user.map(|u| u.name).unwrap_or_default()))
+            .collect()
+    }
+
+    pub async fn get(&self, id: i64) -> Result<TokenInfo> {
+        let row = db::tokens::find(&self.db, id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no token with id {id}")))?;
+        let user = db::users::find(&self.db, row.user_id)
+            .await?
+            .map(|u| u.name)
+            .unwrap_or_default();
+        TokenInfo::new(row, user)
+    }
+
+    /// Revokes a token; the next request with it is refused.
+    pub async fn revoke(&self, id: i64) -> Result<TokenInfo> {
+        if !db::tokens::revoke(&self.db, id).await? {
+            // Unknown, or already revoked: tell which.
+            let token = self.get(id).await?;
+            if token.revoked_at.is_some() {
+                return Ok(token);
+            }
+        }
+        self.get(id).await
+    }
+
+    /// The user a bearer secret acts for, with the token's role ceiling
+    /// applied; `None` for an unknown, revoked or expired token.
+    pub async fn authenticate(&self, secret: &Secret) -> Result<Option<User>> {
+        let Some((token, Some(user))) =
+            db::tokens::find_by_hash(&self.db, &hash(secret.expose())).await?
+        else {
+            return Ok(None);
+        };
+        let now = Utc::now();
+        if token.revoked_at.is_some() || token.expires_at.is_some_and(|at| at <= now) {
+            return Ok(None);
+        }
+        let ceiling: Role = token.role.parse()?;
+        let role: Role = user.role.parse()?;
+        let every = chrono::Duration::from_std(TOUCH_EVERY).map_err(Error::internal)?;
+        db::tokens::touch(&self.db, token.id, now, every).await?;
+        Ok(Some(User {
+            id: user.id,
+            name: user.name,
+            role: role.min(ceiling),
+            token: Some(token.id),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_are_stable_hex() {
+        assert_eq!(hash("depot_x").len(), 64);
+        assert_eq!(hash("depot_x"), hash("depot_x"));
+        assert_ne!(hash("depot_x"), hash("depot_y"));
+    }
+
+    #[test]
+    fn names() {
+        assert!(check_token_name("ci deploy-1").is_ok());
+        assert!(check_token_name("").is_err());
+        assert!(check_token_name("a/b").is_err());
+    }
+
+    #[test]
+    fn roles_are_ordered_by_power() {
+        assert!(Role::Viewer < Role::Manager && Role::Manager < Role::Admin);
+        assert_eq!(Role::Admin.min(Role::Viewer), Role::Viewer);
+    }
+}

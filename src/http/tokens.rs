@@ -1,0 +1,154 @@
+//! `/api/v2/tokens`: API tokens, for users with user administration.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Query, State};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::auth::{Require, UserAdmin};
+use super::envelope::Envelope;
+use super::error::{ApiError, ApiResult};
+use super::extract::PathParam;
+use crate::app::AppState;
+use crate::domain::tokens::TokenInfo;
+use crate::domain::users::Role;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v2/tokens", get(list).post(create))
+        .route("/api/v2/tokens/{id}", delete(revoke).get(show))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenMeta {
+    id: i64,
+    name: String,
+    user: String,
+    role: &'static str,
+    state: &'static str,
+    create_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expire_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_used_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revoke_time: Option<String>,
+    /// Only in the answer to its creation: the secret is not stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+}
+
+fn time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, false)
+}
+
+impl TokenMeta {
+    fn new(t: TokenInfo, secret: Option<String>) -> Self {
+        Self {
+            state: t.state(Utc::now()),
+            id: t.id,
+            name: t.name,
+            user: t.user,
+            role: t.role.as_str(),
+            create_time: time(t.created_at),
+            expire_time: t.expires_at.map(time),
+            last_used_time: t.last_used_at.map(time),
+            revoke_time: t.revoked_at.map(time),
+            token: secret,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreateToken {
+    name: String,
+    /// Whose token; default: the caller.
+    user: Option<String>,
+    /// `viewer`, `manager` or `admin`; default and ceiling: the user's role.
+    role: Option<String>,
+    /// A lifetime such as `30d` or `12h`; default: no expiry.
+    expires_in: Option<String>,
+}
+
+async fn create(
+    Require(caller, _): Require<UserAdmin>,
+    State(state): State<AppState>,
+    body: Result<Json<CreateToken>, JsonRejection>,
+) -> ApiResult<Envelope<TokenMeta>> {
+    let Json(body) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let role = body
+        .role
+        .as_deref()
+        .map(|r| match r.to_ascii_lowercase().as_str() {
+            "viewer" | "package_viewer" => Ok(Role::Viewer),
+            "manager" | "package_manager" => Ok(Role::Manager),
+            "admin" => Ok(Role::Admin),
+            other => Err(ApiError::bad_request(format!(
+                "unknown role {other:?}: viewer, manager or admin"
+            ))),
+        })
+        .transpose()?;
+    let lifetime = body
+        .expires_in
+        .as_deref()
+        .map(|s| {
+            humantime::parse_duration(s).map_err(|e| {
+                ApiError::bad_request(format!("expiresIn {s:?} is not a duration like 30d: {e}"))
+            })
+        })
+        .transpose()?;
+    let user = body.user.unwrap_or(caller.name);
+    let (token, secret) = state
+        .tokens
+        .create(&user, &body.name, role, lifetime)
+        .await?;
+    tracing::info!(token = token.id, user = %token.user, role = %token.role, "API token created");
+    Ok(Envelope::ok(TokenMeta::new(
+        token,
+        Some(secret.expose().to_string()),
+    )))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    user: Option<String>,
+}
+
+async fn list(
+    _: Require<UserAdmin>,
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Envelope<Vec<TokenMeta>>> {
+    let tokens = state.tokens.list(query.user.as_deref()).await?;
+    Ok(Envelope::ok(
+        tokens
+            .into_iter()
+            .map(|t| TokenMeta::new(t, None))
+            .collect(),
+    ))
+}
+
+async fn show(
+    _: Require<UserAdmin>,
+    State(state): State<AppState>,
+    PathParam(id): PathParam<i64>,
+) -> ApiResult<Envelope<TokenMeta>> {
+    Ok(Envelope::ok(TokenMeta::new(
+        state.tokens.get(id).await?,
+        None,
+    )))
+}
+
+async fn revoke(
+    _: Require<UserAdmin>,
+    State(state): State<AppState>,
+    PathParam(id): PathParam<i64>,
+) -> ApiResult<Envelope<TokenMeta>> {
+    let token = state.tokens.revoke(id).await?;
+    tracing::info!(token = id, "API token revoked");
+    Ok(Envelope::ok(TokenMeta::new(token, None)))
+}
