@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use url::Url;
 
+use crate::client::{ClientArgs, LsArgs};
 use crate::config::{Config, DownloadMode, Secret, StorageConfig, sqlite_url};
 use crate::db;
 use crate::domain::tokens::Tokens;
@@ -55,6 +56,42 @@ pub enum Command {
         command: UserCommand,
         #[command(flatten)]
         db: DbArgs,
+    },
+    /// Upload packages to a depot server, resuming over broken links.
+    Push {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Declare the type (as OCP 2.4's `type`) instead of inferring it.
+        #[arg(long = "type")]
+        package_type: Option<String>,
+        /// Files uploaded at once.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List the packages on a depot server.
+    Ls {
+        #[command(flatten)]
+        filters: LsArgs,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Download a package by id or file name, resuming and verifying it.
+    Pull {
+        package: String,
+        /// A file, or a directory to write the package into.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Delete packages by id.
+    Rm {
+        #[arg(required = true)]
+        ids: Vec<i64>,
+        #[command(flatten)]
+        client: ClientArgs,
     },
     /// Manage API tokens (for agents and CI: `Authorization: Bearer …`).
     Token {

@@ -1,10 +1,12 @@
 //! depot: a storage-backed package repository gateway speaking the OCP
 //! software-package API. Layers, top to bottom: `http` (routes, extractors,
 //! the OCP envelope), `domain` (what depot does), `db` and `store` (the
-//! metadata database and the object store).
+//! metadata database and the object store). `client` is the other side:
+//! the `depot push/ls/pull/rm` commands.
 
 pub mod app;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod db;
 pub mod domain;

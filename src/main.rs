@@ -4,13 +4,18 @@ use std::process::ExitCode;
 use clap::Parser;
 use depot::app::Server;
 use depot::cli::{Cli, Command, LogFormat, route_command, token_command, user_command};
+use depot::client::{Client, ClientError, ls, pull, push, rm};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,aws=warn"));
+    // The server logs what it does; the client commands only what goes wrong.
+    let default = match cli.command {
+        Command::Serve(_) => "info,sqlx=warn,aws=warn",
+        _ => "warn",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -22,8 +27,12 @@ async fn main() -> ExitCode {
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // One line: what failed, and the code that says what kind of failure it was.
             eprintln!("depot: {e:#}");
-            ExitCode::FAILURE
+            match e.downcast_ref::<ClientError>() {
+                Some(client) => ExitCode::from(client.exit_code()),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }
@@ -43,6 +52,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Route(args) => route_command(args).await,
         Command::User { command, db } => user_command(&db, command).await,
         Command::Token { command, db } => token_command(&db, command).await,
+        Command::Push {
+            files,
+            package_type,
+            jobs,
+            client,
+        } => {
+            let client = Client::new(&client)?;
+            Ok(push(&client, &files, package_type.as_deref(), jobs).await?)
+        }
+        Command::Ls { filters, client } => Ok(ls(&Client::new(&client)?, &filters).await?),
+        Command::Pull {
+            package,
+            output,
+            client,
+        } => Ok(pull(&Client::new(&client)?, &package, output.as_deref()).await?),
+        Command::Rm { ids, client } => Ok(rm(&Client::new(&client)?, &ids).await?),
     }
 }
 

@@ -61,6 +61,9 @@ pub async fn list(
                 .like(LikeExpr::new(pattern).escape('\\')),
         );
     }
+    if let Some(file_name) = &q.file_name {
+        select = select.filter(package::Column::FileName.eq(file_name.as_str()));
+    }
     if !q.types.is_empty() {
         select = select.filter(package::Column::Type.is_in(q.types.iter().map(|t| t.as_str())));
     }

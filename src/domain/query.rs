@@ -44,6 +44,8 @@ pub enum Direction {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListQuery {
     pub keyword: Option<String>,
+    /// Exact file name (a depot extension, for `depot pull NAME`).
+    pub file_name: Option<String>,
     pub types: Vec<PackageType>,
     pub versions: Vec<String>,
     pub operating_systems: Vec<String>,
@@ -59,6 +61,7 @@ impl ListQuery {
     pub fn parse(query: &str) -> Result<Self, String> {
         let mut q = ListQuery {
             keyword: None,
+            file_name: None,
             types: Vec::new(),
             versions: Vec::new(),
             operating_systems: Vec::new(),
@@ -71,6 +74,7 @@ impl ListQuery {
             let values = || split_values(&value);
             match key.as_ref() {
                 "keyword" => q.keyword = Some(value.trim().to_string()).filter(|k| !k.is_empty()),
+                "fileName" => q.file_name = Some(value.trim().to_string()),
                 "type" => {
                     for v in values() {
                         q.types.push(PackageType::from_str(&v)?);

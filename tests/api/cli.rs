@@ -278,3 +278,64 @@ async fn json_logs_carry_the_answers_trace_id() {
     child.kill().unwrap();
     let _ = child.wait();
 }
+
+#[test]
+fn token_commands_create_list_and_revoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = run(
+        depot(dir.path()).args(["user", "add", "ci", "--role", "manager"]),
+        "",
+    );
+    assert!(ok, "{out}{err}");
+
+    let (ok, out, err) = run(
+        depot(dir.path()).args([
+            "token",
+            "create",
+            "deploy",
+            "--user",
+            "ci",
+            "--expires",
+            "30d",
+        ]),
+        "",
+    );
+    assert!(ok, "{out}{err}");
+    // The secret alone on stdout, for `TOKEN=$(depot token create …)`.
+    let secret = out.trim();
+    assert!(
+        secret.starts_with("depot_") && !secret.contains(' '),
+        "{out}"
+    );
+    assert!(err.contains("shown only now"), "{err}");
+
+    let (ok, out, _) = run(depot(dir.path()).args(["token", "list"]), "");
+    assert!(ok);
+    let line = out.lines().find(|l| l.contains("deploy")).expect("listed");
+    assert!(
+        line.contains("ci") && line.contains("manager") && line.contains("active"),
+        "{line}"
+    );
+    assert!(!out.contains(secret), "the secret must not be listed");
+
+    // At most the user's role; only existing users.
+    let (ok, _, err) = run(
+        depot(dir.path()).args(["token", "create", "x", "--user", "ci", "--role", "admin"]),
+        "",
+    );
+    assert!(!ok && err.contains("at most"), "{err}");
+    let (ok, _, err) = run(
+        depot(dir.path()).args(["token", "create", "x", "--user", "nobody"]),
+        "",
+    );
+    assert!(!ok && err.contains("no user"), "{err}");
+
+    let id = line.split_whitespace().next().unwrap();
+    let (ok, out, err) = run(depot(dir.path()).args(["token", "revoke", id]), "");
+    assert!(ok, "{out}{err}");
+    let (_, out, _) = run(
+        depot(dir.path()).args(["token", "list", "--user", "ci"]),
+        "",
+    );
+    assert!(out.contains("revoked"), "{out}");
+}

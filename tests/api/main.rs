@@ -5,11 +5,13 @@ mod common;
 
 mod auth;
 mod cli;
+mod client;
 mod delete;
 mod download;
 mod faults;
 mod list;
 mod resumable;
+mod tokens;
 mod upgrade;
 mod upgrade_route;
 mod upload;

@@ -1,5 +1,5 @@
-//! A TCP proxy that cuts every connection after it forwarded a number of
-//! bytes towards the server: a bad network, reproducibly.
+//! A TCP proxy that cuts every connection after it carried a number of
+//! bytes (either way): a bad network, reproducibly.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,7 +16,7 @@ pub struct CuttingProxy {
 }
 
 impl CuttingProxy {
-    /// Forwards to `target`; each connection dies once `budget` bytes went upstream.
+    /// Forwards to `target`; each connection dies once it carried `budget` bytes.
     pub async fn start(target: SocketAddr, budget: u64) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -49,34 +49,38 @@ impl Drop for CuttingProxy {
     }
 }
 
-/// Relays both ways; returns whether the budget ran out (the connection was cut).
+/// Relays both ways; returns whether the budget (bytes either way) ran out
+/// and the connection was cut.
 async fn relay(client: TcpStream, server: TcpStream, budget: u64) -> bool {
-    let (mut client_read, mut client_write) = client.into_split();
-    let (mut server_read, mut server_write) = server.into_split();
-    let upstream = async {
-        let mut sent = 0u64;
-        let mut buf = vec![0u8; 16 << 10];
-        loop {
-            let n = match client_read.read(&mut buf).await {
-                Ok(0) | Err(_) => return false,
-                Ok(n) => n,
-            };
-            let allowed = (budget - sent).min(n as u64) as usize;
-            if server_write.write_all(&buf[..allowed]).await.is_err() {
-                return false;
-            }
-            sent += allowed as u64;
-            if sent >= budget {
-                return true;
-            }
-        }
-    };
-    let downstream = async {
-        let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
-    };
+    let (client_read, client_write) = client.into_split();
+    let (server_read, server_write) = server.into_split();
+    let used = AtomicU64::new(0);
     tokio::select! {
-        cut = upstream => cut,
-        _ = downstream => false,
+        cut = pump(client_read, server_write, &used, budget) => cut,
+        cut = pump(server_read, client_write, &used, budget) => cut,
     }
     // Dropping all four halves closes both connections.
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    used: &AtomicU64,
+    budget: u64,
+) -> bool {
+    let mut buf = vec![0u8; 16 << 10];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => n as u64,
+        };
+        let before = used.fetch_add(n, Ordering::Relaxed);
+        let allowed = budget.saturating_sub(before).min(n) as usize;
+        if to.write_all(&buf[..allowed]).await.is_err() {
+            return false;
+        }
+        if before + n >= budget {
+            return true;
+        }
+    }
 }

@@ -1,0 +1,338 @@
+//! The `depot` client: `push`, `ls`, `pull`, `rm` against a depot server,
+//! speaking the same HTTP API agents and browsers use.
+
+mod pull;
+mod push;
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use clap::Args;
+use reqwest::{RequestBuilder, Response, StatusCode};
+use serde::Deserialize;
+use serde_json::Value;
+use url::Url;
+
+use crate::config::Secret;
+
+pub use pull::pull;
+pub use push::push;
+
+/// Where the server is and who we are, for every client command.
+#[derive(Args, Debug, Clone)]
+pub struct ClientArgs {
+    /// The depot server's base URL.
+    #[arg(
+        long,
+        env = "DEPOT_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub server: Url,
+    /// An API token (`depot token create`); preferred over a password.
+    #[arg(long, env = "DEPOT_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// A user name; the password comes from DEPOT_PASSWORD or a prompt.
+    #[arg(long, env = "DEPOT_USER", global = true, conflicts_with = "token")]
+    pub user: Option<String>,
+}
+
+/// Why a client command failed; each kind has its own exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("not authenticated: {0}")]
+    Unauthenticated(String),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("network: {0}")]
+    Network(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl ClientError {
+    /// The process exit code (documented in the README).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ClientError::Other(_) => 1,
+            ClientError::Unauthenticated(_) => 3,
+            ClientError::Forbidden(_) => 4,
+            ClientError::NotFound(_) => 5,
+            ClientError::Conflict(_) => 6,
+            ClientError::Network(_) => 7,
+        }
+    }
+
+    fn other(e: impl std::fmt::Display) -> Self {
+        ClientError::Other(e.to_string())
+    }
+}
+
+impl From<reqwest::Error> for ClientError {
+    fn from(e: reqwest::Error) -> Self {
+        // The whole chain: reqwest's own message rarely says what broke.
+        let mut text = e.to_string();
+        let mut cur = std::error::Error::source(&e);
+        while let Some(s) = cur {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            cur = s.source();
+        }
+        ClientError::Network(text)
+    }
+}
+
+pub type ClientResult<T> = Result<T, ClientError>;
+
+#[derive(Clone)]
+enum Auth {
+    Token(Secret),
+    Basic(String, Secret),
+    None,
+}
+
+/// An authenticated connection to one depot server.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    auth: Auth,
+    /// Progress bars only for a person watching.
+    pub interactive: bool,
+}
+
+impl Client {
+    pub fn new(args: &ClientArgs) -> ClientResult<Self> {
+        let auth = match (&args.token, &args.user) {
+            (Some(token), _) => Auth::Token(Secret::new(token.trim())),
+            (None, Some(user)) => {
+                let password = match std::env::var("DEPOT_PASSWORD") {
+                    Ok(p) => p,
+                    Err(_) => rpassword::prompt_password(format!("password for {user}: "))
+                        .map_err(|e| {
+                            ClientError::Unauthenticated(format!(
+                                "no DEPOT_PASSWORD and no terminal to ask on ({e})"
+                            ))
+                        })?,
+                };
+                Auth::Basic(user.clone(), Secret::new(password))
+            }
+            (None, None) => Auth::None,
+        };
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            // Per read, not per request: a multi-GiB transfer takes as long as it takes.
+            .read_timeout(Duration::from_secs(120))
+            .user_agent(concat!("depot/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(ClientError::other)?;
+        let mut base = args.server.clone();
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        Ok(Self {
+            http,
+            base,
+            auth,
+            interactive: std::io::stderr().is_terminal(),
+        })
+    }
+
+    pub fn url(&self, path: &str) -> ClientResult<Url> {
+        self.base
+            .join(path.trim_start_matches('/'))
+            .map_err(ClientError::other)
+    }
+
+    /// A request to `url` (absolute, or a path on the server) with our credentials.
+    pub fn request(&self, method: reqwest::Method, url: Url) -> RequestBuilder {
+        let request = self.http.request(method, url);
+        match &self.auth {
+            Auth::Token(token) => request.bearer_auth(token.expose()),
+            Auth::Basic(user, password) => request.basic_auth(user, Some(password.expose())),
+            Auth::None => request,
+        }
+    }
+
+    /// Sends and returns the envelope's `data`, or the error it carries.
+    pub async fn call(&self, request: RequestBuilder) -> ClientResult<Value> {
+        let response = request.send().await?;
+        data(response).await
+    }
+}
+
+#[derive(Deserialize)]
+struct ErrorEnvelope {
+    error: Option<ErrorBody>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    message: String,
+}
+
+/// The `data` of a successful envelope.
+pub(crate) async fn data(response: Response) -> ClientResult<Value> {
+    let response = check(response).await?;
+    let body: Value = response.json().await?;
+    Ok(body.get("data").cloned().unwrap_or(Value::Null))
+}
+
+/// The response when successful; otherwise its envelope's message, as an error of its kind.
+pub(crate) async fn check(response: Response) -> ClientResult<Response> {
+    let status = response.status();
+    if status.is_success() || status.is_redirection() {
+        return Ok(response);
+    }
+    let text = response.text().await.unwrap_or_default();
+    let message = serde_json::from_str::<ErrorEnvelope>(&text)
+        .ok()
+        .and_then(|e| e.error)
+        .map(|e| e.message)
+        .unwrap_or_else(|| format!("{status}: {}", text.trim()));
+    Err(match status {
+        StatusCode::UNAUTHORIZED => ClientError::Unauthenticated(message),
+        StatusCode::FORBIDDEN => ClientError::Forbidden(message),
+        StatusCode::NOT_FOUND | StatusCode::GONE => ClientError::NotFound(message),
+        StatusCode::CONFLICT => ClientError::Conflict(message),
+        s if s.is_server_error() => ClientError::Network(format!("the server failed: {message}")),
+        _ => ClientError::Other(message),
+    })
+}
+
+/// Filters of `depot ls`, as the list API takes them.
+#[derive(Args, Debug, Default)]
+pub struct LsArgs {
+    #[arg(long = "type")]
+    pub package_type: Vec<String>,
+    #[arg(long)]
+    pub version: Vec<String>,
+    #[arg(long)]
+    pub os: Vec<String>,
+    #[arg(long)]
+    pub arch: Vec<String>,
+    #[arg(long)]
+    pub keyword: Option<String>,
+    /// One JSON array of SoftwarePackageMeta, for machines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Every package matching the filters, page by page.
+pub async fn list(client: &Client, args: &LsArgs) -> ClientResult<Vec<Value>> {
+    const PAGE: u64 = 500;
+    let mut packages = Vec::new();
+    for page in 1.. {
+        let mut url = client.url("api/v2/software-packages")?;
+        {
+            let mut q = url.query_pairs_mut();
+            for (key, values) in [
+                ("type", &args.package_type),
+                ("version", &args.version),
+                ("operatingSystem", &args.os),
+                ("architecture", &args.arch),
+            ] {
+                for value in values {
+                    q.append_pair(key, value);
+                }
+            }
+            if let Some(keyword) = &args.keyword {
+                q.append_pair("keyword", keyword);
+            }
+            q.append_pair("page", &page.to_string());
+            q.append_pair("size", &PAGE.to_string());
+        }
+        let data = client
+            .call(client.request(reqwest::Method::GET, url))
+            .await?;
+        let contents = data["contents"].as_array().cloned().unwrap_or_default();
+        let total_pages = data["page"]["totalPages"].as_u64().unwrap_or(0);
+        packages.extend(contents);
+        if page >= total_pages {
+            break;
+        }
+    }
+    Ok(packages)
+}
+
+pub async fn ls(client: &Client, args: &LsArgs) -> ClientResult<()> {
+    let packages = list(client, args).await?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&packages).map_err(ClientError::other)?
+        );
+        return Ok(());
+    }
+    let s = |v: &Value, k: &str| v[k].as_str().unwrap_or("").to_string();
+    println!(
+        "{:>6}  {:<30} {:<12} {:<10} {:<8} {:>10}  FILE",
+        "ID", "TYPE", "VERSION", "OS", "ARCH", "SIZE"
+    );
+    for p in &packages {
+        let size = p["size"].as_u64().unwrap_or(0);
+        println!(
+            "{:>6}  {:<30} {:<12} {:<10} {:<8} {:>10}  {}",
+            p["id"],
+            s(p, "type"),
+            s(p, "version"),
+            s(p, "operatingSystem"),
+            s(p, "architecture"),
+            bytesize::ByteSize::b(size)
+                .display()
+                .iec_short()
+                .to_string(),
+            s(p, "fileName")
+        );
+    }
+    eprintln!("{} package(s)", packages.len());
+    Ok(())
+}
+
+pub async fn rm(client: &Client, ids: &[i64]) -> ClientResult<()> {
+    for id in ids {
+        let url = client.url(&format!("api/v2/software-packages/{id}"))?;
+        client
+            .call(client.request(reqwest::Method::DELETE, url))
+            .await?;
+        println!("deleted {id}");
+    }
+    Ok(())
+}
+
+/// Retries after network failures: 0.5 s, 1 s, 2 s … up to 30 s apart.
+pub(crate) fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(500u64.saturating_mul(1 << attempt.min(6))).min(Duration::from_secs(30))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff(0), Duration::from_millis(500));
+        assert_eq!(backoff(2), Duration::from_secs(2));
+        assert_eq!(backoff(50), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn exit_codes_are_distinct() {
+        let codes: std::collections::HashSet<_> = [
+            ClientError::Other(String::new()),
+            ClientError::Unauthenticated(String::new()),
+            ClientError::Forbidden(String::new()),
+            ClientError::NotFound(String::new()),
+            ClientError::Conflict(String::new()),
+            ClientError::Network(String::new()),
+        ]
+        .iter()
+        .map(ClientError::exit_code)
+        .collect();
+        assert_eq!(codes.len(), 6);
+    }
+}

@@ -1,0 +1,196 @@
+//! `depot pull`: downloads a package, resuming with Range after a broken
+//! connection, verifying its SHA-1, and writing it atomically.
+
+use std::path::{Path, PathBuf};
+
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use reqwest::{Method, StatusCode, header};
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+use url::Url;
+
+use super::push::sha1_of;
+use super::{Client, ClientError, ClientResult, backoff, check};
+
+const MAX_ATTEMPTS: u32 = 10;
+
+/// Downloads package `target` (an id or a file name) to `output` (a file, or
+/// a directory to put it in; default: the current directory).
+pub async fn pull(client: &Client, target: &str, output: Option<&Path>) -> ClientResult<()> {
+    let meta = resolve(client, target).await?;
+    let file_name = meta["fileName"]
+        .as_str()
+        .ok_or_else(|| ClientError::Other("the package has no fileName".into()))?;
+    let sha1 = meta["sha1"].as_str().unwrap_or_default().to_string();
+    let size = meta["size"].as_u64().unwrap_or(0);
+    let url: Url = meta["downloadUrl"]
+        .as_str()
+        .and_then(|u| u.parse().ok())
+        .map_or_else(
+            || client.url(&format!("api/v2/files/sys-package/{file_name}")),
+            Ok,
+        )?;
+    // A file name from the server must not pick where it is written.
+    if file_name.contains('/') || file_name.starts_with('.') {
+        return Err(ClientError::Other(format!(
+            "refusing the server's file name {file_name:?}"
+        )));
+    }
+    let dest = match output {
+        Some(p) if p.is_dir() => p.join(file_name),
+        Some(p) => p.to_path_buf(),
+        None => PathBuf::from(file_name),
+    };
+    let partial = partial_path(&dest);
+
+    let bar = ProgressBar::new(size);
+    if !client.interactive {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg:24!} [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_message(file_name.to_string());
+    let result = download(client, &url, &partial, size, &bar).await;
+    bar.finish_and_clear();
+    result?;
+
+    let got = sha1_of(&partial).await?;
+    if !got.eq_ignore_ascii_case(&sha1) {
+        let _ = tokio::fs::remove_file(&partial).await;
+        return Err(ClientError::Other(format!(
+            "the download's SHA-1 is {got}, the package's {sha1}: discarded"
+        )));
+    }
+    tokio::fs::rename(&partial, &dest)
+        .await
+        .map_err(|e| ClientError::Other(format!("{}: {e}", dest.display())))?;
+    println!("{}", dest.display());
+    Ok(())
+}
+
+/// Where a download is written until it is complete and verified.
+fn partial_path(dest: &Path) -> PathBuf {
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dest.with_file_name(format!(".{name}.depot-partial"))
+}
+
+/// The package's SoftwarePackageMeta, by id or by exact file name.
+async fn resolve(client: &Client, target: &str) -> ClientResult<Value> {
+    if let Ok(id) = target.parse::<i64>() {
+        let url = client.url(&format!("api/v2/software-packages/{id}"))?;
+        return client.call(client.request(Method::GET, url)).await;
+    }
+    let mut url = client.url("api/v2/software-packages")?;
+    url.query_pairs_mut().append_pair("fileName", target);
+    let data = client.call(client.request(Method::GET, url)).await?;
+    data["contents"]
+        .as_array()
+        .and_then(|c| c.iter().find(|p| p["fileName"] == target))
+        .cloned()
+        .ok_or_else(|| ClientError::NotFound(format!("no package named {target:?}")))
+}
+
+/// Fills `partial` with the object, resuming from its length after each failure.
+async fn download(
+    client: &Client,
+    url: &Url,
+    partial: &Path,
+    size: u64,
+    bar: &ProgressBar,
+) -> ClientResult<()> {
+    let mut attempt = 0u32;
+    loop {
+        let have = tokio::fs::metadata(partial).await.map_or(0, |m| m.len());
+        bar.set_position(have);
+        if have == size && size > 0 {
+            return Ok(());
+        }
+        match fetch(client, url, partial, have, bar).await {
+            Ok(()) => return Ok(()),
+            Err(Fetch::Permanent(e)) => return Err(e),
+            Err(Fetch::Transient(why)) => {
+                let now = tokio::fs::metadata(partial).await.map_or(0, |m| m.len());
+                if now > have {
+                    attempt = 0;
+                } else {
+                    attempt += 1;
+                }
+                if attempt > MAX_ATTEMPTS {
+                    return Err(ClientError::Network(format!(
+                        "no progress after {MAX_ATTEMPTS} attempts: {why}"
+                    )));
+                }
+                if !client.interactive {
+                    eprintln!("depot: download interrupted at byte {now} ({why}); resuming");
+                }
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+        }
+    }
+}
+
+enum Fetch {
+    Transient(String),
+    Permanent(ClientError),
+}
+
+async fn fetch(
+    client: &Client,
+    url: &Url,
+    partial: &Path,
+    have: u64,
+    bar: &ProgressBar,
+) -> Result<(), Fetch> {
+    let transient = |e: reqwest::Error| Fetch::Transient(ClientError::from(e).to_string());
+    let local = |e: std::io::Error| {
+        Fetch::Permanent(ClientError::Other(format!("{}: {e}", partial.display())))
+    };
+    let mut request = client.request(Method::GET, url.clone());
+    if have > 0 {
+        request = request.header(header::RANGE, format!("bytes={have}-"));
+    }
+    // reqwest follows the redirect to the store and drops our credentials on the way.
+    let response = request.send().await.map_err(transient)?;
+    let status = response.status();
+    if status == StatusCode::RANGE_NOT_SATISFIABLE {
+        // What we have is not a prefix of this object: start over.
+        tokio::fs::remove_file(partial).await.map_err(local)?;
+        return Err(Fetch::Transient(
+            "the partial file did not match; starting over".into(),
+        ));
+    }
+    if status.is_server_error() {
+        return Err(Fetch::Transient(format!("the server answered {status}")));
+    }
+    let response = check(response).await.map_err(Fetch::Permanent)?;
+    let append = response.status() == StatusCode::PARTIAL_CONTENT;
+    let mut file = tokio::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(partial)
+        .await
+        .map_err(local)?;
+    if !append {
+        bar.set_position(0);
+    }
+    let mut body = response.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(transient)?;
+        file.write_all(&chunk).await.map_err(local)?;
+        bar.inc(chunk.len() as u64);
+    }
+    file.flush().await.map_err(local)?;
+    file.sync_all().await.map_err(local)?;
+    Ok(())
+}
