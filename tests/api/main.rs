@@ -10,6 +10,7 @@ mod delete;
 mod download;
 mod faults;
 mod list;
+mod replicas;
 mod resumable;
 mod tokens;
 mod upgrade;
