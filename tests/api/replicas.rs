@@ -39,14 +39,18 @@ fn command(env: &[(String, String)]) -> Command {
 }
 
 fn start(env: &[(String, String)]) -> Replica {
-    let mut child = command(env)
-        .args(["serve", "--no-migrate", "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
+    // Owned by the Replica at once: a failed start still kills the process.
+    let mut replica = Replica {
+        child: command(env)
+            .args(["serve", "--no-migrate", "--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        base: String::new(),
+    };
+    let stderr = replica.child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -63,10 +67,8 @@ fn start(env: &[(String, String)]) -> Replica {
             let addr = a.split_whitespace().next().unwrap().to_string();
             // Keep draining its log so that it never blocks on a full pipe.
             std::thread::spawn(move || while rx.recv().is_ok() {});
-            return Replica {
-                child,
-                base: format!("http://{addr}"),
-            };
+            replica.base = format!("http://{addr}");
+            return replica;
         }
         said.push(line);
     }
