@@ -19,6 +19,7 @@ pub struct Model {
     pub expires_at: ChronoDateTimeUtc,
     pub lease_id: Option<String>,
     pub lease_expires_at: Option<ChronoDateTimeUtc>,
+    pub takeover_requested: bool,
     pub package_id: Option<i64>,
     pub failure_kind: Option<String>,
     pub failure_message: Option<String>,

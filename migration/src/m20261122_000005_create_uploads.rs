@@ -44,6 +44,14 @@ impl MigrationTrait for Migration {
                     // A lease: the one request writing to (or finishing) the upload.
                     .col(ColumnDef::new(Upload::LeaseId).string_len(36))
                     .col(ColumnDef::new(Upload::LeaseExpiresAt).timestamp_with_time_zone())
+                    // Set by a PATCH that finds the lease held: the holder gives
+                    // way if its client has gone quiet (a half-open connection).
+                    .col(
+                        ColumnDef::new(Upload::TakeoverRequested)
+                            .boolean()
+                            .not_null()
+                            .default(false),
+                    )
                     .col(ColumnDef::new(Upload::PackageId).big_integer())
                     // Why the finished upload was refused (kind, message), for later GETs.
                     .col(ColumnDef::new(Upload::FailureKind).string_len(16))
@@ -115,6 +123,7 @@ enum Upload {
     ExpiresAt,
     LeaseId,
     LeaseExpiresAt,
+    TakeoverRequested,
     PackageId,
     FailureKind,
     FailureMessage,

@@ -24,13 +24,14 @@ pub async fn pull(client: &Client, target: &str, output: Option<&Path>) -> Clien
         .ok_or_else(|| ClientError::Other("the package has no fileName".into()))?;
     let sha1 = meta["sha1"].as_str().unwrap_or_default().to_string();
     let size = meta["size"].as_u64().unwrap_or(0);
-    let url: Url = meta["downloadUrl"]
-        .as_str()
-        .and_then(|u| u.parse().ok())
-        .map_or_else(
-            || client.url(&format!("api/v2/files/sys-package/{file_name}")),
-            Ok,
-        )?;
+    // Built from --server, not from the answer's downloadUrl: that one names
+    // whatever host (and scheme) the server believes it has, and our
+    // credentials go only where we were told to send them.
+    let mut url = client.url("api/v2/files/sys-package/")?;
+    url.path_segments_mut()
+        .map_err(|_| ClientError::Other("the server URL cannot take a path".into()))?
+        .pop_if_empty()
+        .push(file_name);
     // A file name from the server must not pick where it is written.
     if file_name.contains('/') || file_name.starts_with('.') {
         return Err(ClientError::Other(format!(

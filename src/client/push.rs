@@ -141,7 +141,10 @@ async fn create(client: &Client, length: u64, metadata: &str) -> ClientResult<Ur
             .header("upload-metadata", metadata)
             .send()
             .await;
-        match sent {
+        let retry = match sent {
+            Ok(response) if response.status().is_server_error() => {
+                check(response).await.err().map(|e| e.to_string())
+            }
             Ok(response) => {
                 let response = check(response).await?;
                 let location = response
@@ -151,13 +154,17 @@ async fn create(client: &Client, length: u64, metadata: &str) -> ClientResult<Ur
                     .ok_or_else(|| ClientError::Other("the server sent no Location".into()))?;
                 return url.join(location).map_err(ClientError::other);
             }
-            Err(e) if attempt < MAX_ATTEMPTS => {
-                tracing::debug!(error = %e, "creating the upload failed; retrying");
-                tokio::time::sleep(backoff(attempt)).await;
-                attempt += 1;
-            }
-            Err(e) => return Err(e.into()),
+            Err(e) => Some(ClientError::from(e).to_string()),
+        };
+        let why = retry.unwrap_or_default();
+        if attempt >= MAX_ATTEMPTS {
+            return Err(ClientError::Network(format!(
+                "creating the upload failed {MAX_ATTEMPTS} times: {why}"
+            )));
         }
+        tracing::debug!(%why, "creating the upload failed; retrying");
+        tokio::time::sleep(backoff(attempt)).await;
+        attempt += 1;
     }
 }
 
@@ -185,7 +192,9 @@ async fn send(
                 }
                 tokio::time::sleep(backoff(attempt)).await;
                 match resume_offset(client, location).await {
-                    Ok(at) => offset = at,
+                    // The answer to the last PATCH was lost, but the package is there.
+                    Ok(Resume::Finished(id)) => return Ok(id),
+                    Ok(Resume::At(at)) => offset = at,
                     Err(Retry::Permanent(e)) => return Err(e),
                     Err(Retry::Transient(_)) => {}
                 }
@@ -247,10 +256,22 @@ async fn patch(
         Err(e) => return Err(Retry::Transient(ClientError::from(e).to_string())),
     };
     let status = response.status();
-    if status == StatusCode::CONFLICT
-        || status == StatusCode::REQUEST_TIMEOUT
-        || status.is_server_error()
-    {
+    if status == StatusCode::CONFLICT {
+        // 90011: the upload is busy or elsewhere (HEAD tells); any other 409
+        // (a different package of that name) no retry changes.
+        let text = response.text().await.unwrap_or_default();
+        let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let message = body["error"]["message"]
+            .as_str()
+            .unwrap_or(&text)
+            .to_string();
+        return Err(if body["error"]["code"] == 90011 {
+            Retry::Transient(format!("conflict: {message}"))
+        } else {
+            Retry::Permanent(ClientError::Conflict(message))
+        });
+    }
+    if status == StatusCode::REQUEST_TIMEOUT || status.is_server_error() {
         return Err(Retry::Transient(
             check(response)
                 .await
@@ -276,8 +297,13 @@ async fn patch(
     }
 }
 
-/// The server's offset of the upload (tus HEAD).
-async fn resume_offset(client: &Client, location: &Url) -> Result<u64, Retry> {
+enum Resume {
+    At(u64),
+    Finished(i64),
+}
+
+/// Where the upload stands on the server (tus HEAD).
+async fn resume_offset(client: &Client, location: &Url) -> Result<Resume, Retry> {
     let response = client
         .request(Method::HEAD, location.clone())
         .header(TUS.0, TUS.1)
@@ -301,10 +327,18 @@ async fn resume_offset(client: &Client, location: &Url) -> Result<u64, Retry> {
             _ => ClientError::Other(message),
         }));
     }
-    response
-        .headers()
-        .get("upload-offset")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| Retry::Permanent(ClientError::Other("HEAD without Upload-Offset".into())))
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    match (header("depot-package-id"), header("upload-offset")) {
+        (Some(id), _) => Ok(Resume::Finished(id as i64)),
+        (None, Some(at)) => Ok(Resume::At(at)),
+        (None, None) => Err(Retry::Permanent(ClientError::Other(
+            "HEAD without Upload-Offset".into(),
+        ))),
+    }
 }

@@ -37,6 +37,7 @@ pub async fn acquire(
     let res = upload::Entity::update_many()
         .col_expr(upload::Column::LeaseId, Expr::value(lease))
         .col_expr(upload::Column::LeaseExpiresAt, Expr::value(until))
+        .col_expr(upload::Column::TakeoverRequested, Expr::value(false))
         .filter(upload::Column::Id.eq(id))
         .filter(upload::Column::ReceivedBytes.eq(offset))
         .filter(upload::Column::ExpiresAt.gt(now))
@@ -46,6 +47,52 @@ pub async fn acquire(
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
+}
+
+/// Asks the holder of a live lease at `offset` to give way.
+pub async fn request_takeover(
+    db: &impl ConnectionTrait,
+    id: &str,
+    offset: i64,
+) -> Result<(), DbErr> {
+    upload::Entity::update_many()
+        .col_expr(upload::Column::TakeoverRequested, Expr::value(true))
+        .filter(upload::Column::Id.eq(id))
+        .filter(upload::Column::ReceivedBytes.eq(offset))
+        .filter(upload::Column::LeaseId.is_not_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Whether someone asked this lease's holder to give way; `None` when the
+/// lease is no longer held by `lease`.
+pub async fn takeover_requested(
+    db: &impl ConnectionTrait,
+    id: &str,
+    lease: &str,
+) -> Result<Option<bool>, DbErr> {
+    Ok(upload::Entity::find()
+        .filter(upload::Column::Id.eq(id))
+        .filter(upload::Column::LeaseId.eq(lease))
+        .one(db)
+        .await?
+        .map(|row| row.takeover_requested))
+}
+
+/// Declines a takeover: the holder's client is still sending.
+pub async fn decline_takeover(
+    db: &impl ConnectionTrait,
+    id: &str,
+    lease: &str,
+) -> Result<(), DbErr> {
+    upload::Entity::update_many()
+        .col_expr(upload::Column::TakeoverRequested, Expr::value(false))
+        .filter(upload::Column::Id.eq(id))
+        .filter(upload::Column::LeaseId.eq(lease))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 pub async fn renew(
@@ -77,33 +124,60 @@ pub async fn release(db: &impl ConnectionTrait, id: &str, lease: &str) -> Result
     Ok(())
 }
 
-/// Records a stored part and moves the offset past it, if the lease is still
-/// ours and nobody moved the offset; `false` otherwise (the part is not ours to keep).
+/// Records a stored part, if the lease is still ours and nobody moved the
+/// offset; `false` otherwise (the part is not ours to keep). The offset moves
+/// past it only when `advance`: the last part's bytes count once the package
+/// exists (`finish`), so that a HEAD never reports a complete upload that
+/// could still fail to be stored.
 pub async fn commit_part(
     db: &DatabaseConnection,
     lease: &str,
     part: upload_part::Model,
     expires_at: DateTime<Utc>,
+    advance: bool,
 ) -> Result<bool, DbErr> {
     let txn = db.begin().await?;
-    let res = upload::Entity::update_many()
-        .col_expr(
-            upload::Column::ReceivedBytes,
-            Expr::value(part.start + part.length),
-        )
+    let mut update = upload::Entity::update_many()
         .col_expr(upload::Column::ExpiresAt, Expr::value(expires_at))
         .filter(upload::Column::Id.eq(part.upload_id.as_str()))
         .filter(upload::Column::LeaseId.eq(lease))
-        .filter(upload::Column::ReceivedBytes.eq(part.start))
-        .exec(&txn)
-        .await?;
-    if res.rows_affected != 1 {
+        .filter(upload::Column::ReceivedBytes.eq(part.start));
+    if advance {
+        update = update.col_expr(
+            upload::Column::ReceivedBytes,
+            Expr::value(part.start + part.length),
+        );
+    }
+    if update.exec(&txn).await?.rows_affected != 1 {
         txn.rollback().await?;
         return Ok(false);
     }
     upload_part::ActiveModel::from(part).insert(&txn).await?;
     txn.commit().await?;
     Ok(true)
+}
+
+/// Parts at or past `offset`: left by a request that stored the last part
+/// and then failed (or died) before the package existed.
+pub async fn parts_from(
+    db: &impl ConnectionTrait,
+    id: &str,
+    offset: i64,
+) -> Result<Vec<upload_part::Model>, DbErr> {
+    upload_part::Entity::find()
+        .filter(upload_part::Column::UploadId.eq(id))
+        .filter(upload_part::Column::Start.gte(offset))
+        .all(db)
+        .await
+}
+
+pub async fn delete_part(db: &impl ConnectionTrait, id: &str, start: i64) -> Result<(), DbErr> {
+    upload_part::Entity::delete_many()
+        .filter(upload_part::Column::UploadId.eq(id))
+        .filter(upload_part::Column::Start.eq(start))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 pub async fn parts(db: &impl ConnectionTrait, id: &str) -> Result<Vec<upload_part::Model>, DbErr> {
@@ -114,17 +188,20 @@ pub async fn parts(db: &impl ConnectionTrait, id: &str) -> Result<Vec<upload_par
         .await
 }
 
-/// Points a finished upload at its package, drops its parts and the lease.
+/// Points a finished upload at its package, drops its parts and the lease;
+/// `false` (and nothing changed) when the lease is no longer ours.
 pub async fn finish(
     db: &DatabaseConnection,
     id: &str,
     lease: &str,
+    length: i64,
     package_id: i64,
     expires_at: DateTime<Utc>,
-) -> Result<(), DbErr> {
+) -> Result<bool, DbErr> {
     let txn = db.begin().await?;
-    upload::Entity::update_many()
+    let res = upload::Entity::update_many()
         .col_expr(upload::Column::PackageId, Expr::value(package_id))
+        .col_expr(upload::Column::ReceivedBytes, Expr::value(length))
         .col_expr(upload::Column::ExpiresAt, Expr::value(expires_at))
         .col_expr(upload::Column::LeaseId, Expr::value(Option::<String>::None))
         .col_expr(
@@ -135,20 +212,26 @@ pub async fn finish(
         .filter(upload::Column::LeaseId.eq(lease))
         .exec(&txn)
         .await?;
+    if res.rows_affected != 1 {
+        txn.rollback().await?;
+        return Ok(false);
+    }
     delete_parts(&txn, id).await?;
-    txn.commit().await
+    txn.commit().await?;
+    Ok(true)
 }
 
-/// Records why a complete upload was refused; its parts go.
+/// Records why a complete upload was refused; its parts go. `false` (and
+/// nothing changed) when the lease is no longer ours.
 pub async fn fail(
     db: &DatabaseConnection,
     id: &str,
     lease: &str,
     kind: &str,
     message: &str,
-) -> Result<(), DbErr> {
+) -> Result<bool, DbErr> {
     let txn = db.begin().await?;
-    upload::Entity::update_many()
+    let res = upload::Entity::update_many()
         .col_expr(upload::Column::FailureKind, Expr::value(kind))
         .col_expr(upload::Column::FailureMessage, Expr::value(message))
         .col_expr(upload::Column::LeaseId, Expr::value(Option::<String>::None))
@@ -160,8 +243,13 @@ pub async fn fail(
         .filter(upload::Column::LeaseId.eq(lease))
         .exec(&txn)
         .await?;
+    if res.rows_affected != 1 {
+        txn.rollback().await?;
+        return Ok(false);
+    }
     delete_parts(&txn, id).await?;
-    txn.commit().await
+    txn.commit().await?;
+    Ok(true)
 }
 
 async fn delete_parts(db: &impl ConnectionTrait, id: &str) -> Result<(), DbErr> {

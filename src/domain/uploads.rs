@@ -16,6 +16,8 @@ use entity::{package, upload, upload_part};
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 use sea_orm::DatabaseConnection;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::classify::PackageType;
@@ -29,6 +31,13 @@ use crate::store::{BlobStore, Path};
 /// How long a lease lasts without renewal: a crashed replica blocks an
 /// upload for at most this long.
 const LEASE_TTL: Duration = Duration::from_secs(60);
+/// How often a lease holder looks for a takeover request.
+const TAKEOVER_POLL: Duration = Duration::from_secs(1);
+/// A holder whose client sent nothing this long gives way to a new PATCH:
+/// after a network cut the old request may not notice for a whole idle timeout.
+const QUIET_BEFORE_TAKEOVER: Duration = Duration::from_secs(2);
+/// How long a PATCH waits for a quiet holder to give way.
+const TAKEOVER_WAIT: Duration = Duration::from_secs(5);
 /// Expired uploads removed per sweep query.
 const SWEEP_BATCH: u64 = 100;
 
@@ -157,6 +166,7 @@ impl Uploads {
             expires_at: self.expires_from(now),
             lease_id: None,
             lease_expires_at: None,
+            takeover_requested: false,
             package_id: None,
             failure_kind: None,
             failure_message: None,
@@ -180,7 +190,15 @@ impl Uploads {
             return Err(Error::NotFound(format!("no upload {id}")));
         };
         if let Some(kind) = &row.failure_kind {
-            return Err(failure(kind, row.failure_message.as_deref().unwrap_or("")));
+            let message = format!(
+                "upload {id} was refused: {}",
+                row.failure_message.as_deref().unwrap_or("")
+            );
+            // Not the original 409 for a conflict: tus clients retry a 409.
+            return Err(match kind.as_str() {
+                "checksum" => Error::ChecksumMismatch(message),
+                _ => Error::InvalidArgument(message),
+            });
         }
         if row.package_id.is_none() && row.expires_at <= Utc::now() {
             return Err(Error::Gone(format!(
@@ -217,11 +235,14 @@ impl Uploads {
                 "upload {id} has {received} bytes; this PATCH starts at {offset} (HEAD tells the offset to resume from)"
             )));
         }
-        let Some(lease) = Lease::acquire(&self.db, id, offset).await? else {
-            return Err(Error::UploadConflict(format!(
-                "another request is writing to upload {id}; retry after it ends (HEAD tells the offset)"
-            )));
+        let lease = match Lease::acquire(&self.db, id, offset).await? {
+            Some(lease) => lease,
+            None => self.take_over(id, offset).await?,
         };
+        if let Err(e) = self.drop_stale_parts(id, offset).await {
+            lease.release().await;
+            return Err(e);
+        }
         let result = self.append_leased(&row, &lease, body, checksum).await;
         if !matches!(
             result,
@@ -256,11 +277,16 @@ impl Uploads {
             .as_ref()
             .map(|c| Arc::new(std::sync::Mutex::new(c.algorithm.hasher())));
         let hashing = hasher.clone();
-        let body = body.inspect_ok(move |chunk| {
-            if let Some(h) = &hashing {
-                h.lock().expect("not poisoned").update(chunk);
-            }
-        });
+        let state = lease.state.clone();
+        let body = body
+            .inspect_ok(move |chunk| {
+                state.touch();
+                if let Some(h) = &hashing {
+                    h.lock().expect("not poisoned").update(chunk);
+                }
+            })
+            // A takeover ends the body here; what arrived is kept below.
+            .take_until(Box::pin(lease.state.cancel.clone().cancelled_owned()));
         let written = self
             .store()
             .write_part(&path, body, remaining, checksum.is_none())
@@ -283,6 +309,7 @@ impl Uploads {
         }
         let now = Utc::now();
         let mut expires_at = row.expires_at;
+        let complete = offset + written.len == row.length as u64;
         if written.len > 0 {
             expires_at = self.expires_from(now);
             let part = upload_part::Model {
@@ -291,7 +318,8 @@ impl Uploads {
                 length: to_i64(written.len)?,
                 object_path: path.to_string(),
             };
-            let committed = db::uploads::commit_part(&self.db, &lease.id, part, expires_at).await;
+            let committed =
+                db::uploads::commit_part(&self.db, &lease.id, part, expires_at, !complete).await;
             if !matches!(committed, Ok(true)) {
                 self.discard(&path).await;
                 committed?;
@@ -301,55 +329,102 @@ impl Uploads {
                 )));
             }
         }
+        let start = offset;
         let offset = offset + written.len;
+        if complete {
+            lease.state.finishing.store(true, Ordering::Relaxed);
+            // Every byte is here, even if the body then broke: store the package.
+            let package = match self.finish_leased(row, lease).await {
+                Ok(package) => package,
+                Err(e) => {
+                    if failure_kind(&e).is_none() {
+                        // Not stored, and not refused: the last part goes, so that
+                        // HEAD sends the client back to resend it.
+                        self.drop_stale_parts(&row.id, start).await?;
+                    }
+                    return Err(e);
+                }
+            };
+            return Ok(Appended {
+                offset,
+                expires_at,
+                package: Some(package),
+            });
+        }
         if let Some(cut) = written.cut {
             tracing::info!(upload = %row.id, offset, error = %cut, "resumable upload interrupted; its bytes are kept");
             return Err(cut);
         }
-        let package = if offset == row.length as u64 {
-            Some(self.finish_leased(row, lease).await?)
-        } else {
-            None
-        };
+        if lease.state.cancel.is_cancelled() {
+            tracing::info!(upload = %row.id, offset, "a quiet PATCH gave way to a new one; its bytes are kept");
+            return Err(Error::UploadConflict(format!(
+                "upload {} was taken over by a newer request after this one went quiet; {offset} bytes are kept",
+                row.id
+            )));
+        }
         Ok(Appended {
             offset,
             expires_at,
-            package,
+            package: None,
         })
     }
 
-    /// The package a finished upload became; finishes a complete upload whose
-    /// ingest was cut short (a replica crashed, the store was down).
+    /// Asks the request holding the upload to give way, and waits for it: a
+    /// client that reconnects after a cut finds its old, half-open request
+    /// still holding the lease. A holder whose client is still sending keeps it.
+    async fn take_over(&self, id: &str, offset: u64) -> Result<Lease> {
+        let deadline = tokio::time::Instant::now() + TAKEOVER_WAIT;
+        while tokio::time::Instant::now() < deadline {
+            // Asked again each round: a holder declines while its client still sends.
+            db::uploads::request_takeover(&self.db, id, to_i64(offset)?).await?;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if let Some(lease) = Lease::acquire(&self.db, id, offset).await? {
+                return Ok(lease);
+            }
+            let row = db::uploads::find(&self.db, id).await?;
+            if let Some(row) = row.filter(|r| r.received_bytes as u64 != offset) {
+                return Err(Error::UploadConflict(format!(
+                    "upload {id} moved on to byte {} while this PATCH waited (the request before it stored what it had); resume from there",
+                    row.received_bytes
+                )));
+            }
+        }
+        Err(Error::UploadConflict(format!(
+            "another request is writing to upload {id}; retry after it ends (HEAD tells the offset)"
+        )))
+    }
+
+    /// The package a finished upload became.
     pub async fn package(&self, user: &User, id: &str) -> Result<package::Model> {
         let row = self.get(user, id).await?;
-        if let Some(package_id) = row.package_id {
-            return self.packages.get(package_id).await.map_err(|_| {
-                Error::NotFound(format!(
-                    "upload {id} became package {package_id}, which was deleted since"
-                ))
-            });
-        }
-        if row.received_bytes < row.length {
+        let Some(package_id) = row.package_id else {
             return Err(Error::UploadConflict(format!(
                 "upload {id} is incomplete: {} of {} bytes received",
                 row.received_bytes, row.length
             )));
-        }
-        let Some(lease) = Lease::acquire(&self.db, id, row.length as u64).await? else {
-            return Err(Error::UploadConflict(format!(
-                "upload {id} is being finished by another request; retry in a moment"
-            )));
         };
-        let result = self.finish_leased(&row, &lease).await;
-        if result.is_err() {
-            lease.release().await;
+        self.packages.get(package_id).await.map_err(|_| {
+            Error::NotFound(format!(
+                "upload {id} became package {package_id}, which was deleted since"
+            ))
+        })
+    }
+
+    /// Removes parts at or past `offset`, left by a request that stored the
+    /// last part but not the package.
+    async fn drop_stale_parts(&self, id: &str, offset: u64) -> Result<()> {
+        for part in db::uploads::parts_from(&self.db, id, to_i64(offset)?).await? {
+            self.store()
+                .delete_path(&Path::from(part.object_path.as_str()))
+                .await?;
+            db::uploads::delete_part(&self.db, id, part.start).await?;
         }
-        result
+        Ok(())
     }
 
     /// Ingests the parts as one file. A refusal (bad package, conflict,
-    /// digest mismatch) is final and recorded; a store or database failure
-    /// leaves the upload complete, to be finished again.
+    /// digest mismatch) is final and recorded; after any other failure the
+    /// caller drops the last part, for the client to send again.
     async fn finish_leased(&self, row: &upload::Model, lease: &Lease) -> Result<package::Model> {
         let parts = db::uploads::parts(&self.db, &row.id).await?;
         let mut expected = 0;
@@ -395,21 +470,29 @@ impl Uploads {
         match self.packages.ingest(body, upload, self.max_size).await {
             Ok(ingested) => {
                 let expires_at = self.expires_from(Utc::now());
-                db::uploads::finish(
+                let finished = db::uploads::finish(
                     &self.db,
                     &row.id,
                     &lease.id,
+                    row.length,
                     ingested.package.id,
                     expires_at,
                 )
                 .await?;
+                if !finished {
+                    return Err(lost_lease(&row.id));
+                }
                 self.remove_objects(&row.id).await;
                 tracing::info!(upload = %row.id, id = ingested.package.id, file = %ingested.package.file_name, outcome = ?ingested.outcome, "resumable upload stored");
                 Ok(ingested.package)
             }
             Err(e) => {
                 if let Some(kind) = failure_kind(&e) {
-                    db::uploads::fail(&self.db, &row.id, &lease.id, kind, &e.to_string()).await?;
+                    if !db::uploads::fail(&self.db, &row.id, &lease.id, kind, &e.to_string())
+                        .await?
+                    {
+                        return Err(lost_lease(&row.id));
+                    }
                     self.remove_objects(&row.id).await;
                     tracing::info!(upload = %row.id, error = %e, "resumable upload refused; its bytes are removed");
                 }
@@ -430,11 +513,15 @@ impl Uploads {
         if !owned {
             return Err(Error::NotFound(format!("no upload {id}")));
         }
+        // The bytes first: if removing them fails, the row stays for the
+        // expiry sweep to try again. A PATCH still writing finds its commit
+        // refused and removes its own part.
+        self.store()
+            .delete_prefix(&format!("uploads/{id}/"))
+            .await?;
         if !db::uploads::delete(&self.db, id).await? {
             return Err(Error::NotFound(format!("no upload {id}")));
         }
-        // A PATCH still writing finds its commit refused and removes its own part.
-        self.remove_objects(id).await;
         tracing::info!(upload = %id, "resumable upload terminated");
         Ok(())
     }
@@ -501,13 +588,10 @@ fn failure_kind(e: &Error) -> Option<&'static str> {
     }
 }
 
-fn failure(kind: &str, message: &str) -> Error {
-    let message = message.to_string();
-    match kind {
-        "conflict" => Error::Conflict(message),
-        "checksum" => Error::ChecksumMismatch(message),
-        _ => Error::InvalidArgument(message),
-    }
+fn lost_lease(id: &str) -> Error {
+    Error::UploadConflict(format!(
+        "upload {id} was taken over by another request while this one stored it; HEAD tells where it stands"
+    ))
 }
 
 /// The right to write to one upload, renewed in the background while held.
@@ -515,7 +599,31 @@ struct Lease {
     db: DatabaseConnection,
     upload_id: String,
     id: String,
-    renewing: tokio::task::JoinHandle<()>,
+    state: Arc<LeaseState>,
+    keeper: tokio::task::JoinHandle<()>,
+}
+
+/// What the lease's keeper and its holder share.
+struct LeaseState {
+    /// When the holder's client last sent bytes (ms since `since`).
+    last_activity: AtomicU64,
+    since: std::time::Instant,
+    /// Set while the package is being stored: no takeover then.
+    finishing: AtomicBool,
+    /// Fired when the holder must give way.
+    cancel: CancellationToken,
+}
+
+impl LeaseState {
+    fn touch(&self) {
+        self.last_activity
+            .store(self.since.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn quiet_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last_activity.load(Ordering::Relaxed));
+        self.since.elapsed().saturating_sub(last)
+    }
 }
 
 impl Lease {
@@ -531,33 +639,29 @@ impl Lease {
         {
             return Ok(None);
         }
-        let renewing = tokio::spawn({
-            let (db, upload_id, id) = (db.clone(), upload_id.to_string(), id.clone());
-            async move {
-                let mut tick = tokio::time::interval(LEASE_TTL / 3);
-                tick.tick().await;
-                loop {
-                    tick.tick().await;
-                    match db::uploads::renew(&db, &upload_id, &id, Utc::now() + lease_ttl()).await {
-                        Ok(true) => {}
-                        Ok(false) => return,
-                        Err(e) => {
-                            tracing::warn!(upload = %upload_id, error = %e, "renewing an upload lease")
-                        }
-                    }
-                }
-            }
+        let state = Arc::new(LeaseState {
+            last_activity: AtomicU64::new(0),
+            since: std::time::Instant::now(),
+            finishing: AtomicBool::new(false),
+            cancel: CancellationToken::new(),
         });
+        let keeper = tokio::spawn(keep(
+            db.clone(),
+            upload_id.to_string(),
+            id.clone(),
+            state.clone(),
+        ));
         Ok(Some(Self {
             db: db.clone(),
             upload_id: upload_id.to_string(),
             id,
-            renewing,
+            state,
+            keeper,
         }))
     }
 
     async fn release(self) {
-        self.renewing.abort();
+        self.keeper.abort();
         if let Err(e) = db::uploads::release(&self.db, &self.upload_id, &self.id).await {
             tracing::warn!(upload = %self.upload_id, error = %e, "releasing an upload lease; it expires by itself");
         }
@@ -566,6 +670,49 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.renewing.abort();
+        self.keeper.abort();
+    }
+}
+
+/// Renews the lease while it is held, and gives way to a takeover request
+/// when the holder's client has gone quiet.
+async fn keep(db: DatabaseConnection, upload_id: String, lease: String, state: Arc<LeaseState>) {
+    let mut tick = tokio::time::interval(TAKEOVER_POLL);
+    tick.tick().await;
+    let renew_every = (LEASE_TTL.as_secs() / 3 / TAKEOVER_POLL.as_secs()).max(1);
+    for n in 1u64.. {
+        tick.tick().await;
+        if n % renew_every == 0 {
+            match db::uploads::renew(&db, &upload_id, &lease, Utc::now() + lease_ttl()).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    state.cancel.cancel();
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(upload = %upload_id, error = %e, "renewing an upload lease")
+                }
+            }
+        }
+        if state.finishing.load(Ordering::Relaxed) {
+            continue;
+        }
+        match db::uploads::takeover_requested(&db, &upload_id, &lease).await {
+            Ok(Some(false)) | Err(_) => {}
+            Ok(Some(true)) if state.quiet_for() >= QUIET_BEFORE_TAKEOVER => {
+                state.cancel.cancel();
+                return;
+            }
+            Ok(Some(true)) => {
+                if let Err(e) = db::uploads::decline_takeover(&db, &upload_id, &lease).await {
+                    tracing::warn!(upload = %upload_id, error = %e, "declining a takeover");
+                }
+            }
+            // Lost (expired and taken): stop writing.
+            Ok(None) => {
+                state.cancel.cancel();
+                return;
+            }
+        }
     }
 }

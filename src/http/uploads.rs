@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
+use tracing::Instrument;
 
 use super::auth::{PackageManager, Require};
 use super::body::idle_limited;
@@ -169,14 +170,17 @@ async fn append(
     let body = idle_limited(body.into_data_stream(), state.settings.upload_idle_timeout);
     let id = id.to_string();
     let appended =
-        tokio::spawn(async move { uploads.append(&user, &id, offset, body, checksum).await })
-            .await
+        // The request's span goes along, for the trace id on the task's log lines.
+        tokio::spawn(
+            async move { uploads.append(&user, &id, offset, body, checksum).await }
+                .instrument(tracing::Span::current()),
+        )
+        .await
             .map_err(Error::internal)??;
     Ok(appended)
 }
 
-/// The package the upload became, finishing it first when its last PATCH
-/// was cut off while it was being stored.
+/// The package a finished upload became.
 async fn show(
     Require(user, _): Require<PackageManager>,
     State(state): State<AppState>,
@@ -291,7 +295,8 @@ fn parse_metadata(headers: &HeaderMap, length: u64) -> ApiResult<NewUpload> {
             })?;
         match key {
             "filename" | "name" => file_name = Some(value),
-            "type" if !value.trim().is_empty() => {
+            // Browser clients (Uppy) send the MIME type as `type`: not ours to read.
+            "type" if !value.trim().is_empty() && !value.contains('/') => {
                 new.declared_type = Some(value.trim().parse().map_err(ApiError::bad_request)?)
             }
             "sha1" => new.sha1 = Some(hex_digest("sha1", &value, 40)?),
@@ -359,12 +364,15 @@ mod tests {
         let meta = format!(
             "filename {},type {},sha1 {},other",
             BASE64.encode("a.rpm"),
-            BASE64.encode("OB_RPM"),
+            BASE64.encode("OB_SERVER_INSTALL_PACKAGE"),
             BASE64.encode("A".repeat(40))
         );
         let new = parse_metadata(&headers(&[("upload-metadata", &meta)]), 7).unwrap();
         assert_eq!(new.file_name, "a.rpm");
-        assert_eq!(new.declared_type.unwrap().as_str(), "OB_RPM");
+        assert_eq!(
+            new.declared_type.unwrap().as_str(),
+            "OB_SERVER_INSTALL_PACKAGE"
+        );
         assert_eq!(new.sha1.unwrap(), "a".repeat(40));
         assert_eq!(new.metadata, meta);
         assert_eq!(new.length, 7);

@@ -17,6 +17,7 @@ backend_tests!(
     creation_with_upload_in_one_request,
     options_announce_the_protocol,
     wrong_offsets_and_concurrent_patches_conflict,
+    a_quiet_patch_gives_way_to_a_new_one,
     announced_digest_mismatch_stores_nothing,
     patch_checksum_is_verified,
     oversized_and_malformed_creations_are_refused,
@@ -286,33 +287,75 @@ async fn wrong_offsets_and_concurrent_patches_conflict(backend: Backend) {
     assert!(message.contains("HEAD"), "{message}");
     assert_eq!(offset_of(head(&app, &url).await.headers()), 0);
 
-    // A PATCH that holds the upload open: a second one at the same offset is refused.
+    // A PATCH that holds the upload and keeps sending: a second one at the
+    // same offset is refused.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
-    let slow_body = Body::wrap_stream(tokio_stream_from(rx));
-    let slow = tokio::spawn({
-        let request = app
-            .http
-            .patch(&url)
-            .basic_auth("manager", Some(PASSWORD))
-            .header(TUS.0, TUS.1)
-            .header("upload-offset", "0")
-            .header("content-type", "application/offset+octet-stream")
-            .body(slow_body);
-        async move { request.send().await.unwrap() }
-    });
+    let slow = tokio::spawn(patch_stream(&app, &url, 0, rx));
     tx.send(Ok(bytes[..50_000].to_vec())).await.unwrap();
     // The server takes the upload's lease before it reads the body; give the
     // slow request time to get there.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let trickle = tokio::spawn({
+        let tx = tx.clone();
+        let bytes = bytes.clone();
+        async move {
+            for i in 0..40 {
+                let at = 50_000 + i * 1000;
+                tx.send(Ok(bytes[at..at + 1000].to_vec())).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    });
     let response = patch(&app, &url, 0, bytes[..100].to_vec()).await;
     let message = expect_error(response, StatusCode::CONFLICT, 90011).await;
     assert!(message.contains("another request"), "{message}");
-    tx.send(Ok(bytes[50_000..].to_vec())).await.unwrap();
+    trickle.await.unwrap();
+    tx.send(Ok(bytes[90_000..].to_vec())).await.unwrap();
     drop(tx);
-    let response = slow.await.unwrap();
+    let response = slow.await.unwrap().unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert_eq!(offset_of(response.headers()), bytes.len() as u64);
     assert_eq!(package_count(&app).await, 1);
+}
+
+/// A PATCH whose body comes from `rx`, as slowly as the test sends it.
+fn patch_stream(
+    app: &TestApp,
+    url: &str,
+    offset: u64,
+    rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
+) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> + use<> {
+    app.http
+        .patch(url)
+        .basic_auth("manager", Some(PASSWORD))
+        .header(TUS.0, TUS.1)
+        .header("upload-offset", offset.to_string())
+        .header("content-type", "application/offset+octet-stream")
+        .body(Body::wrap_stream(tokio_stream_from(rx)))
+        .send()
+}
+
+async fn a_quiet_patch_gives_way_to_a_new_one(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let bytes: Vec<u8> = (0..120_000u32).map(|i| (i % 249) as u8).collect();
+    let url = create(&app, bytes.len(), &meta(&[("filename", "cut.sh")])).await;
+    // A client whose link died mid-PATCH: its request stays open and silent.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    let _stale = tokio::spawn(patch_stream(&app, &url, 0, rx));
+    tx.send(Ok(bytes[..50_000].to_vec())).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The client comes back on a new connection: the silent request gives way
+    // and stores what it had, well before the idle timeout.
+    let started = std::time::Instant::now();
+    let response = patch(&app, &url, 0, bytes.clone()).await;
+    let message = expect_error(response, StatusCode::CONFLICT, 90011).await;
+    assert!(message.contains("moved on to byte 50000"), "{message}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(offset_of(head(&app, &url).await.headers()), 50_000);
+    let response = patch(&app, &url, 50_000, bytes[50_000..].to_vec()).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(header(response.headers(), "depot-package-id").is_some());
+    drop(tx);
 }
 
 fn tokio_stream_from(

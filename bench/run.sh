@@ -1,0 +1,489 @@
+#!/usr/bin/env bash
+# depot's benchmark. Starts depot against PostgreSQL and Garage (a real S3
+# server) on this machine, measures each figure of BENCHMARKS.md against its
+# baseline in the same run, prints a table, and stops what it started.
+#
+#   bench/run.sh
+#
+# Needs: PostgreSQL on 127.0.0.1:5432 with trust auth (else a throwaway
+# cluster is started, as scripts/test.sh does), Garage in ~/.cargo/bin (else
+# installed with cargo), and wrk, rpmbuild, pgbench, python3-venv (wrk and rpm
+# are apt-installed when missing, which needs root). Built binaries, the
+# generated RPMs and a boto3 venv are cached, so a rerun takes about 5 minutes.
+#
+# Settings (environment):
+#   BENCH_SECONDS=15            length of each wrk and pgbench run
+#   BENCH_UPLOAD_SIZES="200 2048"  upload sizes in MiB
+#   BENCH_UPLOAD_RUNS=2         uploads per size and side; the best of each side counts
+#   BENCH_ROWS=100000           packages seeded for the list figure
+#   BENCH_DOWNLOAD_CONNECTIONS=64, BENCH_LIST_CONNECTIONS=16
+#   BENCH_SKIP="…"              any of: upload download list route
+#   DEPOT_BENCH_CACHE           default ~/.cache/depot-bench (RPMs, venv, results)
+#   CARGO_TARGET_DIR            default ~/.cache/depot-bench-target
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+SECONDS_EACH=${BENCH_SECONDS:-15}
+UPLOAD_SIZES=${BENCH_UPLOAD_SIZES:-"200 2048"}
+UPLOAD_RUNS=${BENCH_UPLOAD_RUNS:-2}
+ROWS=${BENCH_ROWS:-100000}
+DL_CONNS=${BENCH_DOWNLOAD_CONNECTIONS:-64}
+LIST_CONNS=${BENCH_LIST_CONNECTIONS:-16}
+SKIP=" ${BENCH_SKIP:-} "
+CACHE=${DEPOT_BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/depot-bench}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/depot-bench-target}
+GARAGE_VERSION=2.5.0
+BUCKET=depot-bench
+LIST_QUERY="type=OB_SERVER_INSTALL_PACKAGE&operatingSystem=el7&sort=createTime,desc&page=3&size=20"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/depot-bench.XXXXXX")
+RESULTS=$WORK/results.tsv
+: >"$RESULTS"
+PG_STARTED=""
+DB_CREATED=""
+DEPOT_PID=""
+GARAGE_PID=""
+BASELINE_PID=""
+
+log() { echo "==> $*" >&2; }
+skipped() { [[ $SKIP == *" $1 "* ]]; }
+
+stop_pid() { # pid: TERM, then wait for it
+    local pid=$1
+    [ -n "$pid" ] || return 0
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    set +e
+    stop_pid "$DEPOT_PID"
+    stop_pid "$BASELINE_PID"
+    stop_pid "$GARAGE_PID"
+    if [ -n "$DB_CREATED" ]; then
+        psql "$PG_ADMIN_URL" -q -c "drop database if exists $DB_NAME" >/dev/null 2>&1
+    fi
+    if [ -n "$PG_STARTED" ]; then
+        su postgres -c "$PG_BIN/pg_ctl -D $WORK/pg -m immediate stop" >/dev/null 2>&1
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_for() { # description, seconds, command...
+    local what=$1 secs=$2
+    shift 2
+    for _ in $(seq $((secs * 10))); do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.1
+    done
+    echo "timed out waiting for $what" >&2
+    return 1
+}
+
+# name, depot, baseline, ratio, target, ok
+result() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"; }
+
+calc() { python3 -c "print($1)"; }
+
+# --- Tools --------------------------------------------------------------------
+need_apt=()
+command -v wrk >/dev/null || need_apt+=(wrk)
+command -v rpmbuild >/dev/null || need_apt+=(rpm)
+command -v pgbench >/dev/null || need_apt+=(postgresql-client)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    log "installing ${need_apt[*]} from Debian"
+    if [ "$(id -u)" != 0 ]; then
+        echo "need root to apt-get install ${need_apt[*]} (or install them yourself)" >&2
+        exit 1
+    fi
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+mkdir -p "$CACHE"
+VENV=$CACHE/venv
+if ! "$VENV/bin/python" -c 'import boto3' 2>/dev/null; then
+    log "installing boto3 (PyPI) into $VENV, to presign the direct PUT"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "boto3==1.35.99"
+fi
+
+# --- Builds ---------------------------------------------------------------------
+log "building depot (release) in $CARGO_TARGET_DIR"
+cargo build --release --locked --quiet
+DEPOT=$CARGO_TARGET_DIR/release/depot
+log "building the baseline 302 server (bench/baseline-302)"
+cargo build --release --locked --quiet --manifest-path bench/baseline-302/Cargo.toml
+BASELINE=$CARGO_TARGET_DIR/release/baseline-302
+
+# --- Route planning (no services needed: runs first, on a quiet machine) -------
+if ! skipped route; then
+    log "cargo bench --bench route_planner"
+    cargo bench --locked --quiet --bench route_planner | tee "$WORK/route.txt" >&2
+    # | versions | nodes | edges | YAML KiB | parse ms | plans | routes | deprecated | no route | plans/s | p50 | p99 | max | hops |
+    row=$(awk -F'|' '$2 ~ /^ *5000 *$/' "$WORK/route.txt")
+    if [ -n "$row" ]; then
+        plans=$(echo "$row" | awk -F'|' '{gsub(/ /,"",$11); print $11}')
+        p50=$(echo "$row" | awk -F'|' '{gsub(/ /,"",$12); print $12}')
+        p99=$(echo "$row" | awk -F'|' '{gsub(/ /,"",$13); print $13}')
+        parse=$(echo "$row" | awk -F'|' '{gsub(/ /,"",$6); print $6}')
+        result "route plans, 5,000-version graph" "${plans} plans/s (p50 ${p50} µs, p99 ${p99} µs; YAML parse ${parse} ms)" "—" "—" "reported" "—"
+    else
+        result "route plans, 5,000-version graph" "no 5000 row in the bench output" "—" "—" "reported" "FAIL"
+    fi
+fi
+
+# --- PostgreSQL -------------------------------------------------------------------
+if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+    PG_ADMIN_URL="postgres://postgres@127.0.0.1:5432/postgres"
+    log "using the PostgreSQL on 127.0.0.1:5432"
+else
+    PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+    if [ -z "$PG_BIN" ]; then
+        log "installing PostgreSQL"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+        PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+    fi
+    PG_PORT=$(free_port)
+    log "starting a throwaway PostgreSQL on 127.0.0.1:$PG_PORT"
+    mkdir -p "$WORK/pg" "$WORK/pgsock" && chown postgres "$WORK/pg" "$WORK/pgsock" && chmod 755 "$WORK"
+    su postgres -c "$PG_BIN/initdb -D $WORK/pg -A trust -U postgres" >/dev/null
+    touch "$WORK/pg.log" && chown postgres "$WORK/pg.log"
+    su postgres -c "$PG_BIN/pg_ctl -D $WORK/pg -l $WORK/pg.log -o '-h 127.0.0.1 -p $PG_PORT -k $WORK/pgsock' start" >/dev/null
+    PG_STARTED=1
+    PG_ADMIN_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+    wait_for PostgreSQL 30 "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"
+fi
+DB_NAME=depot_bench_$$
+psql "$PG_ADMIN_URL" -q -c "create database $DB_NAME"
+DB_CREATED=1
+DATABASE_URL=${PG_ADMIN_URL%/postgres}/$DB_NAME
+export DEPOT_DATABASE_URL=$DATABASE_URL
+
+# The log the server writes statements to, for capturing the list SQL.
+pg_log_file() {
+    if [ -n "$PG_STARTED" ]; then echo "$WORK/pg.log"; return; fi
+    local f
+    f=$(psql "$PG_ADMIN_URL" -Atc "select pg_current_logfile()" 2>/dev/null || true)
+    if [ -n "$f" ]; then
+        case $f in /*) ;; *) f="$(psql "$PG_ADMIN_URL" -Atc 'show data_directory')/$f" ;; esac
+        echo "$f"
+        return
+    fi
+    local major
+    major=$(($(psql "$PG_ADMIN_URL" -Atc 'show server_version_num') / 10000))
+    echo "/var/log/postgresql/postgresql-$major-main.log"
+}
+
+# --- Garage (S3) ------------------------------------------------------------------
+GARAGE=$(command -v garage || echo "${CARGO_HOME:-$HOME/.cargo}/bin/garage")
+if ! "$GARAGE" --version 2>/dev/null | grep -qE "[v:]$GARAGE_VERSION( |$)"; then
+    log "installing Garage $GARAGE_VERSION (once per machine; ~10 minutes on 2 cores)"
+    cargo install --locked --quiet "garage@$GARAGE_VERSION"
+fi
+export AWS_ACCESS_KEY_ID="GK$(python3 -c 'import secrets; print(secrets.token_hex(12))')"
+export AWS_SECRET_ACCESS_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+RPC_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+
+# A fresh Garage (empty data directory, new ports) each time: Garage stores
+# content-addressed blocks and skips writing a block it already holds, so
+# uploading the same file twice into one instance would flatter the second.
+start_garage() {
+    stop_pid "$GARAGE_PID"
+    GARAGE_PID=""
+    rm -rf "$WORK/garage"
+    mkdir -p "$WORK/garage/meta" "$WORK/garage/data"
+    local s3_port rpc_port
+    s3_port=$(free_port)
+    rpc_port=$(free_port)
+    cat >"$WORK/garage/garage.toml" <<TOML
+metadata_dir = "$WORK/garage/meta"
+data_dir = "$WORK/garage/data"
+db_engine = "sqlite"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:$rpc_port"
+rpc_public_addr = "127.0.0.1:$rpc_port"
+rpc_secret = "$RPC_SECRET"
+[s3_api]
+s3_region = "us-east-1"
+api_bind_addr = "127.0.0.1:$s3_port"
+root_domain = ".s3.localhost"
+TOML
+    S3_ENDPOINT="http://127.0.0.1:$s3_port"
+    export S3_ENDPOINT
+    GARAGE_DEFAULT_ACCESS_KEY=$AWS_ACCESS_KEY_ID GARAGE_DEFAULT_SECRET_KEY=$AWS_SECRET_ACCESS_KEY \
+        GARAGE_DEFAULT_BUCKET=$BUCKET RUST_LOG=warn \
+        "$GARAGE" -c "$WORK/garage/garage.toml" server --single-node --default-bucket >>"$WORK/garage.log" 2>&1 &
+    GARAGE_PID=$!
+    wait_for Garage 60 garage_ready || { cat "$WORK/garage.log" >&2; exit 1; }
+}
+garage_ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$S3_ENDPOINT/$BUCKET")" = 403 ]; }
+
+# --- depot ------------------------------------------------------------------------
+ADMIN_PW=$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')
+start_depot() {
+    stop_pid "$DEPOT_PID"
+    DEPOT_PID=""
+    DEPOT_PORT=$(free_port)
+    DEPOT_URL="http://127.0.0.1:$DEPOT_PORT"
+    # The defaults otherwise, logging included (one line per request, at info).
+    DEPOT_ADMIN_PASSWORD=$ADMIN_PW "$DEPOT" serve --listen "127.0.0.1:$DEPOT_PORT" \
+        --data-dir "$WORK/depot-data" --storage-url "s3://$BUCKET" --s3-endpoint "$S3_ENDPOINT" \
+        --download-mode redirect >>"$WORK/depot.log" 2>&1 &
+    DEPOT_PID=$!
+    wait_for depot 60 curl -fs "$DEPOT_URL/readyz" || { tail -n 30 "$WORK/depot.log" >&2; exit 1; }
+}
+
+log "depot migrate; seeding $ROWS packages (bench/seed.sql)"
+"$DEPOT" migrate >/dev/null
+started=$(date +%s.%N)
+psql "$DATABASE_URL" -q -v rows="$ROWS" -f bench/seed.sql
+log "seeded in $(calc "round($(date +%s.%N) - $started, 1)") s"
+start_garage
+start_depot
+TOKEN=$("$DEPOT" token create bench --user admin 2>/dev/null)
+BEARER="Authorization: Bearer $TOKEN"
+BASIC="Authorization: Basic $(printf 'admin:%s' "$ADMIN_PW" | base64 -w0)"
+
+# --- RPMs (cached) ----------------------------------------------------------------
+# An RPM named oceanbase-ce (type OB_SERVER_INSTALL_PACKAGE) whose payload is
+# MiB mebibytes from /dev/urandom, stored uncompressed (w0.ufdio).
+make_rpm() { # MiB -> path
+    local mib=$1
+    local out=$CACHE/rpms/oceanbase-ce-4.2.1.0-$mib.el7.x86_64.rpm
+    if [ ! -s "$out" ]; then
+        log "building a $mib MiB RPM with rpmbuild (cached in $CACHE/rpms)"
+        mkdir -p "$CACHE/rpms" "$WORK/rpmbuild"
+        cat >"$WORK/rpmbuild/bench.spec" <<'SPEC'
+%define _binary_payload w0.ufdio
+%define _build_id_links none
+%define debug_package %{nil}
+%define __os_install_post %{nil}
+Name: oceanbase-ce
+Version: 4.2.1.0
+Release: %{bench_mib}.el7
+Summary: depot benchmark payload
+License: Apache-2.0
+%description
+An incompressible payload for depot's upload benchmark.
+%install
+mkdir -p %{buildroot}/home/admin/oceanbase
+head -c %{bench_bytes} /dev/urandom > %{buildroot}/home/admin/oceanbase/payload.bin
+%files
+/home/admin/oceanbase/payload.bin
+SPEC
+        rpmbuild -bb --quiet --target x86_64 --define "_topdir $WORK/rpmbuild/top" \
+            --define "bench_mib $mib" --define "bench_bytes $((mib << 20))" \
+            "$WORK/rpmbuild/bench.spec" >/dev/null 2>&1
+        mv "$WORK/rpmbuild/top/RPMS/x86_64/$(basename "$out")" "$out.tmp"
+        mv "$out.tmp" "$out"
+        rm -rf "$WORK/rpmbuild"
+    fi
+    echo "$out"
+}
+
+status_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+
+# POST the file to depot; prints "seconds peak_rss_kib id".
+depot_upload() {
+    local file=$1
+    echo 5 >"/proc/$DEPOT_PID/clear_refs" # resets VmHWM to the current RSS
+    local out code secs
+    out=$(curl -sS -o "$WORK/upload.json" -w '%{http_code} %{time_total}' -H "$BEARER" \
+        -X POST "$DEPOT_URL/api/v2/software-packages" -F "file=@$file")
+    read -r code secs <<<"$out"
+    if [ "$code" != 200 ]; then
+        echo "depot upload answered $code: $(head -c 500 "$WORK/upload.json")" >&2
+        exit 1
+    fi
+    local id
+    id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["data"]["id"])' "$WORK/upload.json")
+    echo "$secs $(status_kib "$DEPOT_PID" VmHWM) $id"
+}
+
+# PUT the file to the S3 server with a presigned URL; prints seconds.
+direct_put() {
+    local file=$1 key out code secs
+    key=direct/$(basename "$file")
+    local url
+    url=$("$VENV/bin/python" bench/s3.py presign-put "$BUCKET" "$key")
+    out=$(curl -sS -o "$WORK/put.out" -w '%{http_code} %{time_total}' -T "$file" "$url")
+    read -r code secs <<<"$out"
+    if [ "$code" != 200 ]; then
+        echo "direct PUT answered $code: $(head -c 500 "$WORK/put.out")" >&2
+        exit 1
+    fi
+    echo "$secs"
+}
+
+# --- Upload throughput and memory -------------------------------------------------
+if ! skipped upload; then
+    for mib in $UPLOAD_SIZES; do
+        rpm=$(make_rpm "$mib")
+        bytes=$(stat -c %s "$rpm")
+        cat "$rpm" >/dev/null # both sides read it from the page cache
+        best_direct="" best_depot="" peak_max=0 idle=""
+        for run in $(seq "$UPLOAD_RUNS"); do
+            # Each side gets a fresh Garage and a fresh depot (see start_garage).
+            start_garage
+            start_depot
+            secs=$(direct_put "$rpm")
+            log "$mib MiB direct PUT run $run: $secs s ($(calc "round($bytes / 1048576 / $secs, 1)") MiB/s)"
+            best_direct=$(calc "min($secs, ${best_direct:-$secs})")
+
+            start_garage
+            start_depot
+            idle=$(status_kib "$DEPOT_PID" VmRSS)
+            out=$(depot_upload "$rpm")
+            read -r secs peak id <<<"$out"
+            log "$mib MiB depot upload run $run: $secs s ($(calc "round($bytes / 1048576 / $secs, 1)") MiB/s), peak RSS $((peak / 1024)) MiB (idle $((idle / 1024)) MiB)"
+            best_depot=$(calc "min($secs, ${best_depot:-$secs})")
+            peak_max=$((peak > peak_max ? peak : peak_max))
+            curl -fsS -o /dev/null -H "$BEARER" -X DELETE "$DEPOT_URL/api/v2/software-packages/$id"
+        done
+        depot_rate=$(calc "round($bytes / 1048576 / $best_depot, 1)")
+        direct_rate=$(calc "round($bytes / 1048576 / $best_direct, 1)")
+        ratio=$(calc "round($best_direct / $best_depot, 2)")
+        ok=$(calc "'yes' if $best_direct / $best_depot >= 0.8 else 'NO'")
+        result "upload $mib MiB RPM, MiB/s (best of $UPLOAD_RUNS)" "$depot_rate" "$direct_rate (direct PUT)" "$ratio" "≥ 0.8" "$ok"
+        peak_mib=$(calc "round($peak_max / 1024, 1)")
+        ok=$(calc "'yes' if $peak_max < 128 * 1024 else 'NO'")
+        result "depot peak RSS during the $mib MiB upload" "$peak_mib MiB (idle $((idle / 1024)) MiB)" "$(calc "round($bytes / 1048576, 1)") MiB (file)" \
+            "$(calc "round($peak_max * 1024 / $bytes, 3)")" "< 128 MiB" "$ok"
+    done
+fi
+
+# --- Downloads (redirects) --------------------------------------------------------
+# wrk's summary -> "requests_per_second p99_ms errors"
+wrk_summary() {
+    python3 - "$1" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", text)
+p99 = float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
+bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+errors = re.search(r"Socket errors: (.*)", text)
+print(f"{rps:.0f} {p99:.2f} {int(bad.group(1)) if bad else 0}{'+socket-errors' if errors else ''}")
+PY
+}
+
+run_wrk() { # name connections url [header] -> summary line
+    local name=$1 conns=$2 url=$3
+    shift 3
+    local args=()
+    if [ $# -gt 0 ]; then args=(-H "$1"); fi
+    wrk -t2 -c"$conns" -d3s "${args[@]}" "$url" >/dev/null # warm-up
+    wrk -t2 -c"$conns" -d"${SECONDS_EACH}s" --latency "${args[@]}" "$url" >"$WORK/wrk-$name.txt"
+    local summary
+    summary=$(wrk_summary "$WORK/wrk-$name.txt")
+    log "$name: $summary (requests/s, p99 ms, non-2xx/3xx)"
+    echo "$summary"
+}
+
+if ! skipped download; then
+    start_garage
+    start_depot
+    rpm=$(make_rpm "$(echo "$UPLOAD_SIZES" | awk '{print $1}')")
+    name=$(basename "$rpm")
+    curl -fsS -o /dev/null -H "$BEARER" -X POST "$DEPOT_URL/api/v2/software-packages" -F "file=@$rpm"
+    url="$DEPOT_URL/api/v2/files/sys-package/$name"
+    location=$(curl -fsS -o /dev/null -w '%{redirect_url}' -H "$BEARER" "$url" || true)
+    if [ -z "$location" ]; then
+        echo "depot did not redirect $url" >&2
+        exit 1
+    fi
+    # The baseline answers the same Location, so both responses weigh the same.
+    BASE_PORT=$(free_port)
+    "$BASELINE" "127.0.0.1:$BASE_PORT" "$location" >"$WORK/baseline.log" 2>&1 &
+    BASELINE_PID=$!
+    wait_for baseline-302 10 curl -s -o /dev/null "http://127.0.0.1:$BASE_PORT/"
+
+    out=$(run_wrk baseline "$DL_CONNS" "http://127.0.0.1:$BASE_PORT/api/v2/files/sys-package/$name")
+    read -r base_rps base_p99 base_bad <<<"$out"
+    out=$(run_wrk download-bearer "$DL_CONNS" "$url" "$BEARER")
+    read -r rps p99 bad <<<"$out"
+    ok=$(calc "'yes' if $rps / $base_rps >= 0.5 and '$bad' == '0' else 'NO'")
+    result "downloads/s, Bearer token, $DL_CONNS connections" "$rps (p99 $p99 ms)" "$base_rps (p99 $base_p99 ms, axum 302)" \
+        "$(calc "round($rps / $base_rps, 2)")" "≥ 0.5, p99 reported" "$ok"
+    out=$(run_wrk download-basic "$DL_CONNS" "$url" "$BASIC")
+    read -r rps p99 bad <<<"$out"
+    ok=$(calc "'yes' if $rps / $base_rps >= 0.5 and '$bad' == '0' else 'NO'")
+    result "downloads/s, Basic auth, $DL_CONNS connections" "$rps (p99 $p99 ms)" "$base_rps (p99 $base_p99 ms, axum 302)" \
+        "$(calc "round($rps / $base_rps, 2)")" "≥ 0.5, p99 reported" "$ok"
+    stop_pid "$BASELINE_PID"
+    BASELINE_PID=""
+fi
+
+# --- List pages -------------------------------------------------------------------
+if ! skipped list; then
+    url="$DEPOT_URL/api/v2/software-packages?$LIST_QUERY"
+    # Capture the SQL depot runs for one list request: statements logged by
+    # PostgreSQL for this database only, by a depot whose connections are new.
+    PG_LOG=$(pg_log_file)
+    if [ -r "$PG_LOG" ]; then
+        psql "$PG_ADMIN_URL" -q -c "alter database $DB_NAME set log_statement = 'all'"
+        start_depot
+        curl -fsS -o /dev/null -H "$BEARER" "$url" # the first: connections warm up
+        sleep 0.2
+        offset=$(stat -c %s "$PG_LOG")
+        curl -fsS -o "$WORK/list.json" -H "$BEARER" "$url"
+        sleep 0.5
+        psql "$PG_ADMIN_URL" -q -c "alter database $DB_NAME reset log_statement"
+        log "SQL of one list request (from $PG_LOG):"
+        python3 bench/pgtools.py capture "$PG_LOG" "$offset" "$WORK/list.sql" "$WORK/list-all.sql"
+        cp "$WORK/list.sql" "$CACHE/list.sql"
+        cp "$WORK/list-all.sql" "$CACHE/list-all.sql"
+        sql_source="captured"
+    else
+        log "cannot read PostgreSQL's log ($PG_LOG): using bench/list-query.sql as captured earlier"
+        cp bench/list-query.sql "$WORK/list.sql"
+        sql_source="bench/list-query.sql"
+    fi
+    start_depot # new connections, without statement logging
+    total=$(curl -fsS -H "$BEARER" "$url" | python3 -c 'import json,sys; d = json.load(sys.stdin)["data"]; print(d.get("page", {}).get("totalElements", "?"))' || echo "?")
+    log "the list query matches $total of $ROWS packages"
+
+    out=$(run_wrk list "$LIST_CONNS" "$url" "$BEARER")
+    read -r rps p99 bad <<<"$out"
+    (cd "$WORK" && pgbench -n -M prepared -c "$LIST_CONNS" -j 2 -T 3 -f list.sql "$DATABASE_URL" >/dev/null 2>&1)
+    (cd "$WORK" && pgbench -n -M prepared -c "$LIST_CONNS" -j 2 -T "$SECONDS_EACH" -f list.sql \
+        -l --log-prefix=pgbench_list "$DATABASE_URL" >"$WORK/pgbench.txt" 2>&1) || { cat "$WORK/pgbench.txt" >&2; exit 1; }
+    out=$(python3 bench/pgtools.py percentiles "$WORK"/pgbench_list.*)
+    read -r _ pg_p50 pg_p99 <<<"$out"
+    pg_tps=$(awk '/^tps = / {printf "%.0f", $3}' "$WORK/pgbench.txt")
+    log "pgbench (list SQL, $sql_source): $pg_tps tps, p50 $pg_p50 ms, p99 $pg_p99 ms"
+    ok=$(calc "'yes' if $rps / $pg_tps >= 0.5 and $p99 < 20 and '$bad' == '0' else 'NO'")
+    result "list pages/s, $ROWS packages, $LIST_CONNS connections" "$rps (p99 $p99 ms)" "$pg_tps (p99 $pg_p99 ms, pgbench)" \
+        "$(calc "round($rps / $pg_tps, 2)")" "≥ 0.5, p99 < 20 ms" "$ok"
+    if [ -s "$WORK/list-all.sql" ]; then
+        rm -f "$WORK"/pgbench_all.*
+        (cd "$WORK" && pgbench -n -M prepared -c "$LIST_CONNS" -j 2 -T "$SECONDS_EACH" -f list-all.sql \
+            -l --log-prefix=pgbench_all "$DATABASE_URL" >"$WORK/pgbench-all.txt" 2>&1) || { cat "$WORK/pgbench-all.txt" >&2; exit 1; }
+        out=$(python3 bench/pgtools.py percentiles "$WORK"/pgbench_all.*)
+        read -r _ all_p50 all_p99 <<<"$out"
+        all_tps=$(awk '/^tps = / {printf "%.0f", $3}' "$WORK/pgbench-all.txt")
+        log "pgbench (the request's SQL, token check included): $all_tps tps, p99 $all_p99 ms"
+        result "  same, vs the request's SQL with the token check" "$rps (p99 $p99 ms)" "$all_tps (p99 $all_p99 ms, pgbench)" \
+            "$(calc "round($rps / $all_tps, 2)")" "(informative)" "—"
+    fi
+fi
+
+# --- The table --------------------------------------------------------------------
+mem_gib=$(awk '/MemTotal/ {printf "%.1f", $2 / 1048576}' /proc/meminfo)
+cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
+echo
+echo "depot $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') — $(date -u '+%Y-%m-%d %H:%M UTC') — $(nproc) CPUs ($cpu), $mem_gib GiB RAM, Linux $(uname -r)"
+echo "PostgreSQL $(psql "$PG_ADMIN_URL" -Atc 'show server_version'), Garage $GARAGE_VERSION, ${SECONDS_EACH}s per wrk/pgbench run"
+echo
+echo "| figure | depot | baseline | ratio | target | ok |"
+echo "| --- | --- | --- | --- | --- | --- |"
+while IFS=$'\t' read -r a b c d e f; do
+    echo "| $a | $b | $c | $d | $e | $f |"
+done <"$RESULTS"
+cp "$RESULTS" "$CACHE/last-results.tsv"
