@@ -12,6 +12,7 @@ use url::Url;
 
 use crate::config::{Config, DownloadMode};
 use crate::db;
+use crate::domain::gc::Collector;
 use crate::domain::packages::Packages;
 use crate::domain::preload::preload;
 use crate::domain::tokens::Tokens;
@@ -24,6 +25,7 @@ use crate::store::BlobStore;
 pub struct AppState {
     pub packages: Packages,
     pub uploads: Uploads,
+    pub collector: Collector,
     pub users: Users,
     pub tokens: Tokens,
     pub settings: Arc<Settings>,
@@ -41,6 +43,7 @@ pub struct Settings {
     /// How long an upload may send nothing before it is refused (408).
     pub upload_idle_timeout: Duration,
     pub upload_expiry: Duration,
+    pub gc_interval: Option<Duration>,
 }
 
 pub struct Server {
@@ -88,10 +91,16 @@ impl Server {
         let tokens = Tokens::new(db.clone());
         let packages = Packages::new(db.clone(), store);
         let uploads = Uploads::new(
-            db,
+            db.clone(),
             packages.clone(),
             config.upload_expiry,
             config.max_upload_size,
+        );
+        let collector = Collector::new(
+            db,
+            packages.store().clone(),
+            uploads.clone(),
+            config.gc_grace,
         );
         if let Some(dir) = &config.preload_dir {
             preload(&packages, dir, config.max_upload_size)
@@ -105,6 +114,7 @@ impl Server {
         let state = AppState {
             packages,
             uploads,
+            collector,
             users,
             tokens,
             settings: Arc::new(Settings {
@@ -115,6 +125,7 @@ impl Server {
                 upgrade_chunk_size: config.upgrade_chunk_size,
                 upload_idle_timeout: config.upload_idle_timeout,
                 upload_expiry: config.upload_expiry,
+                gc_interval: config.gc_interval,
             }),
         };
         Ok(Self { listener, state })
@@ -144,13 +155,33 @@ impl Server {
             self.state.uploads.clone(),
             self.state.settings.upload_expiry,
         ));
+        let collector = self
+            .state
+            .settings
+            .gc_interval
+            .map(|every| tokio::spawn(collect_garbage(self.state.collector.clone(), every)));
         let router = crate::http::router(self.state);
         axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await
             .context("serving HTTP")?;
         sweeper.abort();
+        if let Some(collector) = collector {
+            collector.abort();
+        }
         Ok(())
+    }
+}
+
+/// Collects garbage every `every`; among replicas, whoever takes the lock.
+async fn collect_garbage(collector: Collector, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = collector.run(false).await {
+            tracing::warn!(error = %e, "garbage collection failed; retrying at the next interval");
+        }
     }
 }
 

@@ -12,9 +12,13 @@ use url::Url;
 use crate::client::{ClientArgs, LsArgs};
 use crate::config::{Config, DownloadMode, Secret, StorageConfig, sqlite_url};
 use crate::db;
+use crate::domain::gc::Collector;
+use crate::domain::packages::Packages;
 use crate::domain::tokens::Tokens;
 use crate::domain::upgrade_plan::{RouteRequest, plan_upgrade};
+use crate::domain::uploads::Uploads;
 use crate::domain::users::{Role, Users, generate_password};
+use crate::store::BlobStore;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -92,6 +96,15 @@ pub enum Command {
         ids: Vec<i64>,
         #[command(flatten)]
         client: ClientArgs,
+    },
+    /// Collect garbage once (with the same configuration as `serve`): objects
+    /// no package references, expired uploads, leftovers of interrupted requests.
+    Gc {
+        /// Report what would be removed, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        serve: Box<ServeArgs>,
     },
     /// Manage API tokens (for agents and CI: `Authorization: Bearer …`).
     Token {
@@ -175,6 +188,12 @@ pub struct ServeArgs {
     /// A resumable upload left unfinished this long expires and its bytes are removed.
     #[arg(long, env = "DEPOT_UPLOAD_EXPIRY", default_value = "24h", value_parser = humantime::parse_duration)]
     pub upload_expiry: Duration,
+    /// How often to collect garbage (unreferenced objects, leftovers); 0 never.
+    #[arg(long, env = "DEPOT_GC_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub gc_interval: Duration,
+    /// Objects younger than this are never collected: it protects uploads in flight.
+    #[arg(long, env = "DEPOT_GC_GRACE", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub gc_grace: Duration,
     /// obshell's chunk size, for the ChunkCount of upgrade packages.
     #[arg(long, env = "DEPOT_UPGRADE_CHUNK_SIZE", default_value = "16MiB", value_parser = parse_size)]
     pub upgrade_chunk_size: u64,
@@ -225,6 +244,8 @@ impl ServeArgs {
             upgrade_chunk_size: self.upgrade_chunk_size,
             upload_idle_timeout: self.upload_idle_timeout,
             upload_expiry: self.upload_expiry,
+            gc_interval: Some(self.gc_interval).filter(|d| !d.is_zero()),
+            gc_grace: self.gc_grace,
             preload_dir: self.preload_dir,
             migrate: !self.no_migrate,
             admin_password: self.admin_password.map(Secret::new),
@@ -407,6 +428,27 @@ pub async fn token_command(db_args: &DbArgs, command: TokenCommand) -> anyhow::R
             );
         }
     }
+    Ok(())
+}
+
+pub async fn gc_command(args: ServeArgs, dry_run: bool) -> anyhow::Result<()> {
+    let config = args.into_config()?;
+    let db = db::connect(&config.database_url).await?;
+    if config.migrate {
+        db::migrate(&db).await?;
+    }
+    let store = BlobStore::open(&config.storage, config.max_upload_size)?;
+    let packages = Packages::new(db.clone(), store.clone());
+    let uploads = Uploads::new(
+        db.clone(),
+        packages,
+        config.upload_expiry,
+        config.max_upload_size,
+    );
+    let report = Collector::new(db, store, uploads, config.gc_grace)
+        .run(dry_run)
+        .await?;
+    println!("{report}");
     Ok(())
 }
 

@@ -24,6 +24,10 @@ pub struct Config {
     pub upload_idle_timeout: Duration,
     /// How long a resumable upload may sit unfinished before its bytes are removed.
     pub upload_expiry: Duration,
+    /// How often `serve` collects garbage; `None` never.
+    pub gc_interval: Option<Duration>,
+    /// Objects younger than this are never collected (uploads in flight).
+    pub gc_grace: Duration,
     pub preload_dir: Option<PathBuf>,
     pub migrate: bool,
     /// Password for the `admin` user created on first start.
@@ -47,6 +51,8 @@ impl Config {
             upgrade_chunk_size: crate::domain::upgrade::DEFAULT_CHUNK_SIZE,
             upload_idle_timeout: Duration::from_secs(60),
             upload_expiry: Duration::from_secs(24 * 3600),
+            gc_interval: Some(Duration::from_secs(3600)),
+            gc_grace: Duration::from_secs(3600),
             preload_dir: None,
             migrate: true,
             admin_password: None,

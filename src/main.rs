@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use depot::app::Server;
-use depot::cli::{Cli, Command, LogFormat, route_command, token_command, user_command};
+use depot::cli::{Cli, Command, LogFormat, gc_command, route_command, token_command, user_command};
 use depot::client::{Client, ClientError, ls, pull, push, rm};
 use tracing_subscriber::EnvFilter;
 
@@ -52,6 +52,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Route(args) => route_command(args).await,
         Command::User { command, db } => user_command(&db, command).await,
         Command::Token { command, db } => token_command(&db, command).await,
+        Command::Gc { dry_run, serve } => gc_command(*serve, dry_run).await,
         Command::Push {
             files,
             package_type,

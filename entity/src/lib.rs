@@ -2,6 +2,7 @@
 
 pub mod api_token;
 pub mod blob;
+pub mod lock;
 pub mod package;
 pub mod upgrade_package;
 pub mod upload;

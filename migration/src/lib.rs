@@ -8,6 +8,7 @@ mod m20261122_000002_create_users;
 mod m20261122_000003_create_upgrade_packages;
 mod m20261122_000004_create_api_tokens;
 mod m20261122_000005_create_uploads;
+mod m20261122_000006_create_locks;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_create_upgrade_packages::Migration),
             Box::new(m20261122_000004_create_api_tokens::Migration),
             Box::new(m20261122_000005_create_uploads::Migration),
+            Box::new(m20261122_000006_create_locks::Migration),
         ]
     }
 }

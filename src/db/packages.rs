@@ -157,6 +157,46 @@ pub async fn upsert_blob(db: &impl ConnectionTrait, staged: &Staged) -> Result<(
     Ok(())
 }
 
+/// Locks the blob row of `key`, creating a placeholder when there is none,
+/// so that an upload of the same content waits for the caller's transaction
+/// (the collector's, about to remove an object no row records).
+pub async fn lock_or_hold_blob(
+    db: &impl ConnectionTrait,
+    key: &str,
+    size: i64,
+) -> Result<(), DbErr> {
+    let row = blob::ActiveModel {
+        key: Set(key.to_string()),
+        size: Set(size),
+        sha1: Set(String::new()),
+        md5: Set(String::new()),
+        sha256: Set(String::new()),
+        created_at: Set(Utc::now()),
+    };
+    blob::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(blob::Column::Key)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    lock_blob(db, key).await?;
+    Ok(())
+}
+
+/// Keys of the packages' objects whose object may be missing: all of them, for the caller to check.
+pub async fn referenced_keys(db: &impl ConnectionTrait) -> Result<Vec<String>, DbErr> {
+    use sea_orm::QuerySelect;
+    package::Entity::find()
+        .select_only()
+        .column(package::Column::BlobKey)
+        .distinct()
+        .into_tuple::<String>()
+        .all(db)
+        .await
+}
+
 /// Locks an existing blob row; false when there is none.
 pub async fn lock_blob(db: &impl ConnectionTrait, key: &str) -> Result<bool, DbErr> {
     let res = blob::Entity::update_many()

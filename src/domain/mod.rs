@@ -3,6 +3,7 @@
 
 pub mod classify;
 pub mod filename;
+pub mod gc;
 pub mod packages;
 pub mod preload;
 pub mod query;

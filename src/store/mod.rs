@@ -42,6 +42,14 @@ pub struct BlobStore {
     local_root: Option<std::path::PathBuf>,
 }
 
+/// An object as a listing shows it.
+#[derive(Clone, Debug)]
+pub struct ObjectInfo {
+    pub path: Path,
+    pub size: u64,
+    pub last_modified: chrono::DateTime<chrono::Utc>,
+}
+
 /// What `write_part` stored.
 #[derive(Debug)]
 pub struct Written {
@@ -269,6 +277,21 @@ impl BlobStore {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The objects under `prefix`, with their size and age.
+    pub async fn list_meta(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+        use futures::TryStreamExt;
+        let prefix = Path::from(prefix);
+        let metas: Vec<_> = self.store.list(Some(&prefix)).try_collect().await?;
+        Ok(metas
+            .into_iter()
+            .map(|m| ObjectInfo {
+                path: m.location,
+                size: m.size,
+                last_modified: m.last_modified,
+            })
+            .collect())
     }
 
     /// Keys of the stored objects under `prefix` (`blobs/`, `staging/`).

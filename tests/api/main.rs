@@ -9,6 +9,7 @@ mod client;
 mod delete;
 mod download;
 mod faults;
+mod gc;
 mod list;
 mod replicas;
 mod resumable;

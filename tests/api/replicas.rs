@@ -249,6 +249,52 @@ async fn three_replicas_behave_as_one_service() {
         assert!(Instant::now() < deadline, "expired uploads were not swept");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Garbage collection started on all three at once: one collects, the
+    // others find it busy (or nothing left); the packages stay whole.
+    let litter = depot::store::Path::from("staging/left-by-a-crash");
+    let body = futures::stream::iter([Ok::<_, depot::error::Error>(bytes::Bytes::from_static(
+        b"x",
+    ))]);
+    store.write_part(&litter, body, 1, false).await.unwrap();
+    let runs: Vec<_> = (0..3)
+        .map(|_| {
+            let mut cmd = command(&env);
+            cmd.args(["gc", "--no-migrate", "--gc-grace", "0s"]);
+            tokio::process::Command::from(cmd).output()
+        })
+        .collect();
+    let mut removed = 0;
+    for out in futures::future::join_all(runs).await {
+        let out = out.unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{said}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if said.contains("removed 1 staging leftover") {
+            removed += 1;
+        } else {
+            assert!(
+                said.contains("another replica is collecting")
+                    || said.contains("removed 0 staging"),
+                "{said}"
+            );
+        }
+    }
+    assert_eq!(removed, 1);
+    assert!(store.list("staging").await.unwrap().is_empty());
+    let again = http
+        .get(format!("{a}/api/v2/files/sys-package/{name}"))
+        .basic_auth("admin", Some(PASSWORD))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(again.as_ref(), rpm.as_slice());
+
     // And all three still serve.
     for base in [a, b, c] {
         let response = http.get(format!("{base}/readyz")).send().await.unwrap();

@@ -1,0 +1,57 @@
+//! Named leases in the database: one holder at a time across replicas.
+
+use chrono::{DateTime, Utc};
+use entity::lock;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+};
+
+/// Takes lease `name` for `holder` until `until`, if it is free or lapsed.
+pub async fn try_acquire(
+    db: &impl ConnectionTrait,
+    name: &str,
+    holder: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let row = lock::ActiveModel {
+        name: Set(name.to_string()),
+        holder: Set(None),
+        expires_at: Set(None),
+    };
+    lock::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(lock::Column::Name)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    let res = lock::Entity::update_many()
+        .col_expr(lock::Column::Holder, Expr::value(holder))
+        .col_expr(lock::Column::ExpiresAt, Expr::value(until))
+        .filter(lock::Column::Name.eq(name))
+        .filter(
+            Condition::any()
+                .add(lock::Column::Holder.is_null())
+                .add(lock::Column::ExpiresAt.lt(now)),
+        )
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+pub async fn release(db: &impl ConnectionTrait, name: &str, holder: &str) -> Result<(), DbErr> {
+    lock::Entity::update_many()
+        .col_expr(lock::Column::Holder, Expr::value(Option::<String>::None))
+        .col_expr(
+            lock::Column::ExpiresAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(lock::Column::Name.eq(name))
+        .filter(lock::Column::Holder.eq(holder))
+        .exec(db)
+        .await?;
+    Ok(())
+}

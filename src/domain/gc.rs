@@ -1,0 +1,277 @@
+//! Garbage collection: objects no package references, expired resumable
+//! uploads, and what interrupted requests left behind. One replica at a time
+//! (a lease in the database); nothing younger than the grace period is
+//! touched, which protects uploads in flight.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use uuid::Uuid;
+
+use super::uploads::Uploads;
+use crate::db;
+use crate::error::{Error, Result};
+use crate::store::{BlobStore, ObjectInfo};
+
+const LOCK: &str = "gc";
+/// How long one collection may hold the lock before another replica may take over.
+const LOCK_TTL: Duration = Duration::from_secs(3600);
+
+#[derive(Clone)]
+pub struct Collector {
+    db: DatabaseConnection,
+    store: BlobStore,
+    uploads: Uploads,
+    grace: Duration,
+}
+
+/// What a collection removed (or, dry, would remove).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    pub dry_run: bool,
+    /// Another replica was collecting: nothing was done.
+    pub skipped: bool,
+    pub unreferenced_objects: u64,
+    pub unreferenced_bytes: u64,
+    pub expired_uploads: u64,
+    pub expired_upload_bytes: u64,
+    pub stray_upload_parts: u64,
+    pub stray_upload_bytes: u64,
+    pub staging_leftovers: u64,
+    pub staging_bytes: u64,
+}
+
+impl Report {
+    pub fn objects(&self) -> u64 {
+        self.unreferenced_objects + self.stray_upload_parts + self.staging_leftovers
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.unreferenced_bytes
+            + self.expired_upload_bytes
+            + self.stray_upload_bytes
+            + self.staging_bytes
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.skipped {
+            return f.write_str("another replica is collecting; nothing done");
+        }
+        let verb = if self.dry_run {
+            "would remove"
+        } else {
+            "removed"
+        };
+        let size = |b: u64| bytesize::ByteSize::b(b).display().iec_short().to_string();
+        writeln!(
+            f,
+            "{verb} {} unreferenced object(s), {}",
+            self.unreferenced_objects,
+            size(self.unreferenced_bytes)
+        )?;
+        writeln!(
+            f,
+            "{verb} {} expired upload(s), {}",
+            self.expired_uploads,
+            size(self.expired_upload_bytes)
+        )?;
+        writeln!(
+            f,
+            "{verb} {} stray upload part(s), {}",
+            self.stray_upload_parts,
+            size(self.stray_upload_bytes)
+        )?;
+        write!(
+            f,
+            "{verb} {} staging leftover(s), {}; {} in all",
+            self.staging_leftovers,
+            size(self.staging_bytes),
+            size(self.bytes())
+        )
+    }
+}
+
+impl Collector {
+    pub fn new(
+        db: DatabaseConnection,
+        store: BlobStore,
+        uploads: Uploads,
+        grace: Duration,
+    ) -> Self {
+        Self {
+            db,
+            store,
+            uploads,
+            grace,
+        }
+    }
+
+    /// Collects once, unless another replica is at it.
+    pub async fn run(&self, dry_run: bool) -> Result<Report> {
+        let holder = format!(
+            "{}/{}",
+            gethostname::gethostname().to_string_lossy(),
+            Uuid::new_v4()
+        );
+        let now = Utc::now();
+        let ttl = chrono::Duration::from_std(LOCK_TTL).map_err(Error::internal)?;
+        if !db::locks::try_acquire(&self.db, LOCK, &holder, now, now + ttl).await? {
+            return Ok(Report {
+                dry_run,
+                skipped: true,
+                ..Report::default()
+            });
+        }
+        let result = self.collect(dry_run).await;
+        if let Err(e) = db::locks::release(&self.db, LOCK, &holder).await {
+            tracing::warn!(error = %e, "releasing the collector's lock; it lapses by itself");
+        }
+        let report = result?;
+        tracing::info!(
+            dry_run,
+            objects = report.objects(),
+            expired_uploads = report.expired_uploads,
+            bytes = report.bytes(),
+            "garbage collection done"
+        );
+        Ok(report)
+    }
+
+    async fn collect(&self, dry_run: bool) -> Result<Report> {
+        let mut report = Report {
+            dry_run,
+            ..Report::default()
+        };
+        let old_enough = |o: &ObjectInfo| {
+            let age = Utc::now().signed_duration_since(o.last_modified);
+            age.to_std().is_ok_and(|age| age >= self.grace)
+        };
+
+        // Expired uploads first: their parts are then no longer "in use".
+        if dry_run {
+            for row in db::uploads::expired(&self.db, Utc::now(), 100_000).await? {
+                report.expired_uploads += 1;
+                let parts = db::uploads::parts(&self.db, &row.id).await?;
+                report.expired_upload_bytes += parts.iter().map(|p| p.length as u64).sum::<u64>();
+            }
+        } else {
+            let (count, bytes) = self.uploads.sweep_expired().await?;
+            report.expired_uploads = count;
+            report.expired_upload_bytes = bytes;
+        }
+
+        // Content objects no package references.
+        let referenced: HashSet<String> = db::packages::referenced_keys(&self.db)
+            .await?
+            .into_iter()
+            .collect();
+        for object in self.store.list_meta("blobs/").await? {
+            let key = object.path.to_string();
+            if referenced.contains(&key) || !old_enough(&object) {
+                continue;
+            }
+            if dry_run || self.remove_unreferenced(&key, object.size).await? {
+                report.unreferenced_objects += 1;
+                report.unreferenced_bytes += object.size;
+            }
+        }
+
+        // Parts no upload records: a PATCH that could not commit or clean up.
+        let mut recorded: HashMap<String, HashSet<String>> = HashMap::new();
+        for object in self.store.list_meta("uploads/").await? {
+            if !old_enough(&object) {
+                continue;
+            }
+            let path = object.path.to_string();
+            let Some(id) = path.split('/').nth(1).map(str::to_string) else {
+                continue;
+            };
+            if !recorded.contains_key(&id) {
+                let parts = db::uploads::parts(&self.db, &id).await?;
+                recorded.insert(
+                    id.clone(),
+                    parts.into_iter().map(|p| p.object_path).collect(),
+                );
+            }
+            if recorded[&id].contains(&path) {
+                continue;
+            }
+            if !dry_run {
+                self.store.delete_path(&object.path).await?;
+            }
+            report.stray_upload_parts += 1;
+            report.stray_upload_bytes += object.size;
+        }
+
+        // Staging objects of uploads that died between staging and storing.
+        for object in self.store.list_meta("staging/").await? {
+            if !old_enough(&object) {
+                continue;
+            }
+            if !dry_run {
+                self.store.delete_path(&object.path).await?;
+            }
+            report.staging_leftovers += 1;
+            report.staging_bytes += object.size;
+        }
+        Ok(report)
+    }
+
+    /// Removes an object no package references, under its blob row's lock (a
+    /// placeholder row when it has none): an upload of the same bytes waits,
+    /// then copies them anew. `false` when a package took it meanwhile.
+    async fn remove_unreferenced(&self, key: &str, size: u64) -> Result<bool> {
+        let txn = self.db.begin().await?;
+        db::packages::lock_or_hold_blob(&txn, key, size as i64).await?;
+        if db::packages::references(&txn, key).await? > 0 {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+        self.store
+            .delete(&crate::store::BlobKey::from_stored(key.to_string()))
+            .await?;
+        db::packages::delete_blob(&txn, key).await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_adds_up_and_reads_well() {
+        let report = Report {
+            unreferenced_objects: 2,
+            unreferenced_bytes: 2048,
+            expired_uploads: 1,
+            expired_upload_bytes: 1024,
+            staging_leftovers: 1,
+            staging_bytes: 1,
+            ..Report::default()
+        };
+        assert_eq!(report.objects(), 3);
+        assert_eq!(report.bytes(), 3073);
+        let text = report.to_string();
+        assert!(
+            text.starts_with("removed 2 unreferenced object(s), 2.0 KiB"),
+            "{text}"
+        );
+        let dry = Report {
+            dry_run: true,
+            ..report
+        };
+        assert!(dry.to_string().contains("would remove"));
+        let skipped = Report {
+            skipped: true,
+            ..Report::default()
+        };
+        assert!(skipped.to_string().contains("another replica"));
+    }
+}

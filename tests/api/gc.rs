@@ -1,0 +1,240 @@
+//! Garbage collection: what nothing references goes, what a package
+//! references never does, and one replica collects at a time.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use depot::domain::gc::{Collector, Report};
+use depot::domain::packages::Packages;
+use depot::domain::uploads::Uploads;
+use depot::store::Path;
+use futures::stream;
+use reqwest::Method;
+
+use crate::backend_tests;
+use crate::common::{Backend, TestApp, Who, envelope};
+
+backend_tests!(
+    unreferenced_objects_and_leftovers_are_collected,
+    young_objects_are_spared,
+    collection_racing_uploads_keeps_every_package_whole,
+    one_collector_at_a_time,
+);
+
+async fn collector(app: &TestApp, grace: Duration) -> Collector {
+    let db = depot::db::connect(&app.config.database_url).await.unwrap();
+    let packages = Packages::new(db.clone(), app.store.clone());
+    let uploads = Uploads::new(
+        db.clone(),
+        packages,
+        app.config.upload_expiry,
+        app.config.max_upload_size,
+    );
+    Collector::new(db, app.store.clone(), uploads, grace)
+}
+
+async fn put(app: &TestApp, path: &str, bytes: &'static [u8]) {
+    let body = stream::iter([Ok::<_, depot::error::Error>(Bytes::from_static(bytes))]);
+    app.store
+        .write_part(&Path::from(path), body, u64::MAX, false)
+        .await
+        .unwrap();
+}
+
+/// Leftovers of the kinds a crash or a failed cleanup leaves.
+async fn litter(app: &TestApp) {
+    put(
+        app,
+        &format!("blobs/blake3/ab/{}", "ab".repeat(32)),
+        b"orphan",
+    )
+    .await;
+    put(
+        app,
+        "staging/0b8f2d6e-dead-4bee-8f00-000000000000",
+        b"staged",
+    )
+    .await;
+    put(
+        app,
+        "uploads/6c1e4a3e-0000-4000-8000-000000000000/00000000000000000000-x",
+        b"part",
+    )
+    .await;
+}
+
+fn no_gc(c: &mut depot::config::Config) {
+    c.gc_interval = None;
+}
+
+async fn unreferenced_objects_and_leftovers_are_collected(backend: Backend) {
+    let app = TestApp::start_with(backend, Box::new(no_gc)).await;
+    let kept = app
+        .upload_ok("keep.sh", b"#!/bin/sh\necho keep\n".to_vec())
+        .await;
+    litter(&app).await;
+    let gc = collector(&app, Duration::ZERO).await;
+
+    let dry = gc.run(true).await.unwrap();
+    assert_eq!(
+        (
+            dry.unreferenced_objects,
+            dry.staging_leftovers,
+            dry.stray_upload_parts
+        ),
+        (1, 1, 1),
+        "{dry:?}"
+    );
+    assert!(dry.to_string().contains("would remove"), "{dry}");
+    assert_eq!(
+        app.stored_objects().await.len(),
+        2,
+        "a dry run removes nothing"
+    );
+
+    let report = gc.run(false).await.unwrap();
+    assert_eq!(report.objects(), 3, "{report:?}");
+    assert_eq!(report.bytes(), 6 + 6 + 4);
+    assert_eq!(app.stored_objects().await.len(), 1);
+    assert!(app.staging_objects().await.is_empty());
+    assert!(app.upload_objects().await.is_empty());
+    // The package is whole.
+    let response = app
+        .get(Who::Viewer, "/api/v2/files/sys-package/keep.sh")
+        .await;
+    assert!(response.status().is_success() || response.status().is_redirection());
+    let again = gc.run(false).await.unwrap();
+    assert_eq!(again.objects(), 0, "{again:?}");
+    let _ = kept;
+}
+
+async fn young_objects_are_spared(backend: Backend) {
+    let app = TestApp::start_with(backend, Box::new(no_gc)).await;
+    litter(&app).await;
+    let report = collector(&app, Duration::from_secs(3600))
+        .await
+        .run(false)
+        .await
+        .unwrap();
+    assert_eq!(report.objects(), 0, "{report:?}");
+    assert_eq!(app.stored_objects().await.len(), 1);
+}
+
+async fn collection_racing_uploads_keeps_every_package_whole(backend: Backend) {
+    let app = TestApp::start_with(backend, Box::new(no_gc)).await;
+    let gc = collector(&app, Duration::ZERO).await;
+    let content = b"#!/bin/sh\necho shared content\n".to_vec();
+    // Uploads and deletes of packages sharing one object, while the collector
+    // runs as often as it can with no grace at all. Without grace it also
+    // takes staging objects from under uploads in flight (what the grace
+    // period is for): such an upload fails cleanly and is tried again. What
+    // matters is the end: no package without its bytes.
+    let upload = |name: String| {
+        let app = &app;
+        let content = content.clone();
+        async move {
+            for _ in 0..20 {
+                let response = app.upload(&name, content.clone()).await;
+                let (status, body) = envelope(response).await;
+                if status.is_success() {
+                    return body["data"].clone();
+                }
+                assert!(status.is_server_error(), "{body}");
+            }
+            panic!("{name} never went in");
+        }
+    };
+    let churn = async {
+        for round in 0..12 {
+            let data = upload(format!("s{}.sh", round % 3)).await;
+            if round % 2 == 0 {
+                let response = app
+                    .request(
+                        Who::Manager,
+                        Method::DELETE,
+                        &format!("/api/v2/software-packages/{}", data["id"]),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(envelope(response).await.0.is_success());
+            }
+        }
+    };
+    let collecting = async {
+        let mut runs = 0;
+        loop {
+            gc.run(false).await.unwrap();
+            runs += 1;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            if runs > 500 {
+                break;
+            }
+        }
+    };
+    tokio::select! {
+        () = churn => {}
+        () = collecting => panic!("the collector outran the uploads"),
+    }
+    gc.run(false).await.unwrap();
+    // Every package left can be downloaded, byte for byte.
+    let (_, list) = envelope(app.get(Who::Viewer, "/api/v2/software-packages").await).await;
+    let packages = list["data"]["contents"].as_array().unwrap().clone();
+    assert!(!packages.is_empty());
+    for p in packages {
+        let name = p["fileName"].as_str().unwrap();
+        let response = app
+            .get(Who::Viewer, &format!("/api/v2/files/sys-package/{name}"))
+            .await;
+        let bytes = if response.status().is_redirection() {
+            let location = response.headers()["location"].to_str().unwrap().to_string();
+            reqwest::get(location).await.unwrap().bytes().await.unwrap()
+        } else {
+            assert!(
+                response.status().is_success(),
+                "{name}: {}",
+                response.status()
+            );
+            response.bytes().await.unwrap()
+        };
+        assert_eq!(bytes.as_ref(), content.as_slice(), "{name}");
+    }
+    assert_eq!(app.stored_objects().await.len(), 1);
+}
+
+async fn one_collector_at_a_time(backend: Backend) {
+    let app = TestApp::start_with(backend, Box::new(no_gc)).await;
+    let db = depot::db::connect(&app.config.database_url).await.unwrap();
+    let now = chrono::Utc::now();
+    assert!(
+        depot::db::locks::try_acquire(
+            &db,
+            "gc",
+            "another-replica",
+            now,
+            now + chrono::Duration::minutes(5)
+        )
+        .await
+        .unwrap()
+    );
+    litter(&app).await;
+    let gc = collector(&app, Duration::ZERO).await;
+    let report = gc.run(false).await.unwrap();
+    assert_eq!(
+        report,
+        Report {
+            skipped: true,
+            ..Report::default()
+        }
+    );
+    assert_eq!(
+        app.stored_objects().await.len(),
+        1,
+        "nothing removed while another collects"
+    );
+    // Once the other replica is done, this one collects.
+    depot::db::locks::release(&db, "gc", "another-replica")
+        .await
+        .unwrap();
+    assert_eq!(gc.run(false).await.unwrap().objects(), 3);
+}
