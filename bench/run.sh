@@ -422,13 +422,13 @@ fi
 
 # --- List pages -------------------------------------------------------------------
 if ! skipped list; then
-    url="$DEPOT_URL/api/v2/software-packages?$LIST_QUERY"
     # Capture the SQL depot runs for one list request: statements logged by
     # PostgreSQL for this database only, by a depot whose connections are new.
     PG_LOG=$(pg_log_file)
     if [ -r "$PG_LOG" ]; then
         psql "$PG_ADMIN_URL" -q -c "alter database $DB_NAME set log_statement = 'all'"
         start_depot
+        url="$DEPOT_URL/api/v2/software-packages?$LIST_QUERY"
         curl -fsS -o /dev/null -H "$BEARER" "$url" # the first: connections warm up
         sleep 0.2
         offset=$(stat -c %s "$PG_LOG")
@@ -446,6 +446,7 @@ if ! skipped list; then
         sql_source="bench/list-query.sql"
     fi
     start_depot # new connections, without statement logging
+    url="$DEPOT_URL/api/v2/software-packages?$LIST_QUERY"
     total=$(curl -fsS -H "$BEARER" "$url" | python3 -c 'import json,sys; d = json.load(sys.stdin)["data"]; print(d.get("page", {}).get("totalElements", "?"))' || echo "?")
     log "the list query matches $total of $ROWS packages"
 

@@ -97,6 +97,12 @@ pub enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Check the database, the store, the clock and the disk (with the same
+    /// configuration as `serve`, without a running server); exit 1 on a FAIL.
+    Doctor {
+        #[command(flatten)]
+        serve: Box<ServeArgs>,
+    },
     /// Collect garbage once (with the same configuration as `serve`): objects
     /// no package references, expired uploads, leftovers of interrupted requests.
     Gc {
@@ -431,12 +437,14 @@ pub async fn token_command(db_args: &DbArgs, command: TokenCommand) -> anyhow::R
     Ok(())
 }
 
-pub async fn gc_command(args: ServeArgs, dry_run: bool) -> anyhow::Result<()> {
-    let config = args.into_config()?;
-    let db = db::connect(&config.database_url).await?;
-    if config.migrate {
-        db::migrate(&db).await?;
-    }
+/// The database, the store and the collector, as `serve` would have them,
+/// for the commands that work without a server.
+async fn offline(
+    config: &Config,
+) -> anyhow::Result<(sea_orm::DatabaseConnection, BlobStore, Collector)> {
+    let db = db::connect(&config.database_url)
+        .await
+        .with_context(|| format!("connecting to {}", db::redact_url(&config.database_url)))?;
     let store = BlobStore::open(&config.storage, config.max_upload_size)?;
     let packages = Packages::new(db.clone(), store.clone());
     let uploads = Uploads::new(
@@ -445,10 +453,51 @@ pub async fn gc_command(args: ServeArgs, dry_run: bool) -> anyhow::Result<()> {
         config.upload_expiry,
         config.max_upload_size,
     );
-    let report = Collector::new(db, store, uploads, config.gc_grace)
-        .run(dry_run)
-        .await?;
-    println!("{report}");
+    let collector = Collector::new(db.clone(), store.clone(), uploads, config.gc_grace);
+    Ok((db, store, collector))
+}
+
+pub async fn gc_command(args: ServeArgs, dry_run: bool) -> anyhow::Result<()> {
+    let config = args.into_config()?;
+    let (db, _, collector) = offline(&config).await?;
+    if config.migrate {
+        db::migrate(&db).await?;
+    }
+    println!("{}", collector.run(dry_run).await?);
+    Ok(())
+}
+
+pub async fn doctor_command(args: ServeArgs) -> anyhow::Result<()> {
+    use crate::domain::doctor::{Status, diagnose};
+    let config = args.into_config()?;
+    // Without migrating: pending migrations are one of the things to report.
+    let db = db::connect(&config.database_url).await;
+    let (db, store, collector) = match db {
+        Ok(_) => offline(&config).await?,
+        Err(e) => {
+            println!("FAIL  database reachable      {e}");
+            println!(
+                "      → check that the database runs, the URL (--database-url) and its credentials"
+            );
+            anyhow::bail!("the database cannot be reached");
+        }
+    };
+    let checks = diagnose(&db, &store, &collector).await;
+    for check in &checks {
+        let status = match check.status {
+            Status::Ok => "OK  ",
+            Status::Warn => "WARN",
+            Status::Fail => "FAIL",
+        };
+        println!("{status}  {:<24} {}", check.name, check.detail);
+        if let Some(remedy) = &check.remedy {
+            println!("      → {remedy}");
+        }
+    }
+    let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
+    if failed > 0 {
+        anyhow::bail!("{failed} check(s) failed");
+    }
     Ok(())
 }
 

@@ -3,7 +3,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use depot::app::Server;
-use depot::cli::{Cli, Command, LogFormat, gc_command, route_command, token_command, user_command};
+use depot::cli::{
+    Cli, Command, LogFormat, doctor_command, gc_command, route_command, token_command, user_command,
+};
 use depot::client::{Client, ClientError, ls, pull, push, rm};
 use tracing_subscriber::EnvFilter;
 
@@ -53,6 +55,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User { command, db } => user_command(&db, command).await,
         Command::Token { command, db } => token_command(&db, command).await,
         Command::Gc { dry_run, serve } => gc_command(*serve, dry_run).await,
+        Command::Doctor { serve } => doctor_command(*serve).await,
         Command::Push {
             files,
             package_type,

@@ -47,6 +47,33 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<()> {
     Ok(())
 }
 
+/// Migrations this binary knows that the database has not had.
+pub async fn pending_migrations(db: &DatabaseConnection) -> Result<Vec<String>> {
+    Ok(Migrator::get_pending_migrations_read_only(db)
+        .await?
+        .iter()
+        .map(|m| m.name().to_string())
+        .collect())
+}
+
+/// The database's size on disk, as the database reports it.
+pub async fn size_bytes(db: &DatabaseConnection) -> Result<Option<u64>> {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let sql = match db.get_database_backend() {
+        DbBackend::Postgres => "SELECT pg_database_size(current_database())::bigint AS size",
+        DbBackend::Sqlite => {
+            "SELECT page_count * page_size AS size FROM pragma_page_count(), pragma_page_size()"
+        }
+        _ => return Ok(None),
+    };
+    let row = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await?;
+    Ok(row
+        .and_then(|r| r.try_get::<i64>("", "size").ok())
+        .map(|n| n.max(0) as u64))
+}
+
 fn create_sqlite_parent(url: &str) -> Result<()> {
     let path = url
         .trim_start_matches("sqlite:")

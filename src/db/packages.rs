@@ -197,6 +197,22 @@ pub async fn referenced_keys(db: &impl ConnectionTrait) -> Result<Vec<String>, D
         .await
 }
 
+/// File names of the packages stored under `keys`.
+pub async fn file_names_for_keys(
+    db: &impl ConnectionTrait,
+    keys: &[&String],
+) -> Result<Vec<String>, DbErr> {
+    use sea_orm::QuerySelect;
+    package::Entity::find()
+        .select_only()
+        .column(package::Column::FileName)
+        .filter(package::Column::BlobKey.is_in(keys.iter().map(|k| k.as_str())))
+        .order_by_asc(package::Column::FileName)
+        .into_tuple::<String>()
+        .all(db)
+        .await
+}
+
 /// Locks an existing blob row; false when there is none.
 pub async fn lock_blob(db: &impl ConnectionTrait, key: &str) -> Result<bool, DbErr> {
     let res = blob::Entity::update_many()

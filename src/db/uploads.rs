@@ -304,3 +304,14 @@ pub async fn claim_expired(
         .await?;
     Ok(res.rows_affected == 1)
 }
+
+/// Uploads neither finished, refused nor expired.
+pub async fn in_progress(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    upload::Entity::find()
+        .filter(upload::Column::PackageId.is_null())
+        .filter(upload::Column::FailureKind.is_null())
+        .filter(upload::Column::ExpiresAt.gt(Utc::now()))
+        .count(db)
+        .await
+}

@@ -2,6 +2,7 @@
 //! inference, file names, RPM headers, list queries) have no I/O at all.
 
 pub mod classify;
+pub mod doctor;
 pub mod filename;
 pub mod gc;
 pub mod packages;

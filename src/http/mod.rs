@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod body;
 pub mod context;
+pub mod diagnostics;
 pub mod envelope;
 pub mod error;
 pub mod extract;
@@ -33,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .merge(upgrades::router())
         .merge(uploads::router())
         .merge(tokens::router())
+        .merge(diagnostics::router())
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, Code::NotFound, "no such endpoint")
         })

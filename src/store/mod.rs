@@ -42,6 +42,15 @@ pub struct BlobStore {
     local_root: Option<std::path::PathBuf>,
 }
 
+/// What `probe` measured.
+#[derive(Clone, Debug)]
+pub struct Probe {
+    /// Put, get, head and delete together.
+    pub latency: Duration,
+    pub local_time: chrono::DateTime<chrono::Utc>,
+    pub store_time: chrono::DateTime<chrono::Utc>,
+}
+
 /// An object as a listing shows it.
 #[derive(Clone, Debug)]
 pub struct ObjectInfo {
@@ -109,6 +118,32 @@ impl BlobStore {
 
     pub fn can_presign(&self) -> bool {
         self.signer.is_some()
+    }
+
+    /// Writes, reads back and removes a small object: the store works, how
+    /// fast, and what time it keeps (the object's modification time).
+    pub async fn probe(&self) -> Result<Probe> {
+        let path = Path::from(format!("doctor/probe-{}", Uuid::new_v4()));
+        let data = Bytes::from_static(b"depot doctor probe");
+        let started = std::time::Instant::now();
+        let before = chrono::Utc::now();
+        self.store.put(&path, data.clone().into()).await?;
+        let after = chrono::Utc::now();
+        let read = self.store.get(&path).await?.bytes().await;
+        let meta = self.store.head(&path).await;
+        let deleted = self.store.delete(&path).await;
+        let latency = started.elapsed();
+        if read? != data {
+            return Err(Error::internal(
+                "the store returned other bytes than were written",
+            ));
+        }
+        deleted?;
+        Ok(Probe {
+            latency,
+            local_time: before + (after - before) / 2,
+            store_time: meta?.last_modified,
+        })
     }
 
     /// Bytes free for a local store; `None` for S3, whose space is not ours to see.

@@ -339,3 +339,25 @@ fn token_commands_create_list_and_revoke() {
     );
     assert!(out.contains("revoked"), "{out}");
 }
+
+#[test]
+fn doctor_reports_pending_migrations_then_all_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = run(depot(dir.path()).arg("doctor"), "");
+    assert!(!ok, "{out}{err}");
+    assert!(out.contains("FAIL  migrations current"), "{out}");
+    assert!(out.contains("depot migrate"), "{out}");
+    assert!(err.contains("1 check(s) failed"), "{err}");
+
+    let (ok, _, _) = run(depot(dir.path()).arg("migrate"), "");
+    assert!(ok);
+    let (ok, out, err) = run(depot(dir.path()).arg("doctor"), "");
+    assert!(ok, "{out}{err}");
+    for line in out.lines().filter(|l| !l.starts_with(' ')) {
+        assert!(line.starts_with("OK"), "{out}");
+    }
+    assert!(
+        out.contains("clock skew") && out.contains("store reachable"),
+        "{out}"
+    );
+}

@@ -7,6 +7,7 @@ mod auth;
 mod cli;
 mod client;
 mod delete;
+mod doctor;
 mod download;
 mod faults;
 mod gc;

@@ -1,0 +1,315 @@
+//! Diagnostics: the checks an operator would otherwise do by hand (is the
+//! database there, is the disk full, is the clock right…), each answered
+//! OK, WARN or FAIL with what to do about it. Used by `depot doctor` and
+//! `GET /api/v2/diagnostics`.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Instant;
+
+use chrono::Utc;
+use sea_orm::DatabaseConnection;
+use serde::Serialize;
+
+use super::gc::Collector;
+use crate::db;
+use crate::store::BlobStore;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub status: Status,
+    /// What was found.
+    pub detail: String,
+    /// What to do, when something is wrong.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remedy: Option<String>,
+}
+
+impl Check {
+    fn ok(name: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            name,
+            status: Status::Ok,
+            detail: detail.into(),
+            remedy: None,
+        }
+    }
+
+    fn warn(name: &'static str, detail: impl Into<String>, remedy: impl Into<String>) -> Self {
+        Self {
+            name,
+            status: Status::Warn,
+            detail: detail.into(),
+            remedy: Some(remedy.into()),
+        }
+    }
+
+    fn fail(name: &'static str, detail: impl Into<String>, remedy: impl Into<String>) -> Self {
+        Self {
+            name,
+            status: Status::Fail,
+            detail: detail.into(),
+            remedy: Some(remedy.into()),
+        }
+    }
+}
+
+/// Clock skew that presigned URLs start to suffer from, and fail at.
+const SKEW_WARN: i64 = 60;
+const SKEW_FAIL: i64 = 300;
+/// Free space below which a volume is worth a warning (and a failure).
+const FREE_WARN: u64 = 5 << 30;
+const FREE_FAIL: u64 = 512 << 20;
+
+fn size(bytes: u64) -> String {
+    bytesize::ByteSize::b(bytes)
+        .display()
+        .iec_short()
+        .to_string()
+}
+
+fn free_space(name: &'static str, what: &str, free: u64) -> Check {
+    let detail = format!("{} free in {what}", size(free));
+    if free < FREE_FAIL {
+        Check::fail(
+            name,
+            detail,
+            format!("free space in {what}, or grow the volume: uploads will fail with 507"),
+        )
+    } else if free < FREE_WARN {
+        Check::warn(
+            name,
+            detail,
+            format!("free space in {what} soon, or grow the volume"),
+        )
+    } else {
+        Check::ok(name, detail)
+    }
+}
+
+fn free_bytes(path: &Path) -> Option<u64> {
+    let stat = nix::sys::statvfs::statvfs(path).ok()?;
+    Some(stat.blocks_available() * stat.fragment_size())
+}
+
+/// Runs every check; later checks still run when earlier ones fail.
+pub async fn diagnose(
+    db: &DatabaseConnection,
+    store: &BlobStore,
+    collector: &Collector,
+) -> Vec<Check> {
+    let mut checks = Vec::new();
+
+    // The database.
+    let started = Instant::now();
+    let db_up = match db.ping().await {
+        Ok(()) => {
+            checks.push(Check::ok(
+                "database reachable",
+                format!("answered in {:.1?}", started.elapsed()),
+            ));
+            true
+        }
+        Err(e) => {
+            checks.push(Check::fail(
+                "database reachable",
+                e.to_string(),
+                "check that the database runs, the URL (--database-url) and its credentials",
+            ));
+            false
+        }
+    };
+    let mut schema_ok = false;
+    if db_up {
+        checks.push(match db::pending_migrations(db).await {
+            Ok(pending) if pending.is_empty() => {
+                schema_ok = true;
+                Check::ok("migrations current", "the schema is this version's")
+            }
+            Ok(pending) => Check::fail(
+                "migrations current",
+                format!("{} pending: {}", pending.len(), pending.join(", ")),
+                "run `depot migrate` (or start one replica without --no-migrate)",
+            ),
+            Err(e) => Check::warn(
+                "migrations current",
+                e.to_string(),
+                "check the database user's rights",
+            ),
+        });
+        checks.push(match db::size_bytes(db).await {
+            Ok(Some(bytes)) => Check::ok("database size", size(bytes)),
+            Ok(None) => Check::ok("database size", "not reported by this database"),
+            Err(e) => Check::warn(
+                "database size",
+                e.to_string(),
+                "check the database user's rights",
+            ),
+        });
+    }
+
+    // The store.
+    let probe = store.probe().await;
+    let store_up = match &probe {
+        Ok(p) => {
+            checks.push(Check::ok(
+                "store reachable",
+                format!("put, get and delete of a probe object in {:.1?}", p.latency),
+            ));
+            true
+        }
+        Err(e) => {
+            checks.push(Check::fail(
+                "store reachable",
+                e.to_string(),
+                "check that the store runs, the endpoint, the bucket and the credentials",
+            ));
+            false
+        }
+    };
+    if let Ok(p) = &probe {
+        let skew = (p.store_time - p.local_time).num_seconds();
+        let detail = format!("the store's clock is {skew:+} s from ours");
+        let remedy =
+            "synchronise the clocks (NTP): presigned download URLs fail with a skewed clock";
+        checks.push(if skew.abs() >= SKEW_FAIL {
+            Check::fail("clock skew", detail, remedy)
+        } else if skew.abs() >= SKEW_WARN {
+            Check::warn("clock skew", detail, remedy)
+        } else {
+            Check::ok("clock skew", detail)
+        });
+    }
+    if let Some(free) = store.free_space() {
+        checks.push(free_space("store free space", "the local store", free));
+    }
+    let tmp = std::env::temp_dir();
+    if let Some(free) = free_bytes(&tmp) {
+        checks.push(free_space(
+            "temporary directory",
+            &tmp.display().to_string(),
+            free,
+        ));
+    }
+    // The rest reads depot's own tables.
+    if !(schema_ok && store_up) {
+        return checks;
+    }
+
+    // Uploads and objects.
+    checks.push(uploads_check(db).await);
+    match collector.run(true).await {
+        Ok(report) if report.skipped => checks.push(Check::ok(
+            "orphaned objects",
+            "a garbage collection is running now",
+        )),
+        Ok(report) if report.objects() + report.expired_uploads == 0 => {
+            checks.push(Check::ok("orphaned objects", "none"))
+        }
+        Ok(report) => checks.push(Check::warn(
+            "orphaned objects",
+            format!(
+                "{} object(s) and {} expired upload(s) no package needs, {}",
+                report.objects(),
+                report.expired_uploads,
+                size(report.bytes())
+            ),
+            "run `depot gc` (serve also collects every --gc-interval)",
+        )),
+        Err(e) => checks.push(Check::warn(
+            "orphaned objects",
+            e.to_string(),
+            "run `depot gc` to see more",
+        )),
+    }
+    checks.push(missing_objects(db, store).await);
+    checks
+}
+
+async fn uploads_check(db: &DatabaseConnection) -> Check {
+    let now = Utc::now();
+    let (pending, abandoned) = match (
+        db::uploads::in_progress(db).await,
+        db::uploads::expired(db, now, 10_000).await,
+    ) {
+        (Ok(p), Ok(a)) => (p, a.len()),
+        (Err(e), _) | (_, Err(e)) => {
+            return Check::warn("resumable uploads", e.to_string(), "check the database");
+        }
+    };
+    let detail = format!("{pending} in progress, {abandoned} expired and not yet removed");
+    if abandoned > 0 {
+        Check::warn(
+            "resumable uploads",
+            detail,
+            "run `depot gc` to remove the expired ones",
+        )
+    } else {
+        Check::ok("resumable uploads", detail)
+    }
+}
+
+/// Packages whose object is not in the store: their downloads fail.
+async fn missing_objects(db: &DatabaseConnection, store: &BlobStore) -> Check {
+    let (keys, stored) = match (
+        db::packages::referenced_keys(db).await,
+        store.list("blobs/").await,
+    ) {
+        (Ok(k), Ok(s)) => (k, s.into_iter().collect::<HashSet<_>>()),
+        (Err(e), _) => return Check::warn("package objects", e.to_string(), "check the database"),
+        (_, Err(e)) => return Check::warn("package objects", e.to_string(), "check the store"),
+    };
+    let missing: Vec<&String> = keys.iter().filter(|k| !stored.contains(*k)).collect();
+    if missing.is_empty() {
+        return Check::ok("package objects", format!("all {} present", keys.len()));
+    }
+    let names = db::packages::file_names_for_keys(db, &missing)
+        .await
+        .unwrap_or_default();
+    Check::fail(
+        "package objects",
+        format!(
+            "{} package(s) whose object is missing: {}",
+            names.len().max(missing.len()),
+            names.join(", ")
+        ),
+        "restore the objects from a backup, or delete these packages and upload them again",
+    )
+}
+
+/// The worst status of `checks`.
+pub fn overall(checks: &[Check]) -> Status {
+    checks.iter().map(|c| c.status).max().unwrap_or(Status::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_space_thresholds() {
+        assert_eq!(free_space("x", "d", 100 << 30).status, Status::Ok);
+        assert_eq!(free_space("x", "d", 1 << 30).status, Status::Warn);
+        assert_eq!(free_space("x", "d", 1 << 20).status, Status::Fail);
+    }
+
+    #[test]
+    fn overall_is_the_worst() {
+        let checks = [
+            Check::ok("a", ""),
+            Check::warn("b", "", ""),
+            Check::ok("c", ""),
+        ];
+        assert_eq!(overall(&checks), Status::Warn);
+        assert_eq!(overall(&[]), Status::Ok);
+    }
+}
