@@ -15,6 +15,7 @@ use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 use crate::error::{Error, Result};
+use crate::metrics::METRICS;
 
 pub async fn connect(url: &str) -> Result<DatabaseConnection> {
     let sqlite = url.starts_with("sqlite:");
@@ -39,7 +40,15 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(30))
         });
-    Ok(Database::connect(options).await?)
+    let mut db = Database::connect(options).await?;
+    db.set_metric_callback(|info| {
+        let outcome = if info.failed { "error" } else { "ok" };
+        METRICS
+            .db_seconds
+            .with_label_values(&[outcome])
+            .observe(info.elapsed.as_secs_f64());
+    });
+    Ok(db)
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> Result<()> {

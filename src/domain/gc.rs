@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::uploads::Uploads;
 use crate::db;
 use crate::error::{Error, Result};
+use crate::metrics::METRICS;
 use crate::store::{BlobStore, ObjectInfo};
 
 const LOCK: &str = "gc";
@@ -121,6 +122,7 @@ impl Collector {
         let now = Utc::now();
         let ttl = chrono::Duration::from_std(LOCK_TTL).map_err(Error::internal)?;
         if !db::locks::try_acquire(&self.db, LOCK, &holder, now, now + ttl).await? {
+            METRICS.gc_runs.with_label_values(&["skipped"]).inc();
             return Ok(Report {
                 dry_run,
                 skipped: true,
@@ -131,7 +133,20 @@ impl Collector {
         if let Err(e) = db::locks::release(&self.db, LOCK, &holder).await {
             tracing::warn!(error = %e, "releasing the collector's lock; it lapses by itself");
         }
-        let report = result?;
+        let report = match result {
+            Ok(report) => report,
+            Err(e) => {
+                METRICS.gc_runs.with_label_values(&["error"]).inc();
+                return Err(e);
+            }
+        };
+        if !dry_run {
+            METRICS.gc_runs.with_label_values(&["ok"]).inc();
+            METRICS
+                .gc_removed_objects
+                .inc_by(report.objects() + report.expired_uploads);
+            METRICS.gc_removed_bytes.inc_by(report.bytes());
+        }
         tracing::info!(
             dry_run,
             objects = report.objects(),

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 
 use crate::error::Error;
+use crate::metrics::METRICS;
 
 /// `body`'s bytes, failing with `Stalled` when the client sends nothing for
 /// `idle` (a hung client must not hold an upload open forever) and with
@@ -30,7 +31,10 @@ where
                     None,
                 )),
                 Ok(None) => None,
-                Ok(Some(Ok(bytes))) => Some((Ok(bytes), Some(body))),
+                Ok(Some(Ok(bytes))) => {
+                    METRICS.uploaded_bytes.inc_by(bytes.len() as u64);
+                    Some((Ok(bytes), Some(body)))
+                }
                 Ok(Some(Err(e))) => Some((Err(Error::Body(e.to_string())), None)),
             }
         },

@@ -1,15 +1,18 @@
 //! Per-request context: the trace id every envelope carries, and the start
 //! time its `duration` is measured from. Set by one middleware, read where
-//! responses are rendered.
+//! responses are rendered; the same middleware counts requests for `/metrics`.
 
 use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
+
+use super::error::Code;
+use crate::metrics::METRICS;
 
 #[derive(Clone, Debug)]
 pub struct RequestContext {
@@ -72,14 +75,18 @@ pub async fn middleware(req: Request, next: Next) -> Response {
             .is_some_and(|v| v.as_bytes() != b"0");
     // Named by route template, not the raw path, to keep cardinality low.
     let span = tracing::info_span!("request", %method, %route, %trace_id);
+    let started = Instant::now();
     let context = RequestContext {
         trace_id: trace_id.clone(),
-        started: Instant::now(),
+        started,
     };
+    let upload = has_body && is_upload(&method, &route);
+    let _in_flight = upload.then(InFlight::start);
     let mut response = CONTEXT
         .scope(context, next.run(req))
         .instrument(span.clone())
         .await;
+    record(&method, &route, &response, started.elapsed(), upload);
     if let Ok(v) = HeaderValue::from_str(&trace_id) {
         response.headers_mut().insert("x-trace-id", v);
     }
@@ -92,6 +99,60 @@ pub async fn middleware(req: Request, next: Next) -> Response {
     }
     span.in_scope(|| tracing::info!(status = response.status().as_u16(), "answered"));
     response
+}
+
+/// The routes that receive packages.
+fn is_upload(method: &Method, route: &str) -> bool {
+    matches!(
+        (method.as_str(), route),
+        ("POST", "/api/v2/software-packages")
+            | ("POST", "/api/v2/files/uploadFile")
+            | ("POST", "/api/v1/upgrade/package")
+            | ("POST", "/api/v2/uploads")
+            | ("POST", "/api/v2/uploads/")
+            | ("PATCH", "/api/v2/uploads/{id}")
+    )
+}
+
+/// Counts an upload in flight for as long as it lives (a dropped request too).
+struct InFlight;
+
+impl InFlight {
+    fn start() -> Self {
+        METRICS.uploads_in_flight.inc();
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        METRICS.uploads_in_flight.dec();
+    }
+}
+
+fn record(
+    method: &Method,
+    route: &str,
+    response: &Response,
+    took: std::time::Duration,
+    upload: bool,
+) {
+    let status = response.status();
+    METRICS
+        .requests
+        .with_label_values(&[method.as_str(), route, status.as_str()])
+        .inc();
+    METRICS
+        .request_seconds
+        .with_label_values(&[method.as_str(), route])
+        .observe(took.as_secs_f64());
+    if upload && (status.is_client_error() || status.is_server_error()) {
+        let cause = response
+            .extensions()
+            .get::<Code>()
+            .map_or("UNKNOWN", |c| c.name());
+        METRICS.uploads_failed.with_label_values(&[cause]).inc();
+    }
 }
 
 #[cfg(test)]

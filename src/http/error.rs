@@ -184,6 +184,8 @@ impl IntoResponse for ApiError {
             target: None,
         };
         let mut response = render::<()>(self.status, None, Some(body));
+        // For the metrics middleware: why an upload failed.
+        response.extensions_mut().insert(self.code);
         if unauthorized {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use entity::package;
+use futures::TryStreamExt;
 use object_store::path::Path;
 
 use super::auth::{PackageViewer, Require};
@@ -16,6 +17,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::PathParam;
 use crate::app::AppState;
 use crate::config::DownloadMode;
+use crate::metrics::METRICS;
 use crate::store::BlobKey;
 
 pub fn router() -> Router<AppState> {
@@ -138,7 +140,10 @@ async fn proxy(
         .store()
         .get(&Path::from(key.as_str()), range)
         .await?;
-    let body = Body::from_stream(object.into_stream());
+    // Counted as they go out: a download cut short counts what was sent.
+    let body = Body::from_stream(object.into_stream().inspect_ok(|chunk| {
+        METRICS.downloaded_bytes.inc_by(chunk.len() as u64);
+    }));
     Ok((status, response_headers, body).into_response())
 }
 

@@ -1,5 +1,6 @@
-//! Kubernetes probes, without authentication: `/healthz` (the process
-//! answers) and `/readyz` (the database and the store answer too).
+//! Kubernetes probes and Prometheus, without authentication: `/healthz` (the
+//! process answers), `/readyz` (the database and the store answer too) and
+//! `/metrics`.
 
 use axum::Router;
 use axum::extract::State;
@@ -9,11 +10,13 @@ use serde::Serialize;
 use super::envelope::Envelope;
 use super::error::ApiResult;
 use crate::app::AppState;
+use crate::metrics::METRICS;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
 }
 
 #[derive(Serialize)]
@@ -23,6 +26,16 @@ struct Health {
 
 async fn healthz() -> Envelope<Health> {
     Envelope::ok(Health { status: "UP" })
+}
+
+async fn metrics() -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        METRICS.render(),
+    )
 }
 
 /// 503 with the failing dependency named when the database or the store is unreachable.

@@ -25,6 +25,7 @@ pub use key::BlobKey;
 
 use crate::config::StorageConfig;
 use crate::error::{Error, Result};
+use crate::metrics::METRICS;
 
 /// Parts uploaded concurrently while staging: bounds memory to a few parts.
 const PARTS_IN_FLIGHT: usize = 4;
@@ -290,21 +291,29 @@ impl BlobStore {
             return Ok(());
         }
         let to = staged.key.path();
-        match &self.copier {
-            Some(copier) if staged.size > copier.max_single_copy => {
-                copier.copy(&staged.path, &to, staged.size).await
-            }
-            // Local files: a hard link; S3: CopyObject. Both are server-side.
-            _ => Ok(self.store.copy(&staged.path, &to).await?),
-        }
+        METRICS
+            .store_op("copy", async {
+                match &self.copier {
+                    Some(copier) if staged.size > copier.max_single_copy => {
+                        copier.copy(&staged.path, &to, staged.size).await
+                    }
+                    // Local files: a hard link; S3: CopyObject. Both are server-side.
+                    _ => Ok(self.store.copy(&staged.path, &to).await?),
+                }
+            })
+            .await
     }
 
     pub async fn exists(&self, key: &BlobKey) -> Result<bool> {
-        match self.store.head(&key.path()).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        METRICS
+            .store_op("head", async {
+                match self.store.head(&key.path()).await {
+                    Ok(_) => Ok(true),
+                    Err(object_store::Error::NotFound { .. }) => Ok(false),
+                    Err(e) => Err(Error::from(e)),
+                }
+            })
+            .await
     }
 
     pub async fn delete(&self, key: &BlobKey) -> Result<()> {
@@ -343,7 +352,9 @@ impl BlobStore {
             range: range.map(GetRange::Bounded),
             ..Default::default()
         };
-        Ok(self.store.get_opts(path, options).await?)
+        Ok(METRICS
+            .store_op("get", self.store.get_opts(path, options))
+            .await?)
     }
 
     /// A URL that lets its holder `method` the object directly, with the

@@ -12,6 +12,7 @@ mod download;
 mod faults;
 mod gc;
 mod list;
+mod metrics;
 mod replicas;
 mod resumable;
 mod tokens;

@@ -1,0 +1,136 @@
+//! Prometheus metrics, served at `/metrics`. One registry for the process;
+//! the HTTP middleware counts requests, the domain counts bytes and GC.
+
+use std::sync::LazyLock;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub request_seconds: HistogramVec,
+    pub uploaded_bytes: IntCounter,
+    pub downloaded_bytes: IntCounter,
+    pub uploads_failed: IntCounterVec,
+    pub uploads_in_flight: IntGauge,
+    pub db_seconds: HistogramVec,
+    pub store_seconds: HistogramVec,
+    pub gc_runs: IntCounterVec,
+    pub gc_removed_objects: IntCounter,
+    pub gc_removed_bytes: IntCounter,
+}
+
+/// Seconds, from a millisecond to several minutes (uploads are long).
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+
+pub static METRICS: LazyLock<Metrics> =
+    LazyLock::new(|| Metrics::new().expect("metric definitions are valid"));
+
+impl Metrics {
+    fn new() -> prometheus::Result<Self> {
+        let registry = Registry::new();
+        let histogram = |name: &str, help: &str, labels: &[&str]| {
+            HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
+                labels,
+            )
+        };
+        let m = Self {
+            requests: IntCounterVec::new(
+                Opts::new(
+                    "depot_http_requests_total",
+                    "HTTP requests by route template and status",
+                ),
+                &["method", "route", "status"],
+            )?,
+            request_seconds: histogram(
+                "depot_http_request_duration_seconds",
+                "HTTP request latency by route template",
+                &["method", "route"],
+            )?,
+            uploaded_bytes: IntCounter::new(
+                "depot_uploaded_bytes_total",
+                "Bytes of packages received",
+            )?,
+            downloaded_bytes: IntCounter::new(
+                "depot_downloaded_bytes_total",
+                "Bytes of packages sent through depot (redirected downloads not included)",
+            )?,
+            uploads_failed: IntCounterVec::new(
+                Opts::new(
+                    "depot_uploads_failed_total",
+                    "Uploads refused or failed, by cause (the error code's name)",
+                ),
+                &["cause"],
+            )?,
+            uploads_in_flight: IntGauge::new(
+                "depot_uploads_in_flight",
+                "Upload requests being received",
+            )?,
+            db_seconds: histogram(
+                "depot_db_query_duration_seconds",
+                "Database statement latency",
+                &["outcome"],
+            )?,
+            store_seconds: histogram(
+                "depot_store_operation_duration_seconds",
+                "Object store operation latency",
+                &["operation", "outcome"],
+            )?,
+            gc_runs: IntCounterVec::new(
+                Opts::new("depot_gc_runs_total", "Garbage collections, by outcome"),
+                &["outcome"],
+            )?,
+            gc_removed_objects: IntCounter::new(
+                "depot_gc_removed_objects_total",
+                "Objects removed by garbage collection",
+            )?,
+            gc_removed_bytes: IntCounter::new(
+                "depot_gc_removed_bytes_total",
+                "Bytes freed by garbage collection",
+            )?,
+            registry,
+        };
+        m.registry.register(Box::new(m.requests.clone()))?;
+        m.registry.register(Box::new(m.request_seconds.clone()))?;
+        m.registry.register(Box::new(m.uploaded_bytes.clone()))?;
+        m.registry.register(Box::new(m.downloaded_bytes.clone()))?;
+        m.registry.register(Box::new(m.uploads_failed.clone()))?;
+        m.registry.register(Box::new(m.uploads_in_flight.clone()))?;
+        m.registry.register(Box::new(m.db_seconds.clone()))?;
+        m.registry.register(Box::new(m.store_seconds.clone()))?;
+        m.registry.register(Box::new(m.gc_runs.clone()))?;
+        m.registry
+            .register(Box::new(m.gc_removed_objects.clone()))?;
+        m.registry.register(Box::new(m.gc_removed_bytes.clone()))?;
+        Ok(m)
+    }
+
+    /// Everything, in Prometheus's text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        // Encoding into a Vec cannot fail but for invalid metrics, which `new` rules out.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Times an object store operation.
+    pub async fn store_op<T, E>(
+        &self,
+        operation: &str,
+        f: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        let started = std::time::Instant::now();
+        let result = f.await;
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        self.store_seconds
+            .with_label_values(&[operation, outcome])
+            .observe(started.elapsed().as_secs_f64());
+        result
+    }
+}
