@@ -1,11 +1,11 @@
 """Helpers of bench/run.sh's list figure.
 
-    pgtools.py capture LOG OFFSET OUT_LIST OUT_ALL
+    pgtools.py capture LOG OFFSET OUT_ALL [OUT_MATCHING PATTERN]
         Reads PostgreSQL's log from byte OFFSET (statements logged with
-        log_statement=all while depot answered one list request), and writes
-        two pgbench scripts with the parameters inlined: OUT_LIST holds the
-        statements that read `packages` (the list SQL proper), OUT_ALL every
-        statement of the request (with authentication's).
+        log_statement=all while depot answered one request), and writes a
+        pgbench script with the parameters inlined: OUT_ALL every statement
+        of the request (authentication's included), OUT_MATCHING only those
+        containing PATTERN (e.g. '"packages"': the list SQL proper).
     pgtools.py percentiles FILE...
         pgbench per-transaction logs (-l): prints "count p50_ms p99_ms".
 """
@@ -18,7 +18,7 @@ EXECUTE = re.compile(r"^(?:execute [^:]+|statement): (.*)$")
 PARAM = re.compile(r"\$(\d+) = ('(?:[^']|'')*'|NULL)")
 
 
-def capture(log, offset, out_list, out_all):
+def capture(log, offset, out_all, out_matching=None, pattern=None):
     with open(log, "rb") as f:
         f.seek(int(offset))
         text = f.read().decode("utf-8", "replace")
@@ -48,14 +48,17 @@ def capture(log, offset, out_list, out_all):
             continue
         inlined = re.sub(r"\$(\d+)", lambda m: params[int(m.group(1))], sql)
         ours.append(inlined.strip().rstrip(";") + ";")
-    listing = [s for s in ours if '"packages"' in s]
-    if len(listing) < 1:
-        sys.exit("no statement on \"packages\" found in the PostgreSQL log")
+    if not ours:
+        sys.exit("no statement found in the PostgreSQL log")
     header = "-- captured by bench/run.sh from PostgreSQL's log (log_statement=all)\n"
-    with open(out_list, "w") as f:
-        f.write(header + "\n".join(listing) + "\n")
     with open(out_all, "w") as f:
         f.write(header + "\n".join(ours) + "\n")
+    if out_matching:
+        matching = [s for s in ours if pattern in s]
+        if not matching:
+            sys.exit(f"no statement with {pattern} found in the PostgreSQL log")
+        with open(out_matching, "w") as f:
+            f.write(header + "\n".join(matching) + "\n")
     for s in ours:
         print("  " + s, file=sys.stderr)
 
@@ -77,7 +80,7 @@ def percentiles(files):
 
 if __name__ == "__main__":
     if sys.argv[1] == "capture":
-        capture(*sys.argv[2:6])
+        capture(*sys.argv[2:7])
     elif sys.argv[1] == "percentiles":
         percentiles(sys.argv[2:])
     else:

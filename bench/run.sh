@@ -92,6 +92,21 @@ result() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"; }
 
 calc() { python3 -c "print($1)"; }
 
+# The machine should be quiet before a measurement (2 cores are easily shared
+# with a build): CPU busy over one second, logged, and kept for the table.
+quiet_check() { # phase
+    local a b
+    a=$(awk '/^cpu / {print $2+$3+$4+$7+$8, $5+$6}' /proc/stat)
+    sleep 1
+    b=$(awk '/^cpu / {print $2+$3+$4+$7+$8, $5+$6}' /proc/stat)
+    local busy
+    busy=$(python3 -c "a=[int(x) for x in '$a'.split()]; b=[int(x) for x in '$b'.split()]; d=b[0]-a[0]; print(round(100*d/max(1, d+b[1]-a[1])))")
+    if [ "$busy" -gt 15 ]; then
+        log "warning: the machine is ${busy}% busy before '$1' (other processes: $(ps -eo comm --sort=-pcpu | sed -n 2,4p | tr '\n' ' '))"
+        echo -n " $1 (${busy}%)" >>"$WORK/noisy" # from subshells too
+    fi
+}
+
 # --- Tools --------------------------------------------------------------------
 need_apt=()
 command -v wrk >/dev/null || need_apt+=(wrk)
@@ -123,6 +138,7 @@ BASELINE=$CARGO_TARGET_DIR/release/baseline-302
 
 # --- Route planning (no services needed: runs first, on a quiet machine) -------
 if ! skipped route; then
+    quiet_check route
     log "cargo bench --bench route_planner"
     cargo bench --locked --quiet --bench route_planner | tee "$WORK/route.txt" >&2
     # | versions | nodes | edges | YAML KiB | parse ms | plans | routes | deprecated | no route | plans/s | p50 | p99 | max | hops |
@@ -332,6 +348,7 @@ if ! skipped upload; then
             # Each side gets a fresh Garage and a fresh depot (see start_garage).
             start_garage
             start_depot
+            quiet_check "upload $mib MiB"
             secs=$(direct_put "$rpm")
             log "$mib MiB direct PUT run $run: $secs s ($(calc "round($bytes / 1048576 / $secs, 1)") MiB/s)"
             best_direct=$(calc "min($secs, ${best_direct:-$secs})")
@@ -358,8 +375,9 @@ if ! skipped upload; then
     done
 fi
 
-# --- Downloads (redirects) --------------------------------------------------------
-# wrk's summary -> "requests_per_second p99_ms errors"
+# --- Helpers of the request-rate figures ------------------------------------------
+# wrk's summary -> "requests_per_second p99_ms bad", bad = non-2xx/3xx answers
+# (and "+socket-errors" when wrk saw any).
 wrk_summary() {
     python3 - "$1" <<'PY'
 import re, sys
@@ -378,7 +396,8 @@ run_wrk() { # name connections url [header] -> summary line
     shift 3
     local args=()
     if [ $# -gt 0 ]; then args=(-H "$1"); fi
-    wrk -t2 -c"$conns" -d3s "${args[@]}" "$url" >/dev/null # warm-up
+    quiet_check "$name"
+    wrk -t2 -c"$conns" -d3s "${args[@]}" "$url" >/dev/null # warm-up (and caches filled)
     wrk -t2 -c"$conns" -d"${SECONDS_EACH}s" --latency "${args[@]}" "$url" >"$WORK/wrk-$name.txt"
     local summary
     summary=$(wrk_summary "$WORK/wrk-$name.txt")
@@ -386,13 +405,63 @@ run_wrk() { # name connections url [header] -> summary line
     echo "$summary"
 }
 
-if ! skipped download; then
+run_pgbench() { # name clients script -> "tps p50_ms p99_ms"
+    local name=$1 clients=$2 script=$3
+    rm -f "$WORK/pgbench_$name".*
+    quiet_check "pgbench $name"
+    (cd "$WORK" && pgbench -n -M prepared -c "$clients" -j 2 -T 3 -f "$script" "$DATABASE_URL" >/dev/null 2>&1)
+    (cd "$WORK" && pgbench -n -M prepared -c "$clients" -j 2 -T "$SECONDS_EACH" -f "$script" \
+        -l --log-prefix="pgbench_$name" "$DATABASE_URL" >"$WORK/pgbench-$name.txt" 2>&1) ||
+        { cat "$WORK/pgbench-$name.txt" >&2; exit 1; }
+    local tps pct
+    tps=$(awk '/^tps = / {printf "%.0f", $3}' "$WORK/pgbench-$name.txt")
+    pct=$(python3 bench/pgtools.py percentiles "$WORK/pgbench_$name".*)
+    log "pgbench $name ($script): $tps tps, count p50 p99 = $pct"
+    echo "$tps $(echo "$pct" | awk '{print $2, $3}')"
+}
+
+if ! skipped download || ! skipped list; then
     start_garage
     start_depot
-    rpm=$(make_rpm "$(echo "$UPLOAD_SIZES" | awk '{print $1}')")
-    name=$(basename "$rpm")
-    curl -fsS -o /dev/null -H "$BEARER" -X POST "$DEPOT_URL/api/v2/software-packages" -F "file=@$rpm"
-    url="$DEPOT_URL/api/v2/files/sys-package/$name"
+    DL_RPM=$(make_rpm "$(echo "$UPLOAD_SIZES" | awk '{print $1}')")
+    DL_NAME=$(basename "$DL_RPM")
+    curl -fsS -o /dev/null -H "$BEARER" -X POST "$DEPOT_URL/api/v2/software-packages" -F "file=@$DL_RPM"
+
+    # The SQL depot runs for one download and one list request, captured from
+    # PostgreSQL's log (statements of this database only, logged by a depot
+    # whose connections are new), for the pgbench baselines.
+    PG_LOG=$(pg_log_file)
+    SQL_SOURCE=captured
+    if [ -r "$PG_LOG" ]; then
+        psql "$PG_ADMIN_URL" -q -c "alter database $DB_NAME set log_statement = 'all'"
+        start_depot
+        list_url="$DEPOT_URL/api/v2/software-packages?$LIST_QUERY"
+        dl_url="$DEPOT_URL/api/v2/files/sys-package/$DL_NAME"
+        curl -fsS -o /dev/null -H "$BEARER" "$list_url" # warms the connections up
+        sleep 0.3
+        offset=$(stat -c %s "$PG_LOG")
+        curl -fsS -o /dev/null -H "$BEARER" "$dl_url"
+        sleep 0.3
+        log "SQL of one download (from $PG_LOG):"
+        python3 bench/pgtools.py capture "$PG_LOG" "$offset" "$WORK/download.sql"
+        offset=$(stat -c %s "$PG_LOG")
+        curl -fsS -o /dev/null -H "$BEARER" "$list_url"
+        sleep 0.3
+        log "SQL of one list page:"
+        python3 bench/pgtools.py capture "$PG_LOG" "$offset" "$WORK/list-all.sql" "$WORK/list.sql" '"packages"'
+        psql "$PG_ADMIN_URL" -q -c "alter database $DB_NAME reset log_statement"
+        cp "$WORK/download.sql" "$WORK/list.sql" "$WORK/list-all.sql" "$CACHE/"
+    else
+        log "cannot read PostgreSQL's log ($PG_LOG): using bench/list-query.sql, as captured earlier"
+        cp bench/list-query.sql "$WORK/list.sql"
+        SQL_SOURCE="bench/list-query.sql"
+    fi
+    start_depot # new connections, without statement logging
+fi
+
+# --- Downloads (redirects) --------------------------------------------------------
+if ! skipped download; then
+    url="$DEPOT_URL/api/v2/files/sys-package/$DL_NAME"
     location=$(curl -fsS -o /dev/null -w '%{redirect_url}' -H "$BEARER" "$url" || true)
     if [ -z "$location" ]; then
         echo "depot did not redirect $url" >&2
@@ -404,72 +473,46 @@ if ! skipped download; then
     BASELINE_PID=$!
     wait_for baseline-302 10 curl -s -o /dev/null "http://127.0.0.1:$BASE_PORT/"
 
-    out=$(run_wrk baseline "$DL_CONNS" "http://127.0.0.1:$BASE_PORT/api/v2/files/sys-package/$name")
+    out=$(run_wrk baseline "$DL_CONNS" "http://127.0.0.1:$BASE_PORT/api/v2/files/sys-package/$DL_NAME")
     read -r base_rps base_p99 base_bad <<<"$out"
+    stop_pid "$BASELINE_PID"
+    BASELINE_PID=""
     out=$(run_wrk download-bearer "$DL_CONNS" "$url" "$BEARER")
     read -r rps p99 bad <<<"$out"
     ok=$(calc "'yes' if $rps / $base_rps >= 0.5 and '$bad' == '0' else 'NO'")
     result "downloads/s, Bearer token, $DL_CONNS connections" "$rps (p99 $p99 ms)" "$base_rps (p99 $base_p99 ms, axum 302)" \
         "$(calc "round($rps / $base_rps, 2)")" "≥ 0.5, p99 reported" "$ok"
+    bearer_rps=$rps
     out=$(run_wrk download-basic "$DL_CONNS" "$url" "$BASIC")
     read -r rps p99 bad <<<"$out"
     ok=$(calc "'yes' if $rps / $base_rps >= 0.5 and '$bad' == '0' else 'NO'")
-    result "downloads/s, Basic auth, $DL_CONNS connections" "$rps (p99 $p99 ms)" "$base_rps (p99 $base_p99 ms, axum 302)" \
+    result "downloads/s, Basic auth (cached), $DL_CONNS connections" "$rps (p99 $p99 ms)" "$base_rps (p99 $base_p99 ms, axum 302)" \
         "$(calc "round($rps / $base_rps, 2)")" "≥ 0.5, p99 reported" "$ok"
-    stop_pid "$BASELINE_PID"
-    BASELINE_PID=""
+    if [ -s "$WORK/download.sql" ]; then
+        # How fast PostgreSQL alone runs a download's statements, at the
+        # concurrency depot's pool allows (16): a ceiling for depot.
+        out=$(run_pgbench download 16 download.sql)
+        read -r tps _ pp99 <<<"$out"
+        result "  ceiling: a download's SQL alone, pgbench, 16 clients" "$bearer_rps" "$tps (p99 $pp99 ms)" \
+            "$(calc "round($bearer_rps / $tps, 2)")" "(informative)" "—"
+    fi
 fi
 
 # --- List pages -------------------------------------------------------------------
 if ! skipped list; then
-    # Capture the SQL depot runs for one list request: statements logged by
-    # PostgreSQL for this database only, by a depot whose connections are new.
-    PG_LOG=$(pg_log_file)
-    if [ -r "$PG_LOG" ]; then
-        psql "$PG_ADMIN_URL" -q -c "alter database $DB_NAME set log_statement = 'all'"
-        start_depot
-        url="$DEPOT_URL/api/v2/software-packages?$LIST_QUERY"
-        curl -fsS -o /dev/null -H "$BEARER" "$url" # the first: connections warm up
-        sleep 0.2
-        offset=$(stat -c %s "$PG_LOG")
-        curl -fsS -o "$WORK/list.json" -H "$BEARER" "$url"
-        sleep 0.5
-        psql "$PG_ADMIN_URL" -q -c "alter database $DB_NAME reset log_statement"
-        log "SQL of one list request (from $PG_LOG):"
-        python3 bench/pgtools.py capture "$PG_LOG" "$offset" "$WORK/list.sql" "$WORK/list-all.sql"
-        cp "$WORK/list.sql" "$CACHE/list.sql"
-        cp "$WORK/list-all.sql" "$CACHE/list-all.sql"
-        sql_source="captured"
-    else
-        log "cannot read PostgreSQL's log ($PG_LOG): using bench/list-query.sql as captured earlier"
-        cp bench/list-query.sql "$WORK/list.sql"
-        sql_source="bench/list-query.sql"
-    fi
-    start_depot # new connections, without statement logging
     url="$DEPOT_URL/api/v2/software-packages?$LIST_QUERY"
     total=$(curl -fsS -H "$BEARER" "$url" | python3 -c 'import json,sys; d = json.load(sys.stdin)["data"]; print(d.get("page", {}).get("totalElements", "?"))' || echo "?")
     log "the list query matches $total of $ROWS packages"
-
     out=$(run_wrk list "$LIST_CONNS" "$url" "$BEARER")
     read -r rps p99 bad <<<"$out"
-    (cd "$WORK" && pgbench -n -M prepared -c "$LIST_CONNS" -j 2 -T 3 -f list.sql "$DATABASE_URL" >/dev/null 2>&1)
-    (cd "$WORK" && pgbench -n -M prepared -c "$LIST_CONNS" -j 2 -T "$SECONDS_EACH" -f list.sql \
-        -l --log-prefix=pgbench_list "$DATABASE_URL" >"$WORK/pgbench.txt" 2>&1) || { cat "$WORK/pgbench.txt" >&2; exit 1; }
-    out=$(python3 bench/pgtools.py percentiles "$WORK"/pgbench_list.*)
-    read -r _ pg_p50 pg_p99 <<<"$out"
-    pg_tps=$(awk '/^tps = / {printf "%.0f", $3}' "$WORK/pgbench.txt")
-    log "pgbench (list SQL, $sql_source): $pg_tps tps, p50 $pg_p50 ms, p99 $pg_p99 ms"
+    out=$(run_pgbench list "$LIST_CONNS" list.sql)
+    read -r pg_tps _ pg_p99 <<<"$out"
     ok=$(calc "'yes' if $rps / $pg_tps >= 0.5 and $p99 < 20 and '$bad' == '0' else 'NO'")
-    result "list pages/s, $ROWS packages, $LIST_CONNS connections" "$rps (p99 $p99 ms)" "$pg_tps (p99 $pg_p99 ms, pgbench)" \
+    result "list pages/s, $ROWS packages, $LIST_CONNS connections" "$rps (p99 $p99 ms)" "$pg_tps (p99 $pg_p99 ms, pgbench, SQL $SQL_SOURCE)" \
         "$(calc "round($rps / $pg_tps, 2)")" "≥ 0.5, p99 < 20 ms" "$ok"
     if [ -s "$WORK/list-all.sql" ]; then
-        rm -f "$WORK"/pgbench_all.*
-        (cd "$WORK" && pgbench -n -M prepared -c "$LIST_CONNS" -j 2 -T "$SECONDS_EACH" -f list-all.sql \
-            -l --log-prefix=pgbench_all "$DATABASE_URL" >"$WORK/pgbench-all.txt" 2>&1) || { cat "$WORK/pgbench-all.txt" >&2; exit 1; }
-        out=$(python3 bench/pgtools.py percentiles "$WORK"/pgbench_all.*)
-        read -r _ all_p50 all_p99 <<<"$out"
-        all_tps=$(awk '/^tps = / {printf "%.0f", $3}' "$WORK/pgbench-all.txt")
-        log "pgbench (the request's SQL, token check included): $all_tps tps, p99 $all_p99 ms"
+        out=$(run_pgbench list-all "$LIST_CONNS" list-all.sql)
+        read -r all_tps _ all_p99 <<<"$out"
         result "  same, vs the request's SQL with the token check" "$rps (p99 $p99 ms)" "$all_tps (p99 $all_p99 ms, pgbench)" \
             "$(calc "round($rps / $all_tps, 2)")" "(informative)" "—"
     fi
@@ -481,6 +524,7 @@ cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 echo
 echo "depot $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') — $(date -u '+%Y-%m-%d %H:%M UTC') — $(nproc) CPUs ($cpu), $mem_gib GiB RAM, Linux $(uname -r)"
 echo "PostgreSQL $(psql "$PG_ADMIN_URL" -Atc 'show server_version'), Garage $GARAGE_VERSION, ${SECONDS_EACH}s per wrk/pgbench run"
+if [ -s "$WORK/noisy" ]; then echo "warning: other processes used the CPU before:$(cat "$WORK/noisy") — numbers are not clean"; fi
 echo
 echo "| figure | depot | baseline | ratio | target | ok |"
 echo "| --- | --- | --- | --- | --- | --- |"

@@ -12,6 +12,7 @@ use url::Url;
 
 use crate::config::{Config, DownloadMode};
 use crate::db;
+use crate::domain::audit::AuditLog;
 use crate::domain::gc::Collector;
 use crate::domain::packages::Packages;
 use crate::domain::preload::preload;
@@ -24,6 +25,7 @@ use crate::store::BlobStore;
 #[derive(Clone)]
 pub struct AppState {
     pub packages: Packages,
+    pub audit: AuditLog,
     pub uploads: Uploads,
     pub collector: Collector,
     pub users: Users,
@@ -89,6 +91,7 @@ impl Server {
             eprintln!("depot: change it with `depot user passwd admin`");
         }
         let tokens = Tokens::new(db.clone());
+        let audit = AuditLog::new(db.clone());
         let packages = Packages::new(db.clone(), store);
         let uploads = Uploads::new(
             db.clone(),
@@ -113,6 +116,7 @@ impl Server {
             .with_context(|| format!("listening on {}", config.listen))?;
         let state = AppState {
             packages,
+            audit,
             uploads,
             collector,
             users,
@@ -161,10 +165,14 @@ impl Server {
             .gc_interval
             .map(|every| tokio::spawn(collect_garbage(self.state.collector.clone(), every)));
         let router = crate::http::router(self.state);
-        axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving HTTP")?;
+        // The peer's address, for the audit log.
+        axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP")?;
         sweeper.abort();
         if let Some(collector) = collector {
             collector.abort();

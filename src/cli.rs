@@ -112,6 +112,21 @@ pub enum Command {
         #[command(flatten)]
         serve: Box<ServeArgs>,
     },
+    /// Print the audit log, newest first.
+    Audit {
+        #[arg(long)]
+        actor: Option<String>,
+        /// e.g. package.upload, package.delete, token.create, upload.append.
+        #[arg(long)]
+        action: Option<String>,
+        /// Only events this recent, e.g. 24h or 7d.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        since: Option<Duration>,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Manage API tokens (for agents and CI: `Authorization: Bearer …`).
     Token {
         #[command(subcommand)]
@@ -455,6 +470,53 @@ async fn offline(
     );
     let collector = Collector::new(db.clone(), store.clone(), uploads, config.gc_grace);
     Ok((db, store, collector))
+}
+
+pub async fn audit_command(
+    db_args: &DbArgs,
+    actor: Option<String>,
+    action: Option<String>,
+    since: Option<Duration>,
+    limit: u64,
+) -> anyhow::Result<()> {
+    use crate::domain::audit::{AuditLog, Filter};
+    let db = db::connect(&db_args.database_url()).await?;
+    db::migrate(&db).await?;
+    let since = since
+        .map(|d| chrono::Duration::from_std(d).map(|d| chrono::Utc::now() - d))
+        .transpose()?;
+    let filter = Filter {
+        actor,
+        action,
+        since,
+        until: None,
+    };
+    let (events, total) = AuditLog::new(db)
+        .list(&filter, 1, limit.clamp(1, 10_000))
+        .await?;
+    println!(
+        "{:<20} {:<16} {:<24} {:<8} {:>4}  {:<16} {:<32} TARGET",
+        "TIME", "ACTOR", "ACTION", "OUTCOME", "CODE", "ADDRESS", "TRACE ID"
+    );
+    for e in &events {
+        let actor = match e.token_id {
+            Some(t) => format!("{} (token {t})", e.actor),
+            None => e.actor.clone(),
+        };
+        println!(
+            "{:<20} {:<16} {:<24} {:<8} {:>4}  {:<16} {:<32} {}",
+            e.at.format("%Y-%m-%d %H:%M:%S"),
+            actor,
+            e.action,
+            e.outcome,
+            e.status,
+            e.address,
+            e.trace_id,
+            e.target
+        );
+    }
+    eprintln!("{} of {total} event(s)", events.len());
+    Ok(())
 }
 
 pub async fn gc_command(args: ServeArgs, dry_run: bool) -> anyhow::Result<()> {

@@ -4,7 +4,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use depot::app::Server;
 use depot::cli::{
-    Cli, Command, LogFormat, doctor_command, gc_command, route_command, token_command, user_command,
+    Cli, Command, LogFormat, audit_command, doctor_command, gc_command, route_command,
+    token_command, user_command,
 };
 use depot::client::{Client, ClientError, ls, pull, push, rm};
 use tracing_subscriber::EnvFilter;
@@ -56,6 +57,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token { command, db } => token_command(&db, command).await,
         Command::Gc { dry_run, serve } => gc_command(*serve, dry_run).await,
         Command::Doctor { serve } => doctor_command(*serve).await,
+        Command::Audit {
+            actor,
+            action,
+            since,
+            limit,
+            db,
+        } => audit_command(&db, actor, action, since, limit).await,
         Command::Push {
             files,
             package_type,

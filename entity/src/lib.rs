@@ -1,6 +1,7 @@
 //! Database entities (sea-orm models), one module per table.
 
 pub mod api_token;
+pub mod audit_event;
 pub mod blob;
 pub mod lock;
 pub mod package;

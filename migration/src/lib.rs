@@ -9,6 +9,7 @@ mod m20261122_000003_create_upgrade_packages;
 mod m20261122_000004_create_api_tokens;
 mod m20261122_000005_create_uploads;
 mod m20261122_000006_create_locks;
+mod m20261122_000007_create_audit_events;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_create_api_tokens::Migration),
             Box::new(m20261122_000005_create_uploads::Migration),
             Box::new(m20261122_000006_create_locks::Migration),
+            Box::new(m20261122_000007_create_audit_events::Migration),
         ]
     }
 }

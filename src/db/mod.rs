@@ -1,6 +1,7 @@
 //! The metadata database: connection, migrations, and the queries the domain
 //! needs, one module per table. Nothing above this layer writes SQL.
 
+pub mod audit;
 pub mod locks;
 pub mod packages;
 pub mod tokens;

@@ -1,6 +1,7 @@
 //! Domain logic: what depot does, independent of HTTP. Pure parts (type
 //! inference, file names, RPM headers, list queries) have no I/O at all.
 
+pub mod audit;
 pub mod classify;
 pub mod doctor;
 pub mod filename;

@@ -8,9 +8,11 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum_extra::headers::authorization::{Basic, Bearer, Credentials};
 
+use super::context::RequestContext;
 use super::error::{ApiError, Code};
 use crate::app::AppState;
 use crate::config::Secret;
+use crate::domain::audit::Actor;
 use crate::domain::users::{Permission, User};
 
 pub trait RequiredPermission: Send + Sync {
@@ -61,6 +63,14 @@ where
             .as_bytes()
             .get(..Basic::SCHEME.len())
             .is_some_and(|s| s.eq_ignore_ascii_case(Basic::SCHEME.as_bytes()));
+        let attempted = is_basic
+            .then(|| Basic::decode(value))
+            .flatten()
+            .map(|b| b.username().to_string());
+        RequestContext::set_actor(Actor {
+            name: attempted.unwrap_or_default(),
+            token: None,
+        });
         let user = if is_bearer {
             let bearer = Bearer::decode(value).ok_or_else(ApiError::bad_credentials)?;
             state
@@ -84,6 +94,10 @@ where
         } else {
             return Err(ApiError::bad_credentials());
         };
+        RequestContext::set_actor(Actor {
+            name: user.name.clone(),
+            token: user.token,
+        });
         if !user.role.grants(P::PERMISSION) {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,

@@ -2,7 +2,7 @@
 //! time its `duration` is measured from. Set by one middleware, read where
 //! responses are rendered; the same middleware counts requests for `/metrics`.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
@@ -12,12 +12,15 @@ use axum::response::Response;
 use tracing::Instrument;
 
 use super::error::Code;
+use crate::domain::audit::Actor;
 use crate::metrics::METRICS;
 
 #[derive(Clone, Debug)]
 pub struct RequestContext {
     pub trace_id: String,
     pub started: Instant,
+    /// Who the request authenticated as (or tried to), for the audit log.
+    pub actor: Arc<Mutex<Option<Actor>>>,
 }
 
 tokio::task_local! {
@@ -30,7 +33,17 @@ impl RequestContext {
         CONTEXT.try_with(Clone::clone).unwrap_or_else(|_| Self {
             trace_id: new_trace_id(),
             started: Instant::now(),
+            actor: Arc::default(),
         })
+    }
+
+    /// Records who the current request acts for.
+    pub fn set_actor(actor: Actor) {
+        let _ = CONTEXT.try_with(|c| *c.actor.lock().expect("not poisoned") = Some(actor));
+    }
+
+    pub fn actor(&self) -> Option<Actor> {
+        self.actor.lock().expect("not poisoned").clone()
     }
 }
 
@@ -79,6 +92,7 @@ pub async fn middleware(req: Request, next: Next) -> Response {
     let context = RequestContext {
         trace_id: trace_id.clone(),
         started,
+        actor: Arc::default(),
     };
     let upload = has_body && is_upload(&method, &route);
     let _in_flight = upload.then(InFlight::start);

@@ -1,6 +1,7 @@
 //! The HTTP surface: one router per resource, merged here, plus the
 //! middleware every request passes through.
 
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod context;
@@ -35,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .merge(uploads::router())
         .merge(tokens::router())
         .merge(diagnostics::router())
+        .merge(audit::router())
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, Code::NotFound, "no such endpoint")
         })
@@ -54,6 +56,12 @@ pub fn router(state: AppState) -> Router {
             )
             .into_response()
         }))
+        // Inside the context middleware (the trace id), outside the panic
+        // catcher (a panic is recorded with its 500).
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            audit::middleware,
+        ))
         .layer(middleware::from_fn(context::middleware))
         .with_state(state)
 }

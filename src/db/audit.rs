@@ -1,0 +1,51 @@
+use chrono::{DateTime, Utc};
+use entity::audit_event;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder,
+};
+
+pub async fn insert(db: &impl ConnectionTrait, event: audit_event::Model) -> Result<(), DbErr> {
+    let mut row = audit_event::ActiveModel::from(event);
+    row.id = sea_orm::ActiveValue::NotSet;
+    row.insert(db).await?;
+    Ok(())
+}
+
+/// What `list` filters by; `None` matches anything.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// One page (1-based) of events, newest first, and the total.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: &Filter,
+    page: u64,
+    size: u64,
+) -> Result<(Vec<audit_event::Model>, u64), DbErr> {
+    let mut query = audit_event::Entity::find();
+    if let Some(actor) = &filter.actor {
+        query = query.filter(audit_event::Column::Actor.eq(actor.as_str()));
+    }
+    if let Some(action) = &filter.action {
+        query = query.filter(audit_event::Column::Action.eq(action.as_str()));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(audit_event::Column::At.gte(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(audit_event::Column::At.lt(until));
+    }
+    let paginator = query
+        .order_by_desc(audit_event::Column::At)
+        .order_by_desc(audit_event::Column::Id)
+        .paginate(db, size);
+    let total = paginator.num_items().await?;
+    let rows = paginator.fetch_page(page.saturating_sub(1)).await?;
+    Ok((rows, total))
+}

@@ -1,0 +1,223 @@
+//! The audit trail of the HTTP API: every change (a mutating request) and
+//! every refused attempt (401, 403) is recorded after it is answered; and
+//! `GET /api/v2/audit-events` to read it back.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, MatchedPath, Query, Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::get;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::auth::{Require, UserAdmin};
+use super::context::RequestContext;
+use super::envelope::{Envelope, PageInfo, Paged};
+use super::error::{ApiError, ApiResult};
+use crate::app::AppState;
+use crate::domain::audit::{Event, Filter};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v2/audit-events", get(list))
+}
+
+/// The action a request is, by method and route template.
+fn action(method: &Method, route: &str) -> String {
+    let named = match (method.as_str(), route) {
+        ("POST", "/api/v2/software-packages") => "package.upload",
+        ("POST", "/api/v2/files/uploadFile") => "package.upload",
+        ("DELETE", "/api/v2/software-packages/{id}") => "package.delete",
+        ("POST", "/api/v1/upgrade/package") => "upgrade-package.upload",
+        ("DELETE", "/api/v1/upgrade/package/{id}") => "upgrade-package.delete",
+        ("POST", "/api/v2/uploads" | "/api/v2/uploads/") => "upload.create",
+        ("PATCH", "/api/v2/uploads/{id}") => "upload.append",
+        ("DELETE", "/api/v2/uploads/{id}") => "upload.terminate",
+        ("POST", "/api/v2/tokens") => "token.create",
+        ("DELETE", "/api/v2/tokens/{id}") => "token.revoke",
+        _ => "",
+    };
+    if named.is_empty() {
+        format!("{} {route}", method.as_str())
+    } else {
+        named.to_string()
+    }
+}
+
+/// Whether a request belongs in the audit log.
+fn audited(method: &Method, route: &str, status: StatusCode) -> bool {
+    let changes = matches!(*method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE)
+        // Planning a route reads only.
+        && route != "/api/v1/upgrade/route";
+    changes || matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+}
+
+pub async fn middleware(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let target = req.uri().path().to_string();
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    // Behind a proxy the peer is the proxy: keep what it says it forwarded too.
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty());
+    let address = match (peer, forwarded) {
+        (Some(peer), Some(client)) => format!("{client} (via {peer})"),
+        (Some(peer), None) => peer,
+        (None, Some(client)) => client,
+        (None, None) => String::new(),
+    };
+    let response = next.run(req).await;
+    let status = response.status();
+    if audited(&method, &route, status) {
+        let context = RequestContext::current();
+        let event = Event {
+            at: Utc::now(),
+            actor: context.actor().unwrap_or_default(),
+            action: action(&method, &route),
+            target,
+            status: status.as_u16(),
+            address,
+            trace_id: context.trace_id,
+        };
+        if let Err(e) = state.audit.record(event).await {
+            tracing::error!(error = %e, "recording an audit event failed");
+        }
+    }
+    response
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListQuery {
+    actor: Option<String>,
+    action: Option<String>,
+    /// RFC 3339 times.
+    since: Option<String>,
+    until: Option<String>,
+    page: Option<u64>,
+    size: Option<u64>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AuditEventMeta {
+    id: i64,
+    time: String,
+    actor: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_id: Option<i64>,
+    action: String,
+    target: String,
+    outcome: String,
+    status: i32,
+    address: String,
+    trace_id: String,
+}
+
+fn parse_time(name: &str, value: Option<&str>) -> ApiResult<Option<DateTime<Utc>>> {
+    value
+        .map(|v| {
+            DateTime::parse_from_rfc3339(v)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| ApiError::bad_request(format!("{name} must be an RFC 3339 time: {e}")))
+        })
+        .transpose()
+}
+
+async fn list(
+    _: Require<UserAdmin>,
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Envelope<Paged<AuditEventMeta>>> {
+    let page = query.page.unwrap_or(1).max(1);
+    let size = query.size.unwrap_or(50);
+    if !(1..=1000).contains(&size) {
+        return Err(ApiError::bad_request("size must be between 1 and 1000"));
+    }
+    let filter = Filter {
+        actor: query.actor,
+        action: query.action,
+        since: parse_time("since", query.since.as_deref())?,
+        until: parse_time("until", query.until.as_deref())?,
+    };
+    let (rows, total) = state.audit.list(&filter, page, size).await?;
+    Ok(Envelope::ok(Paged {
+        contents: rows
+            .into_iter()
+            .map(|e| AuditEventMeta {
+                id: e.id,
+                time: e.at.to_rfc3339_opts(SecondsFormat::Millis, false),
+                actor: e.actor,
+                token_id: e.token_id,
+                action: e.action,
+                target: e.target,
+                outcome: e.outcome,
+                status: e.status,
+                address: e.address,
+                trace_id: e.trace_id,
+            })
+            .collect(),
+        page: PageInfo {
+            number: page,
+            size,
+            total_elements: total,
+            total_pages: total.div_ceil(size),
+        },
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_are_named() {
+        assert_eq!(
+            action(&Method::DELETE, "/api/v2/software-packages/{id}"),
+            "package.delete"
+        );
+        assert_eq!(
+            action(&Method::PATCH, "/api/v2/uploads/{id}"),
+            "upload.append"
+        );
+        assert_eq!(action(&Method::POST, "/api/v2/other"), "POST /api/v2/other");
+    }
+
+    #[test]
+    fn what_is_audited() {
+        assert!(audited(
+            &Method::POST,
+            "/api/v2/software-packages",
+            StatusCode::OK
+        ));
+        assert!(audited(
+            &Method::GET,
+            "/api/v2/software-packages",
+            StatusCode::UNAUTHORIZED
+        ));
+        assert!(!audited(
+            &Method::GET,
+            "/api/v2/software-packages",
+            StatusCode::OK
+        ));
+        assert!(!audited(
+            &Method::POST,
+            "/api/v1/upgrade/route",
+            StatusCode::OK
+        ));
+    }
+}
