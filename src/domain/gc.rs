@@ -275,7 +275,7 @@ mod tests {
         assert_eq!(report.bytes(), 3073);
         let text = report.to_string();
         assert!(
-            text.starts_with("removed 2 unreferenced object(s), 2.0 KiB"),
+            text.starts_with("removed 2 unreferenced object(s), 2.0K"),
             "{text}"
         );
         let dry = Report {
