@@ -522,7 +522,11 @@ fi
 mem_gib=$(awk '/MemTotal/ {printf "%.1f", $2 / 1048576}' /proc/meminfo)
 cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 echo
-echo "depot $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') — $(date -u '+%Y-%m-%d %H:%M UTC') — $(nproc) CPUs ($cpu), $mem_gib GiB RAM, Linux $(uname -r)"
+rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
+if [ -n "$(git -C "$ROOT" status --porcelain -- src entity migration Cargo.toml Cargo.lock 2>/dev/null)" ]; then
+    rev="$rev + uncommitted changes"
+fi
+echo "depot $rev — $(date -u '+%Y-%m-%d %H:%M UTC') — $(nproc) CPUs ($cpu), $mem_gib GiB RAM, Linux $(uname -r)"
 echo "PostgreSQL $(psql "$PG_ADMIN_URL" -Atc 'show server_version'), Garage $GARAGE_VERSION, ${SECONDS_EACH}s per wrk/pgbench run"
 if [ -s "$WORK/noisy" ]; then echo "warning: other processes used the CPU before:$(cat "$WORK/noisy") — numbers are not clean"; fi
 echo
