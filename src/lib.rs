@@ -14,3 +14,4 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod store;
+pub mod telemetry;

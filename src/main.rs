@@ -1,14 +1,12 @@
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
 use depot::app::Server;
 use depot::cli::{
-    Cli, Command, LogFormat, audit_command, doctor_command, gc_command, route_command,
-    token_command, user_command,
+    Cli, Command, audit_command, doctor_command, gc_command, route_command, token_command,
+    user_command,
 };
 use depot::client::{Client, ClientError, ls, pull, push, rm};
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -18,16 +16,10 @@ async fn main() -> ExitCode {
         Command::Serve(_) => "info,sqlx=warn,aws=warn",
         _ => "warn",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match cli.log_format {
-        // One JSON object a line, with the request span (route, trace id) in it.
-        LogFormat::Json => logs.json().with_current_span(true).init(),
-        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
-    }
-    match run(cli).await {
+    let telemetry = depot::telemetry::init(cli.log_format, default);
+    let result = run(cli).await;
+    drop(telemetry);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line: what failed, and the code that says what kind of failure it was.

@@ -58,23 +58,46 @@ fn new_trace_id() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
-/// The trace id of an incoming W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`).
-fn trace_id_from_parent(value: &str) -> Option<String> {
-    let mut parts = value.split('-');
-    let (_version, trace_id) = (parts.next()?, parts.next()?);
-    let valid = trace_id.len() == 32
-        && trace_id.bytes().all(|b| b.is_ascii_hexdigit())
-        && trace_id.bytes().any(|b| b != b'0');
-    valid.then(|| trace_id.to_ascii_lowercase())
+/// The trace and parent span ids of a W3C `traceparent`, when it is valid.
+fn parse_traceparent(value: &str) -> Option<(String, String)> {
+    let mut parts = value.trim().split('-');
+    let (_version, trace_id, span_id) = (parts.next()?, parts.next()?, parts.next()?);
+    let hex = |s: &str, len: usize| {
+        s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit()) && s.bytes().any(|b| b != b'0')
+    };
+    (hex(trace_id, 32) && hex(span_id, 16))
+        .then(|| (trace_id.to_ascii_lowercase(), span_id.to_ascii_lowercase()))
+}
+
+/// The request's trace id: the client's (`traceparent`), else the one
+/// OpenTelemetry gave the span when traces are exported, else a new one. So
+/// the envelope's `traceId` always names the exported trace.
+fn trace_id_of(span: &tracing::Span, parent: Option<(String, String)>) -> String {
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+    };
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    if let Some((trace_id, span_id)) = &parent {
+        if let (Ok(t), Ok(s)) = (TraceId::from_hex(trace_id), SpanId::from_hex(span_id)) {
+            let remote = SpanContext::new(t, s, TraceFlags::SAMPLED, true, TraceState::default());
+            // Fails only without the OpenTelemetry layer, where it does not matter.
+            let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
+        }
+        return trace_id.clone();
+    }
+    let exported = span.context().span().span_context().trace_id();
+    if exported != TraceId::INVALID {
+        return exported.to_string();
+    }
+    new_trace_id()
 }
 
 pub async fn middleware(req: Request, next: Next) -> Response {
-    let trace_id = req
+    let parent = req
         .headers()
         .get("traceparent")
         .and_then(|v| v.to_str().ok())
-        .and_then(trace_id_from_parent)
-        .unwrap_or_else(new_trace_id);
+        .and_then(parse_traceparent);
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -87,7 +110,9 @@ pub async fn middleware(req: Request, next: Next) -> Response {
             .get(header::CONTENT_LENGTH)
             .is_some_and(|v| v.as_bytes() != b"0");
     // Named by route template, not the raw path, to keep cardinality low.
-    let span = tracing::info_span!("request", %method, %route, %trace_id);
+    let span = tracing::info_span!("request", %method, %route, trace_id = tracing::field::Empty);
+    let trace_id = trace_id_of(&span, parent);
+    span.record("trace_id", trace_id.as_str());
     let started = Instant::now();
     let context = RequestContext {
         trace_id: trace_id.clone(),
@@ -177,14 +202,14 @@ mod tests {
     fn traceparent_is_honoured_when_valid() {
         let id = "4bf92f3577b34da6a3ce929d0e0e4736";
         assert_eq!(
-            trace_id_from_parent(&format!("00-{id}-00f067aa0ba902b7-01")).as_deref(),
-            Some(id)
+            parse_traceparent(&format!("00-{id}-00f067aa0ba902b7-01")),
+            Some((id.to_string(), "00f067aa0ba902b7".to_string()))
         );
         assert_eq!(
-            trace_id_from_parent("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
+            parse_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
             None
         );
-        assert_eq!(trace_id_from_parent("garbage"), None);
+        assert_eq!(parse_traceparent("garbage"), None);
         assert_eq!(new_trace_id().len(), 32);
     }
 }

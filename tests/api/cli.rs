@@ -361,3 +361,77 @@ fn doctor_reports_pending_migrations_then_all_clear() {
         "{out}"
     );
 }
+
+/// With OTEL_EXPORTER_OTLP_ENDPOINT set, each request's span reaches the
+/// collector under the envelope's traceId (the client's, from `traceparent`).
+#[tokio::test]
+async fn traces_are_exported_under_the_envelopes_trace_id() {
+    use std::sync::{Arc, Mutex};
+    let received = Arc::new(Mutex::new(String::new()));
+    let sink = received.clone();
+    let collector = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: String| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push_str(&body);
+                "{}"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, collector).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, rx) = serve(
+        depot(dir.path())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+            .env("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let addr = loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("depot serve printed its address");
+        if let Some((_, a)) = line.split_once("addr=") {
+            break a.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let client = reqwest::Client::new();
+    let time = |traceparent: Option<&'static str>| {
+        let mut request = client.get(format!("http://{addr}/api/v2/time"));
+        if let Some(tp) = traceparent {
+            request = request.header("traceparent", tp);
+        }
+        async move {
+            let body: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+            body["traceId"].as_str().unwrap().to_string()
+        }
+    };
+    let own = time(None).await;
+    let theirs = time(Some(
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    ))
+    .await;
+    assert_eq!(theirs, "4bf92f3577b34da6a3ce929d0e0e4736");
+    loop {
+        let got = received.lock().unwrap().clone();
+        // OTLP/JSON writes ids as hex strings.
+        if got.contains(&format!("\"{own}\"")) && got.contains(&format!("\"{theirs}\"")) {
+            assert!(
+                got.contains("\"00f067aa0ba902b7\""),
+                "the client's span is the parent: {got}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "traces {own} and {theirs} never reached the collector; it got:\n{got}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+}
