@@ -32,7 +32,9 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
     options
         .max_connections(if sqlite { 8 } else { 16 })
         .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(30))
+        // A request waits this long for a connection before answering 503: long
+        // enough for a burst, short enough not to look like a hang.
+        .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false)
         // On every pooled connection: readers do not block the writer, and a
         // writer waits for the lock instead of failing at once.

@@ -176,3 +176,78 @@ async fn a_stalled_upload_is_refused_and_cleaned_up(backend: Backend) {
     let (_, list) = envelope(app.get(Who::Viewer, "/api/v2/software-packages").await).await;
     assert_eq!(list["data"]["page"]["totalElements"], 0);
 }
+
+/// PostgreSQL refusing connections (its connection limit reached): 503 with
+/// the database's own code, not a hang; and back to normal once it accepts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_out_of_connections_answers_503_then_recovers() {
+    use sea_orm::ConnectionTrait;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::common::config_for(Backend::PostgresS3, dir.path()).await;
+    // depot as an ordinary role (superusers ignore connection limits).
+    let admin = depot::db::connect(&config.database_url).await.unwrap();
+    let role = format!("depot_limited_{}", uuid::Uuid::new_v4().simple());
+    let (root, database) = config.database_url.rsplit_once('/').unwrap();
+    let database = database.to_string();
+    for sql in [
+        format!("CREATE ROLE {role} LOGIN"),
+        format!("ALTER DATABASE {database} OWNER TO {role}"),
+        format!("GRANT ALL ON SCHEMA public TO {role}"),
+    ] {
+        admin.execute_unprepared(&sql).await.unwrap();
+    }
+    let host = root.rsplit_once('@').map_or(root, |(_, h)| h);
+    config.database_url = format!("postgres://{role}@{host}/{database}");
+    let app = TestApp::start_config(Backend::PostgresS3, config, dir).await;
+    app.upload_ok("before.sh", b"#!/bin/sh\n".to_vec()).await;
+
+    // No more connections for depot's role, and the ones it has are gone.
+    for sql in [
+        format!("ALTER ROLE {role} CONNECTION LIMIT 0"),
+        format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"),
+    ] {
+        admin.execute_unprepared(&sql).await.unwrap();
+    }
+    let started = Instant::now();
+    let message = expect_error(
+        app.get(Who::Viewer, "/api/v2/software-packages").await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        90006,
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(message.contains("connections"), "{message}");
+    assert_eq!(
+        app.http
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+
+    admin
+        .execute_unprepared(&format!("ALTER ROLE {role} CONNECTION LIMIT -1"))
+        .await
+        .unwrap();
+    let (status, body) = envelope(app.get(Who::Viewer, "/api/v2/software-packages").await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["page"]["totalElements"], 1);
+    drop(app);
+    // The role goes with the test; the database is dropped by scripts/test.sh.
+    let _ = admin
+        .execute_unprepared(&format!("ALTER DATABASE {database} OWNER TO postgres"))
+        .await;
+    let _ = admin
+        .execute_unprepared(&format!("REASSIGN OWNED BY {role} TO postgres"))
+        .await;
+    let _ = admin
+        .execute_unprepared(&format!("DROP OWNED BY {role}"))
+        .await;
+    let _ = admin.execute_unprepared(&format!("DROP ROLE {role}")).await;
+}
