@@ -142,6 +142,12 @@ DEPOT_UPLOAD_IDLE_TIMEOUT: {{ . | quote }}
 {{- with .Values.config.uploadExpiry }}
 DEPOT_UPLOAD_EXPIRY: {{ . | quote }}
 {{- end }}
+{{- with .Values.config.gcInterval }}
+DEPOT_GC_INTERVAL: {{ . | quote }}
+{{- end }}
+{{- with .Values.config.gcGrace }}
+DEPOT_GC_GRACE: {{ . | quote }}
+{{- end }}
 {{- with .Values.config.upgradeChunkSize }}
 DEPOT_UPGRADE_CHUNK_SIZE: {{ . | quote }}
 {{- end }}
