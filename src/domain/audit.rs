@@ -32,6 +32,11 @@ pub struct Event {
     pub trace_id: String,
 }
 
+/// At most `max` characters.
+fn clip(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
 /// `success`, `refused` (the client's doing: 4xx) or `failed` (ours: 5xx).
 pub fn outcome(status: u16) -> &'static str {
     match status {
@@ -47,16 +52,17 @@ impl AuditLog {
     }
 
     pub async fn record(&self, event: Event) -> Result<()> {
+        // Client-supplied (a tried user name, X-Forwarded-For): kept to the column's size.
         let row = audit_event::Model {
             id: 0,
             at: event.at,
-            actor: event.actor.name,
+            actor: clip(&event.actor.name, 128),
             token_id: event.actor.token,
             action: event.action,
             target: event.target,
             outcome: outcome(event.status).to_string(),
             status: i32::from(event.status),
-            address: event.address,
+            address: clip(&event.address, 128),
             trace_id: event.trace_id,
         };
         Ok(db::audit::insert(&self.db, row).await?)
@@ -80,5 +86,6 @@ mod tests {
         assert_eq!(super::outcome(204), "success");
         assert_eq!(super::outcome(401), "refused");
         assert_eq!(super::outcome(507), "failed");
+        assert_eq!(super::clip("ééé", 2), "éé");
     }
 }

@@ -268,7 +268,19 @@ async fn missing_objects(db: &DatabaseConnection, store: &BlobStore) -> Check {
         (Err(e), _) => return Check::warn("package objects", e.to_string(), "check the database"),
         (_, Err(e)) => return Check::warn("package objects", e.to_string(), "check the store"),
     };
-    let missing: Vec<&String> = keys.iter().filter(|k| !stored.contains(*k)).collect();
+    // The listing and the package rows were read at different moments: a
+    // key counts as missing only if it still has a package and still no object.
+    let mut missing: Vec<&String> = Vec::new();
+    for key in keys.iter().filter(|k| !stored.contains(*k)) {
+        let still_referenced = db::packages::references(db, key).await.is_ok_and(|n| n > 0);
+        let still_absent = !store
+            .exists(&crate::store::BlobKey::from_stored(key.clone()))
+            .await
+            .unwrap_or(false);
+        if still_referenced && still_absent {
+            missing.push(key);
+        }
+    }
     if missing.is_empty() {
         return Check::ok("package objects", format!("all {} present", keys.len()));
     }

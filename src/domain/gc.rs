@@ -27,6 +27,43 @@ pub struct Collector {
     store: BlobStore,
     uploads: Uploads,
     grace: Duration,
+    staging_grace: Duration,
+}
+
+/// Staging objects are spared at least this long (see `collect`).
+const STAGING_GRACE_FLOOR: Duration = Duration::from_secs(24 * 3600);
+
+/// This replica's turn to collect; given back when dropped, also when the
+/// run is cancelled (otherwise every replica would wait for the lease to lapse).
+struct Turn {
+    db: DatabaseConnection,
+    holder: String,
+}
+
+impl Turn {
+    async fn release(mut self) {
+        let holder = std::mem::take(&mut self.holder);
+        if let Err(e) = db::locks::release(&self.db, LOCK, &holder).await {
+            tracing::warn!(error = %e, "releasing the collector's lock; it lapses by itself");
+        }
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        if self.holder.is_empty() {
+            return;
+        }
+        let (db, holder) = (self.db.clone(), std::mem::take(&mut self.holder));
+        let release = async move {
+            if let Err(e) = db::locks::release(&db, LOCK, &holder).await {
+                tracing::warn!(error = %e, "releasing the collector's lock; it lapses by itself");
+            }
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(release);
+        }
+    }
 }
 
 /// What a collection removed (or, dry, would remove).
@@ -109,7 +146,15 @@ impl Collector {
             store,
             uploads,
             grace,
+            staging_grace: grace.max(STAGING_GRACE_FLOOR),
         }
+    }
+
+    /// Overrides how old a staging object must be to go (default: the grace,
+    /// but at least a day).
+    pub fn with_staging_grace(mut self, grace: Duration) -> Self {
+        self.staging_grace = grace;
+        self
     }
 
     /// Collects once, unless another replica is at it.
@@ -121,17 +166,26 @@ impl Collector {
         );
         let now = Utc::now();
         let ttl = chrono::Duration::from_std(LOCK_TTL).map_err(Error::internal)?;
-        if !db::locks::try_acquire(&self.db, LOCK, &holder, now, now + ttl).await? {
+        // A dry run removes nothing: it needs no turn, and must not take one
+        // from a real collection (the doctor runs one).
+        let turn = if dry_run {
+            None
+        } else if db::locks::try_acquire(&self.db, LOCK, &holder, now, now + ttl).await? {
+            Some(Turn {
+                db: self.db.clone(),
+                holder,
+            })
+        } else {
             METRICS.gc_runs.with_label_values(&["skipped"]).inc();
             return Ok(Report {
                 dry_run,
                 skipped: true,
                 ..Report::default()
             });
-        }
+        };
         let result = self.collect(dry_run).await;
-        if let Err(e) = db::locks::release(&self.db, LOCK, &holder).await {
-            tracing::warn!(error = %e, "releasing the collector's lock; it lapses by itself");
+        if let Some(turn) = turn {
+            turn.release().await;
         }
         let report = match result {
             Ok(report) => report,
@@ -196,8 +250,10 @@ impl Collector {
             }
         }
 
-        // Parts no upload records: a PATCH that could not commit or clean up.
-        let mut recorded: HashMap<String, HashSet<String>> = HashMap::new();
+        // Parts of uploads that no longer exist (a termination or sweep whose
+        // removal failed). A live upload's stray parts are left to its own
+        // cleanup: judging them here would race its commits.
+        let mut live: HashMap<String, bool> = HashMap::new();
         for object in self.store.list_meta("uploads/").await? {
             if !old_enough(&object) {
                 continue;
@@ -206,14 +262,11 @@ impl Collector {
             let Some(id) = path.split('/').nth(1).map(str::to_string) else {
                 continue;
             };
-            if !recorded.contains_key(&id) {
-                let parts = db::uploads::parts(&self.db, &id).await?;
-                recorded.insert(
-                    id.clone(),
-                    parts.into_iter().map(|p| p.object_path).collect(),
-                );
+            if !live.contains_key(&id) {
+                let exists = db::uploads::find(&self.db, &id).await?.is_some();
+                live.insert(id.clone(), exists);
             }
-            if recorded[&id].contains(&path) {
+            if live[&id] {
                 continue;
             }
             if !dry_run {
@@ -223,9 +276,16 @@ impl Collector {
             report.stray_upload_bytes += object.size;
         }
 
-        // Staging objects of uploads that died between staging and storing.
-        for object in self.store.list_meta("staging/").await? {
-            if !old_enough(&object) {
+        // Staging objects of uploads that died between staging and storing,
+        // and probes the doctor could not remove. On S3 an object written in
+        // parts carries the time its upload began, so a staging object that
+        // is still in use may look as old as its upload was long: hence the
+        // longer grace.
+        let mut leftovers = self.store.list_meta("staging/").await?;
+        leftovers.extend(self.store.list_meta("doctor/").await?);
+        for object in leftovers {
+            let age = Utc::now().signed_duration_since(object.last_modified);
+            if !age.to_std().is_ok_and(|age| age >= self.staging_grace) {
                 continue;
             }
             if !dry_run {

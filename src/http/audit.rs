@@ -18,7 +18,7 @@ use super::context::RequestContext;
 use super::envelope::{Envelope, PageInfo, Paged};
 use super::error::{ApiError, ApiResult};
 use crate::app::AppState;
-use crate::domain::audit::{Event, Filter};
+use crate::domain::audit::{AuditLog, Event, Filter};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v2/audit-events", get(list))
@@ -80,24 +80,70 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
         (None, Some(client)) => client,
         (None, None) => String::new(),
     };
+    let mut pending = Pending {
+        audit: state.audit.clone(),
+        context: RequestContext::current(),
+        method,
+        route,
+        target,
+        address,
+    };
     let response = next.run(req).await;
-    let status = response.status();
-    if audited(&method, &route, status) {
-        let context = RequestContext::current();
+    pending.finish(response.status());
+    response
+}
+
+/// An event to record once the request ends, however it ends: the write
+/// happens in a task of its own, so that it neither delays the answer nor is
+/// lost when the client hangs up (hyper then drops the request's future).
+struct Pending {
+    audit: AuditLog,
+    context: RequestContext,
+    method: Method,
+    route: String,
+    target: String,
+    address: String,
+}
+
+/// Recorded for a change whose client went away before the answer.
+const CLIENT_CLOSED: u16 = 499;
+
+impl Pending {
+    fn finish(&mut self, status: StatusCode) {
+        if audited(&self.method, &self.route, status) {
+            self.record(status.as_u16());
+        }
+        // Recorded: nothing for `drop` to do.
+        self.method = Method::GET;
+        self.route.clear();
+    }
+
+    fn record(&self, status: u16) {
         let event = Event {
             at: Utc::now(),
-            actor: context.actor().unwrap_or_default(),
-            action: action(&method, &route),
-            target,
-            status: status.as_u16(),
-            address,
-            trace_id: context.trace_id,
+            actor: self.context.actor().unwrap_or_default(),
+            action: action(&self.method, &self.route),
+            target: self.target.clone(),
+            status,
+            address: self.address.clone(),
+            trace_id: self.context.trace_id.clone(),
         };
-        if let Err(e) = state.audit.record(event).await {
-            tracing::error!(error = %e, "recording an audit event failed");
+        let audit = self.audit.clone();
+        tokio::spawn(async move {
+            if let Err(e) = audit.record(event).await {
+                tracing::error!(error = %e, "recording an audit event failed");
+            }
+        });
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        // Still here: the request was cancelled before it was answered.
+        if !self.route.is_empty() && audited(&self.method, &self.route, StatusCode::OK) {
+            self.record(CLIENT_CLOSED);
         }
     }
-    response
 }
 
 #[derive(Deserialize)]

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
@@ -58,28 +58,42 @@ fn new_trace_id() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
-/// The trace and parent span ids of a W3C `traceparent`, when it is valid.
-fn parse_traceparent(value: &str) -> Option<(String, String)> {
+/// A W3C `traceparent`: trace id, parent span id, flags.
+type Traceparent = (String, String, u8);
+
+/// The parts of a `traceparent`, when it is valid.
+fn parse_traceparent(value: &str) -> Option<Traceparent> {
     let mut parts = value.trim().split('-');
     let (_version, trace_id, span_id) = (parts.next()?, parts.next()?, parts.next()?);
+    let flags = parts
+        .next()
+        .and_then(|f| u8::from_str_radix(f, 16).ok())
+        .unwrap_or(1);
     let hex = |s: &str, len: usize| {
         s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit()) && s.bytes().any(|b| b != b'0')
     };
-    (hex(trace_id, 32) && hex(span_id, 16))
-        .then(|| (trace_id.to_ascii_lowercase(), span_id.to_ascii_lowercase()))
+    (hex(trace_id, 32) && hex(span_id, 16)).then(|| {
+        (
+            trace_id.to_ascii_lowercase(),
+            span_id.to_ascii_lowercase(),
+            flags,
+        )
+    })
 }
 
 /// The request's trace id: the client's (`traceparent`), else the one
 /// OpenTelemetry gave the span when traces are exported, else a new one. So
 /// the envelope's `traceId` always names the exported trace.
-fn trace_id_of(span: &tracing::Span, parent: Option<(String, String)>) -> String {
+fn trace_id_of(span: &tracing::Span, parent: Option<Traceparent>) -> String {
     use opentelemetry::trace::{
         SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
     };
     use tracing_opentelemetry::OpenTelemetrySpanExt;
-    if let Some((trace_id, span_id)) = &parent {
+    if let Some((trace_id, span_id, flags)) = &parent {
         if let (Ok(t), Ok(s)) = (TraceId::from_hex(trace_id), SpanId::from_hex(span_id)) {
-            let remote = SpanContext::new(t, s, TraceFlags::SAMPLED, true, TraceState::default());
+            // The client's sampling decision stands.
+            let flags = TraceFlags::new(*flags);
+            let remote = SpanContext::new(t, s, flags, true, TraceState::default());
             // Fails only without the OpenTelemetry layer, where it does not matter.
             let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
         }
@@ -177,19 +191,32 @@ fn record(
     upload: bool,
 ) {
     let status = response.status();
+    // Any token is a method to hyper: only the standard ones become labels.
+    let method = match *method {
+        Method::GET
+        | Method::HEAD
+        | Method::POST
+        | Method::PUT
+        | Method::PATCH
+        | Method::DELETE
+        | Method::OPTIONS => method.as_str(),
+        _ => "OTHER",
+    };
     METRICS
         .requests
-        .with_label_values(&[method.as_str(), route, status.as_str()])
+        .with_label_values(&[method, route, status.as_str()])
         .inc();
     METRICS
         .request_seconds
-        .with_label_values(&[method.as_str(), route])
+        .with_label_values(&[method, route])
         .observe(took.as_secs_f64());
-    if upload && (status.is_client_error() || status.is_server_error()) {
-        let cause = response
-            .extensions()
-            .get::<Code>()
-            .map_or("UNKNOWN", |c| c.name());
+    let code = response.extensions().get::<Code>().copied();
+    // Not failures of an upload: no credentials, and a resumable upload's
+    // offset conflict (the client resumes from HEAD).
+    let counted = !matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+        && code != Some(Code::UploadOffsetConflict);
+    if upload && counted && (status.is_client_error() || status.is_server_error()) {
+        let cause = code.map_or("UNKNOWN", Code::name);
         METRICS.uploads_failed.with_label_values(&[cause]).inc();
     }
 }
@@ -203,7 +230,7 @@ mod tests {
         let id = "4bf92f3577b34da6a3ce929d0e0e4736";
         assert_eq!(
             parse_traceparent(&format!("00-{id}-00f067aa0ba902b7-01")),
-            Some((id.to_string(), "00f067aa0ba902b7".to_string()))
+            Some((id.to_string(), "00f067aa0ba902b7".to_string(), 1))
         );
         assert_eq!(
             parse_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),

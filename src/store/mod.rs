@@ -130,7 +130,11 @@ impl BlobStore {
         let before = chrono::Utc::now();
         self.store.put(&path, data.clone().into()).await?;
         let after = chrono::Utc::now();
-        let read = self.store.get(&path).await?.bytes().await;
+        // Every step runs, so that the probe object goes whatever fails.
+        let read = match self.store.get(&path).await {
+            Ok(object) => object.bytes().await,
+            Err(e) => Err(e),
+        };
         let meta = self.store.head(&path).await;
         let deleted = self.store.delete(&path).await;
         let latency = started.elapsed();

@@ -58,7 +58,15 @@ async fn changes_and_refusals_are_recorded(backend: Backend) {
     // Reads are not changes.
     app.get(Who::Viewer, "/api/v2/software-packages").await;
 
-    let all = events(&app, "").await;
+    // Events are written just after the answers: wait for the last one.
+    let mut all = events(&app, "").await;
+    for _ in 0..50 {
+        if all.len() >= 5 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        all = events(&app, "").await;
+    }
     let find = |action: &str, status: u64| {
         all.iter()
             .find(|e| e["action"] == action && e["status"] == status)

@@ -251,7 +251,7 @@ async fn three_replicas_behave_as_one_service() {
     }
     // Garbage collection started on all three at once: one collects, the
     // others find it busy (or nothing left); the packages stay whole.
-    let litter = depot::store::Path::from("staging/left-by-a-crash");
+    let litter = depot::store::Path::from(format!("blobs/blake3/cd/{}", "cd".repeat(32)));
     let body = futures::stream::iter([Ok::<_, depot::error::Error>(bytes::Bytes::from_static(
         b"x",
     ))]);
@@ -272,18 +272,19 @@ async fn three_replicas_behave_as_one_service() {
             "{said}{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        if said.contains("removed 1 staging leftover") {
+        if said.contains("removed 1 unreferenced object") {
             removed += 1;
         } else {
             assert!(
                 said.contains("another replica is collecting")
-                    || said.contains("removed 0 staging"),
+                    || said.contains("removed 0 unreferenced"),
                 "{said}"
             );
         }
     }
     assert_eq!(removed, 1);
-    assert!(store.list("staging").await.unwrap().is_empty());
+    // The two packages' objects stay; the orphan is gone.
+    assert_eq!(store.list("blobs").await.unwrap().len(), 2);
     let again = http
         .get(format!("{a}/api/v2/files/sys-package/{name}"))
         .basic_auth("admin", Some(PASSWORD))
