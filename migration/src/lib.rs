@@ -10,6 +10,7 @@ mod m20261122_000004_create_api_tokens;
 mod m20261122_000005_create_uploads;
 mod m20261122_000006_create_locks;
 mod m20261122_000007_create_audit_events;
+mod m20261122_000008_index_package_lists;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_create_uploads::Migration),
             Box::new(m20261122_000006_create_locks::Migration),
             Box::new(m20261122_000007_create_audit_events::Migration),
+            Box::new(m20261122_000008_index_package_lists::Migration),
         ]
     }
 }

@@ -195,8 +195,11 @@ impl Tokens {
         let ceiling: Role = token.role.parse()?;
         let role: Role = user.role.parse()?;
         let every = chrono::Duration::from_std(TOUCH_EVERY).map_err(Error::internal)?;
-        // Bookkeeping only: a database that cannot take the write must not refuse the request.
-        if let Err(e) = db::tokens::touch(&self.db, token.id, now, every).await {
+        // Bookkeeping only: written at most once a minute (the row just read
+        // says whether it is due), and a database that cannot take the write
+        // must not refuse the request.
+        let due = token.last_used_at.is_none_or(|at| at < now - every);
+        if due && let Err(e) = db::tokens::touch(&self.db, token.id, now, every).await {
             tracing::warn!(token = token.id, error = %e, "recording a token's last use failed");
         }
         Ok(Some(User {
