@@ -406,32 +406,37 @@ if ! skipped upload; then
 fi
 
 # --- Helpers of the request-rate figures ------------------------------------------
-# wrk's summary -> "requests_per_second p99_ms bad", bad = non-2xx/3xx answers
-# (and "+socket-errors" when wrk saw any).
-wrk_summary() {
-    python3 - "$1" <<'PY'
+# wrk's summary -> "requests_per_second p99_ms bad cpu_us", bad = non-2xx/3xx
+# answers (and "+socket-errors" when wrk saw any), cpu_us = CPU microseconds
+# per request of the server process (from its CPU ticks during the run).
+wrk_summary() { # wrk-output cpu-ticks
+    python3 - "$1" "$2" "$TICKS" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
+requests = int(re.search(r"(\d+) requests in", text).group(1))
+cpu_us = int(sys.argv[2]) / int(sys.argv[3]) * 1e6 / max(1, requests)
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", text)
 p99 = float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
 bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 errors = re.search(r"Socket errors: (.*)", text)
-print(f"{rps:.0f} {p99:.2f} {int(bad.group(1)) if bad else 0}{'+socket-errors' if errors else ''}")
+print(f"{rps:.0f} {p99:.2f} {int(bad.group(1)) if bad else 0}{'+socket-errors' if errors else ''} {cpu_us:.0f}")
 PY
 }
 
-run_wrk() { # name connections url [header] -> summary line
-    local name=$1 conns=$2 url=$3
-    shift 3
+run_wrk() { # name server-pid connections url [header] -> summary line
+    local name=$1 pid=$2 conns=$3 url=$4
+    shift 4
     local args=()
     if [ $# -gt 0 ]; then args=(-H "$1"); fi
     quiet_check "$name"
     wrk -t2 -c"$conns" -d3s "${args[@]}" "$url" >/dev/null # warm-up (and caches filled)
+    local t0 t1 summary
+    t0=$(cpu_ticks "$pid")
     wrk -t2 -c"$conns" -d"${SECONDS_EACH}s" --latency "${args[@]}" "$url" >"$WORK/wrk-$name.txt"
-    local summary
-    summary=$(wrk_summary "$WORK/wrk-$name.txt")
-    log "$name: $summary (requests/s, p99 ms, non-2xx/3xx)"
+    t1=$(cpu_ticks "$pid")
+    summary=$(wrk_summary "$WORK/wrk-$name.txt" $((t1 - t0)))
+    log "$name: $summary (requests/s, p99 ms, non-2xx/3xx, server CPU µs/request)"
     echo "$summary"
 }
 
@@ -503,21 +508,27 @@ if ! skipped download; then
     BASELINE_PID=$!
     wait_for baseline-302 10 curl -s -o /dev/null "http://127.0.0.1:$BASE_PORT/"
 
-    out=$(run_wrk baseline "$DL_CONNS" "http://127.0.0.1:$BASE_PORT/api/v2/files/sys-package/$DL_NAME")
-    read -r base_rps base_p99 base_bad <<<"$out"
+    out=$(run_wrk baseline "$BASELINE_PID" "$DL_CONNS" "http://127.0.0.1:$BASE_PORT/api/v2/files/sys-package/$DL_NAME")
+    read -r base_rps base_p99 base_bad base_cpu <<<"$out"
     stop_pid "$BASELINE_PID"
     BASELINE_PID=""
-    out=$(run_wrk download-bearer "$DL_CONNS" "$url" "$BEARER")
-    read -r rps p99 bad <<<"$out"
+    base_cell="$base_rps (p99 $base_p99 ms; $base_cpu µs CPU/req; axum 302)"
+    out=$(run_wrk download-bearer "$DEPOT_PID" "$DL_CONNS" "$url" "$BEARER")
+    read -r rps p99 bad cpu <<<"$out"
     ok=$(calc "'yes' if $rps / $base_rps >= 0.5 and '$bad' == '0' else 'NO'")
-    result "downloads/s, Bearer token, $DL_CONNS connections" "$rps (p99 $p99 ms)" "$base_rps (p99 $base_p99 ms, axum 302)" \
+    result "downloads/s, Bearer token, $DL_CONNS connections" "$rps (p99 $p99 ms; $cpu µs CPU/req)" "$base_cell" \
         "$(calc "round($rps / $base_rps, 2)")" "≥ 0.5, p99 reported" "$ok"
     bearer_rps=$rps
-    out=$(run_wrk download-basic "$DL_CONNS" "$url" "$BASIC")
-    read -r rps p99 bad <<<"$out"
+    out=$(run_wrk download-basic "$DEPOT_PID" "$DL_CONNS" "$url" "$BASIC")
+    read -r rps p99 bad cpu <<<"$out"
     ok=$(calc "'yes' if $rps / $base_rps >= 0.5 and '$bad' == '0' else 'NO'")
-    result "downloads/s, Basic auth (cached), $DL_CONNS connections" "$rps (p99 $p99 ms)" "$base_rps (p99 $base_p99 ms, axum 302)" \
+    result "downloads/s, Basic auth (cached), $DL_CONNS connections" "$rps (p99 $p99 ms; $cpu µs CPU/req)" "$base_cell" \
         "$(calc "round($rps / $base_rps, 2)")" "≥ 0.5, p99 reported" "$ok"
+    # depot's HTTP stack alone: a route that reads neither database nor store.
+    out=$(run_wrk healthz "$DEPOT_PID" "$DL_CONNS" "$DEPOT_URL/healthz")
+    read -r rps p99 bad cpu <<<"$out"
+    result "  depot without database: GET /healthz" "$rps (p99 $p99 ms; $cpu µs CPU/req)" "$base_cell" \
+        "$(calc "round($rps / $base_rps, 2)")" "(informative)" "—"
     if [ -s "$WORK/download.sql" ]; then
         # How fast PostgreSQL alone runs a download's statements, at the
         # concurrency depot's pool allows (16): a ceiling for depot.
@@ -533,12 +544,12 @@ if ! skipped list; then
     url="$DEPOT_URL/api/v2/software-packages?$LIST_QUERY"
     total=$(curl -fsS -H "$BEARER" "$url" | python3 -c 'import json,sys; d = json.load(sys.stdin)["data"]; print(d.get("page", {}).get("totalElements", "?"))' || echo "?")
     log "the list query matches $total of $ROWS packages"
-    out=$(run_wrk list "$LIST_CONNS" "$url" "$BEARER")
-    read -r rps p99 bad <<<"$out"
+    out=$(run_wrk list "$DEPOT_PID" "$LIST_CONNS" "$url" "$BEARER")
+    read -r rps p99 bad cpu <<<"$out"
     out=$(run_pgbench list "$LIST_CONNS" list.sql)
     read -r pg_tps _ pg_p99 <<<"$out"
     ok=$(calc "'yes' if $rps / $pg_tps >= 0.5 and $p99 < 20 and '$bad' == '0' else 'NO'")
-    result "list pages/s, $ROWS packages, $LIST_CONNS connections" "$rps (p99 $p99 ms)" "$pg_tps (p99 $pg_p99 ms, pgbench, SQL $SQL_SOURCE)" \
+    result "list pages/s, $ROWS packages, $LIST_CONNS connections" "$rps (p99 $p99 ms; $cpu µs CPU/req)" "$pg_tps (p99 $pg_p99 ms, pgbench, SQL $SQL_SOURCE)" \
         "$(calc "round($rps / $pg_tps, 2)")" "≥ 0.5, p99 < 20 ms" "$ok"
     if [ -s "$WORK/list-all.sql" ]; then
         out=$(run_pgbench list-all "$LIST_CONNS" list-all.sql)
