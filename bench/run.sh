@@ -9,7 +9,7 @@
 # cluster is started, as scripts/test.sh does), Garage in ~/.cargo/bin (else
 # installed with cargo), and wrk, rpmbuild, pgbench, python3-venv (wrk and rpm
 # are apt-installed when missing, which needs root). Built binaries, the
-# generated RPMs and a boto3 venv are cached, so a rerun takes about 5 minutes.
+# generated RPMs and a boto3 venv are cached, so a rerun takes about 6 minutes.
 #
 # Settings (environment):
 #   BENCH_SECONDS=15            length of each wrk and pgbench run
