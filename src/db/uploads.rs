@@ -6,7 +6,7 @@ use entity::{upload, upload_part};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait, UpdateMany,
 };
 
 pub async fn insert(db: &impl ConnectionTrait, row: upload::Model) -> Result<(), DbErr> {
@@ -111,12 +111,7 @@ pub async fn renew(
 }
 
 pub async fn release(db: &impl ConnectionTrait, id: &str, lease: &str) -> Result<(), DbErr> {
-    upload::Entity::update_many()
-        .col_expr(upload::Column::LeaseId, Expr::value(Option::<String>::None))
-        .col_expr(
-            upload::Column::LeaseExpiresAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
+    clear_lease(upload::Entity::update_many())
         .filter(upload::Column::Id.eq(id))
         .filter(upload::Column::LeaseId.eq(lease))
         .exec(db)
@@ -198,16 +193,38 @@ pub async fn finish(
     package_id: i64,
     expires_at: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
-    let txn = db.begin().await?;
-    let res = upload::Entity::update_many()
+    let outcome = upload::Entity::update_many()
         .col_expr(upload::Column::PackageId, Expr::value(package_id))
         .col_expr(upload::Column::ReceivedBytes, Expr::value(length))
-        .col_expr(upload::Column::ExpiresAt, Expr::value(expires_at))
-        .col_expr(upload::Column::LeaseId, Expr::value(Option::<String>::None))
-        .col_expr(
-            upload::Column::LeaseExpiresAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
+        .col_expr(upload::Column::ExpiresAt, Expr::value(expires_at));
+    settle(db, id, lease, outcome).await
+}
+
+/// Records why a complete upload was refused; its parts go. `false` (and
+/// nothing changed) when the lease is no longer ours.
+pub async fn fail(
+    db: &DatabaseConnection,
+    id: &str,
+    lease: &str,
+    kind: &str,
+    message: &str,
+) -> Result<bool, DbErr> {
+    let outcome = upload::Entity::update_many()
+        .col_expr(upload::Column::FailureKind, Expr::value(kind))
+        .col_expr(upload::Column::FailureMessage, Expr::value(message));
+    settle(db, id, lease, outcome).await
+}
+
+/// Ends a leased upload with `outcome`: records it, gives the lease back and
+/// drops the parts, all or nothing.
+async fn settle(
+    db: &DatabaseConnection,
+    id: &str,
+    lease: &str,
+    outcome: UpdateMany<upload::Entity>,
+) -> Result<bool, DbErr> {
+    let txn = db.begin().await?;
+    let res = clear_lease(outcome)
         .filter(upload::Column::Id.eq(id))
         .filter(upload::Column::LeaseId.eq(lease))
         .exec(&txn)
@@ -221,35 +238,13 @@ pub async fn finish(
     Ok(true)
 }
 
-/// Records why a complete upload was refused; its parts go. `false` (and
-/// nothing changed) when the lease is no longer ours.
-pub async fn fail(
-    db: &DatabaseConnection,
-    id: &str,
-    lease: &str,
-    kind: &str,
-    message: &str,
-) -> Result<bool, DbErr> {
-    let txn = db.begin().await?;
-    let res = upload::Entity::update_many()
-        .col_expr(upload::Column::FailureKind, Expr::value(kind))
-        .col_expr(upload::Column::FailureMessage, Expr::value(message))
+fn clear_lease(update: UpdateMany<upload::Entity>) -> UpdateMany<upload::Entity> {
+    update
         .col_expr(upload::Column::LeaseId, Expr::value(Option::<String>::None))
         .col_expr(
             upload::Column::LeaseExpiresAt,
             Expr::value(Option::<DateTime<Utc>>::None),
         )
-        .filter(upload::Column::Id.eq(id))
-        .filter(upload::Column::LeaseId.eq(lease))
-        .exec(&txn)
-        .await?;
-    if res.rows_affected != 1 {
-        txn.rollback().await?;
-        return Ok(false);
-    }
-    delete_parts(&txn, id).await?;
-    txn.commit().await?;
-    Ok(true)
 }
 
 async fn delete_parts(db: &impl ConnectionTrait, id: &str) -> Result<(), DbErr> {
