@@ -96,6 +96,8 @@ export AWS_ACCESS_KEY_ID="GK$(python3 -c 'import secrets; print(secrets.token_he
 export AWS_SECRET_ACCESS_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
 export DEPOT_TEST_S3_BUCKET=depot-test
 export DEPOT_TEST_S3_ENDPOINT="http://127.0.0.1:$S3_PORT"
+# Tests that stop and restart an S3 server start a Garage of their own.
+export DEPOT_TEST_GARAGE="$GARAGE"
 log "starting Garage on $DEPOT_TEST_S3_ENDPOINT"
 GARAGE_DEFAULT_ACCESS_KEY=$AWS_ACCESS_KEY_ID GARAGE_DEFAULT_SECRET_KEY=$AWS_SECRET_ACCESS_KEY \
     GARAGE_DEFAULT_BUCKET=$DEPOT_TEST_S3_BUCKET RUST_LOG=warn \
@@ -105,14 +107,18 @@ PIDS+=($!)
 garage_ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$DEPOT_TEST_S3_ENDPOINT/$DEPOT_TEST_S3_BUCKET")" = 403 ]; }
 wait_for Garage 60 garage_ready || { cat "$WORK/garage.log" >&2; exit 1; }
 
-# --- A third-party tus client, for the resumable-upload tests -------------------
+# --- Python tools: a third-party tus client (the resumable-upload tests) and ---
+# --- schemathesis (fuzzes the API against its OpenAPI description) -----------
 VENV="${XDG_CACHE_HOME:-$HOME/.cache}/depot-test-venv"
-if ! "$VENV/bin/python" -c 'import tusclient' 2>/dev/null; then
-    log "installing tuspy (a tus client from PyPI) into $VENV"
+PY_TOOLS=("tuspy==1.1.0" "schemathesis==4.32.5")
+if ! "$VENV/bin/pip" freeze 2>/dev/null | grep -qxF -e "${PY_TOOLS[0]}" ||
+    ! "$VENV/bin/pip" freeze 2>/dev/null | grep -qxF -e "${PY_TOOLS[1]}"; then
+    log "installing ${PY_TOOLS[*]} from PyPI into $VENV"
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "tuspy==1.1.0"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PY_TOOLS[@]}"
 fi
 export DEPOT_TEST_PYTHON="$VENV/bin/python"
+export DEPOT_TEST_SCHEMATHESIS="$VENV/bin/st"
 
 if [ "${1:-}" = "--run" ]; then
     shift

@@ -46,6 +46,15 @@ pub async fn list(
         .order_by_desc(audit_event::Column::Id)
         .paginate(db, size);
     let total = paginator.num_items().await?;
+    // A page past the end, however far (its offset may not even fit the
+    // database's integers), is empty.
+    let past_end = page
+        .saturating_sub(1)
+        .checked_mul(size)
+        .is_none_or(|offset| offset >= total);
+    if past_end {
+        return Ok((Vec::new(), total));
+    }
     let rows = paginator.fetch_page(page.saturating_sub(1)).await?;
     Ok((rows, total))
 }

@@ -15,7 +15,7 @@ use super::gc::Collector;
 use crate::db;
 use crate::store::BlobStore;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Status {
     Ok,
@@ -23,7 +23,7 @@ pub enum Status {
     Fail,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Check {
     pub name: &'static str,
     pub status: Status,

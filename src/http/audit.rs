@@ -4,24 +4,27 @@
 
 use std::net::SocketAddr;
 
-use axum::Router;
-use axum::extract::{ConnectInfo, MatchedPath, Query, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::get;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::{Require, UserAdmin};
 use super::context::RequestContext;
-use super::envelope::{Envelope, PageInfo, Paged};
+use super::envelope::{Body, Envelope, PageInfo, Paged};
 use super::error::{ApiError, ApiResult};
+use super::extract::QueryParams;
+use super::openapi::Errors;
 use crate::app::AppState;
 use crate::domain::audit::{AuditLog, Event, Filter};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v2/audit-events", get(list))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
 /// The action a request is, by method and route template.
@@ -146,19 +149,25 @@ impl Drop for Pending {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// A user name.
     actor: Option<String>,
+    /// `package.upload`, `package.delete`, `token.create`, … or `METHOD /route`.
     action: Option<String>,
-    /// RFC 3339 times.
+    /// From this time on (RFC 3339).
     since: Option<String>,
+    /// Before this time (RFC 3339).
     until: Option<String>,
+    /// 1-based page number (default 1).
     page: Option<u64>,
+    /// Page size, 1 to 1000 (default 50).
     size: Option<u64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct AuditEventMeta {
     id: i64,
@@ -184,10 +193,19 @@ fn parse_time(name: &str, value: Option<&str>) -> ApiResult<Option<DateTime<Utc>
         .transpose()
 }
 
+/// The audit log, newest first: every change and every refused attempt.
+#[utoipa::path(
+    get,
+    path = "/api/v2/audit-events",
+    tag = "operations",
+    params(ListQuery),
+    responses((status = 200, description = "A page of events", body = Body<Paged<AuditEventMeta>>), Errors),
+    security(("basic" = []), ("bearer" = [])),
+)]
 async fn list(
     _: Require<UserAdmin>,
     State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
+    QueryParams(query): QueryParams<ListQuery>,
 ) -> ApiResult<Envelope<Paged<AuditEventMeta>>> {
     let page = query.page.unwrap_or(1).max(1);
     let size = query.size.unwrap_or(50);

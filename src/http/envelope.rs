@@ -5,34 +5,49 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{Local, SecondsFormat};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::context::{RequestContext, server_name};
 
-#[derive(Serialize)]
+/// The envelope on the wire; also the schema of every JSON answer in the
+/// OpenAPI description (`Body_SoftwarePackageMeta`, …).
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Body<T> {
+pub struct Body<T> {
+    /// The answer; absent on errors and on answers without data (DELETE).
     #[serde(skip_serializing_if = "Option::is_none")]
     data: Option<T>,
     successful: bool,
+    /// When the answer was made, RFC 3339 in the server's time zone.
     timestamp: String,
+    /// Milliseconds the request took.
     duration: u64,
+    /// The HTTP status, repeated.
     status: u16,
+    /// The request's trace id: it is in depot's log lines and traces.
     trace_id: String,
+    /// The host name of the replica that answered.
     server: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<ErrorBody>,
 }
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorBody {
+    /// A stable number; the README lists them all.
     pub code: u32,
     /// The code's name: obshell's envelope carries it beside the number.
     pub err_code: &'static str,
+    /// What went wrong and what to do about it.
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
 }
+
+/// The `data` of answers that have none.
+#[derive(Serialize, ToSchema)]
+pub struct NoData {}
 
 /// A successful answer: `data` wrapped in the envelope.
 pub struct Envelope<T>(pub Option<T>);
@@ -43,7 +58,7 @@ impl<T> Envelope<T> {
     }
 }
 
-impl Envelope<()> {
+impl Envelope<NoData> {
     /// The envelope without `data` (DELETE).
     pub fn empty() -> Self {
         Self(None)
@@ -76,7 +91,7 @@ pub fn render<T: Serialize>(
 }
 
 /// `page` of a paged list.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PageInfo {
     pub number: u64,
@@ -85,7 +100,7 @@ pub struct PageInfo {
     pub total_pages: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Paged<T> {
     pub contents: Vec<T>,
     pub page: PageInfo,

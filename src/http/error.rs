@@ -2,11 +2,11 @@
 //! code and a message, in the OCP envelope, logged once with the trace id.
 
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::rejection::PathRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::envelope::{ErrorBody, render};
+use super::envelope::{ErrorBody, NoData, render};
 use crate::error::{Error, Fault};
 
 /// Stable error codes. OCP's own numbers keep OCP's meanings; depot's own
@@ -160,6 +160,12 @@ impl From<PathRejection> for ApiError {
     }
 }
 
+impl From<QueryRejection> for ApiError {
+    fn from(e: QueryRejection) -> Self {
+        Self::bad_request(e.body_text())
+    }
+}
+
 impl From<MultipartRejection> for ApiError {
     fn from(e: MultipartRejection) -> Self {
         Self::bad_request(format!(
@@ -183,7 +189,7 @@ impl IntoResponse for ApiError {
             message: self.message,
             target: None,
         };
-        let mut response = render::<()>(self.status, None, Some(body));
+        let mut response = render::<NoData>(self.status, None, Some(body));
         // For the metrics middleware: why an upload failed.
         response.extensions_mut().insert(self.code);
         if unauthorized {

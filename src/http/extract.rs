@@ -13,6 +13,11 @@ use crate::app::AppState;
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct PathParam<T>(pub T);
 
+/// `axum::extract::Query` answering bad input in the envelope.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct QueryParams<T>(pub T);
+
 /// The base URL clients reach depot under: `--public-url`, or what the request
 /// says (`X-Forwarded-Proto/Host` from a proxy, else `Host`).
 pub struct BaseUrl(String);

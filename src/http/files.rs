@@ -2,27 +2,27 @@
 //! Redirect mode answers 302 to a presigned URL of the object; proxy mode
 //! streams the object itself, with ranges and conditional requests.
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use entity::package;
 use futures::TryStreamExt;
 use object_store::path::Path;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::{PackageViewer, Require};
 use super::error::{ApiError, ApiResult};
 use super::extract::PathParam;
+use super::openapi::Errors;
 use crate::app::AppState;
 use crate::config::DownloadMode;
 use crate::metrics::METRICS;
 use crate::store::BlobKey;
 
-pub fn router() -> Router<AppState> {
-    // axum routes HEAD to the GET handler; the handler looks at the method.
-    Router::new().route("/api/v2/files/sys-package/{file_name}", get(download))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(download))
 }
 
 fn content_type(extension: &str) -> &'static str {
@@ -34,6 +34,38 @@ fn content_type(extension: &str) -> &'static str {
     }
 }
 
+/// Download a package by file name: the `downloadUrl` of SoftwarePackageMeta.
+/// With `--download-mode redirect` (S3's default) the answer is a 302 to a
+/// presigned URL of the object; with `proxy`, the bytes, with ranges and
+/// conditional requests.
+#[utoipa::path(
+    method(get, head),
+    path = "/api/v2/files/sys-package/{file_name}",
+    tag = "packages",
+    params(
+        ("file_name" = String, Path, description = "The package's file name"),
+        ("Range" = Option<String>, Header, description = "One byte range (`bytes=0-99`), proxy mode"),
+        ("If-None-Match" = Option<String>, Header, description = "The SHA-1 ETag held, proxy mode"),
+    ),
+    responses(
+        (status = 200, description = "The package (proxy mode)", content(
+            (String = "application/x-rpm"),
+            (String = "application/x-sh"),
+            (String = "text/x-python"),
+            (String = "application/octet-stream"),
+        ), headers(
+            ("ETag" = String, description = "The SHA-1, quoted"),
+            ("Content-Disposition" = String, description = "attachment; filename=…"),
+        )),
+        (status = 206, description = "The requested range (proxy mode)"),
+        (status = 302, description = "Where to get it (redirect mode): a presigned URL of the store, valid for --presign-ttl",
+            headers(("Location" = String, description = "The presigned URL"))),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 416, description = "The range lies outside the package"),
+        Errors,
+    ),
+    security(("basic" = []), ("bearer" = [])),
+)]
 async fn download(
     _: Require<PackageViewer>,
     State(state): State<AppState>,

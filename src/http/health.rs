@@ -2,32 +2,49 @@
 //! process answers), `/readyz` (the database and the store answer too) and
 //! `/metrics`.
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::envelope::Envelope;
+use super::envelope::{Body, Envelope};
 use super::error::ApiResult;
+use super::openapi::Errors;
 use crate::app::AppState;
 use crate::metrics::METRICS;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Health {
+    /// `UP` or `READY`.
     status: &'static str,
 }
 
+/// Liveness: the process answers (Kubernetes' liveness probe).
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "Alive", body = Body<Health>)),
+)]
 async fn healthz() -> Envelope<Health> {
     Envelope::ok(Health { status: "UP" })
 }
 
+/// Prometheus metrics, in the text exposition format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "The metrics", content_type = "text/plain", body = String)),
+)]
 async fn metrics() -> impl axum::response::IntoResponse {
     (
         [(
@@ -38,7 +55,14 @@ async fn metrics() -> impl axum::response::IntoResponse {
     )
 }
 
-/// 503 with the failing dependency named when the database or the store is unreachable.
+/// Readiness: the database and the store answer too (Kubernetes' readiness
+/// probe); 503 with the failing dependency named when one does not.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses((status = 200, description = "Ready", body = Body<Health>), Errors),
+)]
 async fn readyz(State(state): State<AppState>) -> ApiResult<Envelope<Health>> {
     state.packages.check_ready().await?;
     Ok(Envelope::ok(Health { status: "READY" }))

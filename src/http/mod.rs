@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod files;
 pub mod health;
+pub mod openapi;
 pub mod packages;
 pub mod system;
 pub mod tokens;
@@ -22,12 +23,16 @@ use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::IntoResponse;
 use tower_http::catch_panic::CatchPanicLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::app::AppState;
 use error::{ApiError, Code};
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// Every route with its description: each module registers its handlers with
+/// `routes!`, which takes the route from the handler's `#[utoipa::path]`.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, paths) = OpenApiRouter::new()
         .merge(packages::router())
         .merge(files::router())
         .merge(system::router())
@@ -37,6 +42,13 @@ pub fn router(state: AppState) -> Router {
         .merge(tokens::router())
         .merge(diagnostics::router())
         .merge(audit::router())
+        .split_for_parts();
+    (router, openapi::document(paths))
+}
+
+pub fn router(state: AppState) -> Router {
+    let (api, description) = api();
+    api.merge(SwaggerUi::new(openapi::UI_PATH).url(openapi::SPEC_PATH, description))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, Code::NotFound, "no such endpoint")
         })

@@ -1,53 +1,77 @@
 //! `/api/v2/software-packages`: list, get, upload, delete; and the OCP 2.4
 //! upload call `/api/v2/files/uploadFile`.
 
+use axum::debug_handler;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::routing::{get, post};
-use axum::{Router, debug_handler};
 use entity::package;
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::{PackageManager, PackageViewer, Require};
 use super::body::idle_limited;
-use super::envelope::{Envelope, PageInfo, Paged};
+use super::envelope::{Body, Envelope, NoData, PageInfo, Paged};
 use super::error::{ApiError, ApiResult, Code};
 use super::extract::{BaseUrl, PathParam};
+use super::openapi::Errors;
 use crate::app::AppState;
 use crate::domain::classify::PackageType;
 use crate::domain::packages::{Ingested, Upload};
 use crate::domain::query::ListQuery;
 use crate::error::Error;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v2/software-packages", get(list).post(upload))
-        .route("/api/v2/software-packages/{id}", get(show).delete(remove))
-        .route("/api/v2/files/uploadFile", post(upload_file))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, upload))
+        .routes(routes!(show, remove))
+        .routes(routes!(upload_file))
         // The upload limit is enforced while streaming (and up front from Content-Length).
         .layer(DefaultBodyLimit::disable())
 }
 
 /// SoftwarePackageMeta, field for field as OCP answers it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SoftwarePackageMeta {
     id: i64,
+    /// The RPM's name (`oceanbase-ce`), or the script's file name.
     name: String,
     file_name: String,
+    /// `rpm`, `sh`, `py`, …
     extension: String,
+    /// Bytes.
     size: i64,
+    /// Lowercase hex.
     sha1: String,
+    /// Where to download it (`GET`, with credentials).
     download_url: String,
+    /// OB_SERVER_INSTALL_PACKAGE, OB_AGENT_INSTALL_PACKAGE, OCP_AGENT_INSTALL_PACKAGE,
+    /// OBPROXY_INSTALL_PACKAGE, OB_BACKUP_AGENT_INSTALL_PACKAGE, OTHERS_RPM or SCRIPT.
     #[serde(rename = "type")]
     package_type: String,
     version: String,
+    /// The RPM's release without its distribution (`100000102023092807`).
     build_number: String,
+    /// The distribution (`el7`), empty for scripts.
     operating_system: String,
+    /// `x86_64`, `aarch64`, `noarch`, …
     architecture: String,
+    /// False for built-in packages (preloaded).
     deletable: bool,
+    /// RFC 3339.
     create_time: String,
+}
+
+/// The multipart body of an upload: the package in the `file` field (its
+/// file name is the package's); other fields are ignored.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the body; the handlers stream it instead.
+pub(super) struct UploadForm {
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
 }
 
 impl SoftwarePackageMeta {
@@ -73,6 +97,25 @@ impl SoftwarePackageMeta {
     }
 }
 
+/// List software packages, filtered, sorted and paged as OCP does.
+#[utoipa::path(
+    get,
+    path = "/api/v2/software-packages",
+    tag = "packages",
+    params(
+        ("keyword" = Option<String>, Query, description = "Part of the name or file name"),
+        ("fileName" = Option<String>, Query, description = "An exact file name"),
+        ("type" = Option<Vec<String>>, Query, explode, description = "Package types (repeated or comma-separated)"),
+        ("version" = Option<Vec<String>>, Query, explode, description = "Versions (repeated or comma-separated)"),
+        ("operatingSystem" = Option<Vec<String>>, Query, explode, description = "Distributions; `alios` matches `alios7`, `alios8`"),
+        ("architecture" = Option<Vec<String>>, Query, explode, description = "Architectures"),
+        ("page" = Option<u64>, Query, minimum = 1, description = "1-based page number (default 1)"),
+        ("size" = Option<u64>, Query, minimum = 1, maximum = 2000, description = "Page size (default 10)"),
+        ("sort" = Option<String>, Query, description = "`FIELD,asc|desc`: id, name, fileName, version, type, operatingSystem, architecture, size, createTime"),
+    ),
+    responses((status = 200, description = "A page of packages", body = Body<Paged<SoftwarePackageMeta>>), Errors),
+    security(("basic" = []), ("bearer" = [])),
+)]
 async fn list(
     _: Require<PackageViewer>,
     State(state): State<AppState>,
@@ -96,6 +139,15 @@ async fn list(
     }))
 }
 
+/// One software package.
+#[utoipa::path(
+    get,
+    path = "/api/v2/software-packages/{id}",
+    tag = "packages",
+    params(("id" = i64, Path, description = "The package's id")),
+    responses((status = 200, description = "The package", body = Body<SoftwarePackageMeta>), Errors),
+    security(("basic" = []), ("bearer" = [])),
+)]
 async fn show(
     _: Require<PackageViewer>,
     State(state): State<AppState>,
@@ -106,7 +158,16 @@ async fn show(
     Ok(Envelope::ok(SoftwarePackageMeta::new(package, &base)))
 }
 
-/// The OCP 2.5 upload: the type is inferred from the package.
+/// Upload a package (OCP 2.5): its type is inferred from the name and content.
+/// The same content uploaded again answers the stored package.
+#[utoipa::path(
+    post,
+    path = "/api/v2/software-packages",
+    tag = "packages",
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses((status = 200, description = "The stored package", body = Body<SoftwarePackageMeta>), Errors),
+    security(("basic" = []), ("bearer" = [])),
+)]
 async fn upload(
     _: Require<PackageManager>,
     State(state): State<AppState>,
@@ -121,8 +182,18 @@ async fn upload(
     )))
 }
 
-/// The OCP 2.4 upload (`/api/v2/files/uploadFile?type=FILE_TYPE`): the same
-/// pipeline, with the type given by the caller.
+/// Upload a package the OCP 2.4 way (`?type=FILE_TYPE`): the same pipeline
+/// as the 2.5 call, with the type given by the caller (and checked against
+/// the file); without `type`, it is inferred.
+#[utoipa::path(
+    post,
+    path = "/api/v2/files/uploadFile",
+    tag = "packages",
+    params(("type" = Option<String>, Query, description = "The package type, e.g. OB_SERVER_INSTALL_PACKAGE")),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses((status = 200, description = "The stored package", body = Body<SoftwarePackageMeta>), Errors),
+    security(("basic" = []), ("bearer" = [])),
+)]
 #[debug_handler(state = AppState)]
 async fn upload_file(
     _: Require<PackageManager>,
@@ -253,11 +324,20 @@ fn refuse_oversized(headers: &HeaderMap, limit: u64, free: Option<u64>) -> ApiRe
     }
 }
 
+/// Delete a package (built-in packages cannot be deleted: 409).
+#[utoipa::path(
+    delete,
+    path = "/api/v2/software-packages/{id}",
+    tag = "packages",
+    params(("id" = i64, Path, description = "The package's id")),
+    responses((status = 200, description = "Deleted", body = Body<NoData>), Errors),
+    security(("basic" = []), ("bearer" = [])),
+)]
 async fn remove(
     _: Require<PackageManager>,
     State(state): State<AppState>,
     PathParam(id): PathParam<i64>,
-) -> ApiResult<Envelope<()>> {
+) -> ApiResult<Envelope<NoData>> {
     state.packages.delete(id).await?;
     tracing::info!(id, "package deleted");
     Ok(Envelope::empty())

@@ -1,33 +1,39 @@
 //! `/api/v2/tokens`: API tokens, for users with user administration.
 
+use axum::Json;
+use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Query, State};
-use axum::routing::{delete, get};
-use axum::{Json, Router};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::{Require, UserAdmin};
-use super::envelope::Envelope;
+use super::envelope::{Body, Envelope};
 use super::error::{ApiError, ApiResult};
-use super::extract::PathParam;
+use super::extract::{PathParam, QueryParams};
+use super::openapi::Errors;
 use crate::app::AppState;
 use crate::domain::tokens::TokenInfo;
 use crate::domain::users::Role;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v2/tokens", get(list).post(create))
-        .route("/api/v2/tokens/{id}", delete(revoke).get(show))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, revoke))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenMeta {
     id: i64,
     name: String,
+    /// The user the token acts as.
     user: String,
+    /// `viewer`, `manager` or `admin`: at most the user's own.
     role: &'static str,
+    /// `active`, `expired` or `revoked`.
     state: &'static str,
     create_time: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,7 +68,7 @@ impl TokenMeta {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CreateToken {
     name: String,
@@ -74,6 +80,16 @@ struct CreateToken {
     expires_in: Option<String>,
 }
 
+/// Create an API token. Its secret is in this answer only (`token`); use it
+/// as `Authorization: Bearer SECRET`.
+#[utoipa::path(
+    post,
+    path = "/api/v2/tokens",
+    tag = "tokens",
+    request_body = CreateToken,
+    responses((status = 200, description = "The token, with its secret", body = Body<TokenMeta>), Errors),
+    security(("basic" = []), ("bearer" = [])),
+)]
 async fn create(
     Require(caller, _): Require<UserAdmin>,
     State(state): State<AppState>,
@@ -113,15 +129,26 @@ async fn create(
     )))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only this user's tokens.
     user: Option<String>,
 }
 
+/// List API tokens (without their secrets).
+#[utoipa::path(
+    get,
+    path = "/api/v2/tokens",
+    tag = "tokens",
+    params(ListQuery),
+    responses((status = 200, description = "The tokens", body = Body<Vec<TokenMeta>>), Errors),
+    security(("basic" = []), ("bearer" = [])),
+)]
 async fn list(
     _: Require<UserAdmin>,
     State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
+    QueryParams(query): QueryParams<ListQuery>,
 ) -> ApiResult<Envelope<Vec<TokenMeta>>> {
     let tokens = state.tokens.list(query.user.as_deref()).await?;
     Ok(Envelope::ok(
@@ -132,6 +159,15 @@ async fn list(
     ))
 }
 
+/// One API token.
+#[utoipa::path(
+    get,
+    path = "/api/v2/tokens/{id}",
+    tag = "tokens",
+    params(("id" = i64, Path, description = "The token's id")),
+    responses((status = 200, description = "The token", body = Body<TokenMeta>), Errors),
+    security(("basic" = []), ("bearer" = [])),
+)]
 async fn show(
     _: Require<UserAdmin>,
     State(state): State<AppState>,
@@ -143,6 +179,15 @@ async fn show(
     )))
 }
 
+/// Revoke an API token: refused from the next request on.
+#[utoipa::path(
+    delete,
+    path = "/api/v2/tokens/{id}",
+    tag = "tokens",
+    params(("id" = i64, Path, description = "The token's id")),
+    responses((status = 200, description = "The revoked token", body = Body<TokenMeta>), Errors),
+    security(("basic" = []), ("bearer" = [])),
+)]
 async fn revoke(
     _: Require<UserAdmin>,
     State(state): State<AppState>,

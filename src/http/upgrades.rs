@@ -1,19 +1,21 @@
 //! obshell's upgrade-package API: `/api/v1/upgrade/package`.
 
-use axum::Router;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, RawQuery, State};
 use axum::http::HeaderMap;
-use axum::routing::{delete, get, post};
 use chrono::SecondsFormat;
 use entity::{package, upgrade_package};
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::{PackageManager, PackageViewer, Require};
-use super::envelope::Envelope;
+use super::envelope::{Body, Envelope, NoData};
 use super::error::{ApiError, ApiResult};
 use super::extract::PathParam;
-use super::packages::receive;
+use super::openapi::Errors;
+use super::packages::{UploadForm, receive};
 use crate::app::AppState;
 use crate::domain::packages::Upload;
 use crate::domain::query::split_values;
@@ -21,21 +23,18 @@ use crate::domain::upgrade::chunk_count;
 use crate::domain::upgrade_plan::{RoutePlan, RouteRequest, plan_upgrade};
 use crate::error::Error;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/upgrade/package", post(upload))
-        .route("/api/v1/upgrade/package/info", get(list))
-        .route("/api/v1/upgrade/package/{id}", delete(remove))
-        .route(
-            "/api/v1/upgrade/route",
-            get(route_stored).post(route_posted),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(upload))
+        .routes(routes!(list))
+        .routes(routes!(remove))
+        .routes(routes!(route_stored, route_posted))
         .layer(DefaultBodyLimit::disable())
 }
 
 /// UpgradePkgInfo, spelled on the wire as the seed's sample response spells it
 /// (obshell's Go clients match keys regardless of case).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpgradePkgInfo {
     pkg_id: i64,
@@ -73,6 +72,16 @@ impl UpgradePkgInfo {
     }
 }
 
+/// Upload an upgrade package (obshell's call): an RPM whose payload may carry
+/// the upgrade dependency YAML. The same content again answers the stored one.
+#[utoipa::path(
+    post,
+    path = "/api/v1/upgrade/package",
+    tag = "upgrades",
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses((status = 200, description = "UpgradePkgInfo", body = Body<UpgradePkgInfo>), Errors),
+    security(("basic" = []), ("bearer" = [])),
+)]
 async fn upload(
     _: Require<PackageManager>,
     State(state): State<AppState>,
@@ -95,6 +104,14 @@ async fn upload(
     )))
 }
 
+/// Every upgrade package.
+#[utoipa::path(
+    get,
+    path = "/api/v1/upgrade/package/info",
+    tag = "upgrades",
+    responses((status = 200, description = "UpgradePkgInfo of each", body = Body<Vec<UpgradePkgInfo>>), Errors),
+    security(("basic" = []), ("bearer" = [])),
+)]
 async fn list(
     _: Require<PackageViewer>,
     State(state): State<AppState>,
@@ -108,18 +125,27 @@ async fn list(
     ))
 }
 
+/// Delete an upgrade package (by its pkgId).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/upgrade/package/{id}",
+    tag = "upgrades",
+    params(("id" = i64, Path, description = "The package's pkgId")),
+    responses((status = 200, description = "Deleted", body = Body<NoData>), Errors),
+    security(("basic" = []), ("bearer" = [])),
+)]
 async fn remove(
     _: Require<PackageManager>,
     State(state): State<AppState>,
     PathParam(id): PathParam<i64>,
-) -> ApiResult<Envelope<()>> {
+) -> ApiResult<Envelope<NoData>> {
     state.packages.delete_upgrade(id).await?;
     tracing::info!(id, "upgrade package deleted");
     Ok(Envelope::empty())
 }
 
 /// A planned route and what depot has of the packages it needs.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RouteAnswer {
     from: String,
@@ -135,14 +161,14 @@ pub struct RouteAnswer {
     missing: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct YamlSource {
     pkg_id: i64,
     file_name: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct NeededPackage {
     version: String,
@@ -195,6 +221,24 @@ impl From<RoutePlan> for RouteAnswer {
     }
 }
 
+/// The query of a route request, for the description (the handlers parse the
+/// raw query, for repeated and comma-separated values).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct RouteParams {
+    /// The installed version (`4.2.1.0`, or with its build: `4.2.1.0-100000102023092807`).
+    from: String,
+    /// The version to reach.
+    to: String,
+    /// The package name (default: the YAML source's, else `oceanbase-ce`).
+    name: Option<String>,
+    /// Architectures whose packages to look for (repeated or comma-separated).
+    architecture: Option<Vec<String>>,
+    /// Distributions whose packages to look for (repeated or comma-separated).
+    distribution: Option<Vec<String>>,
+}
+
 /// `from`, `to`, `name`, and repeated or comma-separated `architecture` and `distribution`.
 fn route_request(query: Option<&str>, yaml: Option<String>) -> Result<RouteRequest, ApiError> {
     let mut req = RouteRequest {
@@ -220,7 +264,17 @@ fn route_request(query: Option<&str>, yaml: Option<String>) -> Result<RouteReque
     Ok(req)
 }
 
-/// Plans with the dependency YAML of the newest stored package of the target version.
+/// Plan an upgrade route (the shortest path in the dependency graph) with the
+/// dependency YAML of the newest stored package of the target version, and
+/// say which packages on it are stored and which are missing.
+#[utoipa::path(
+    get,
+    path = "/api/v1/upgrade/route",
+    tag = "upgrades",
+    params(RouteParams),
+    responses((status = 200, description = "The route", body = Body<RouteAnswer>), Errors),
+    security(("basic" = []), ("bearer" = [])),
+)]
 async fn route_stored(
     _: Require<PackageViewer>,
     State(state): State<AppState>,
@@ -231,7 +285,16 @@ async fn route_stored(
     Ok(Envelope::ok(plan.into()))
 }
 
-/// Plans with the dependency YAML in the body.
+/// Plan an upgrade route with the dependency YAML given in the body.
+#[utoipa::path(
+    post,
+    path = "/api/v1/upgrade/route",
+    tag = "upgrades",
+    params(RouteParams),
+    request_body(content = String, content_type = "application/yaml", description = "An upgrade dependency YAML (oceanbase_upgrade_dep.yml)"),
+    responses((status = 200, description = "The route", body = Body<RouteAnswer>), Errors),
+    security(("basic" = []), ("bearer" = [])),
+)]
 async fn route_posted(
     _: Require<PackageViewer>,
     State(state): State<AppState>,

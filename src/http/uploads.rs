@@ -2,23 +2,24 @@
 //! creation, creation-with-upload, termination, expiration, checksum), plus
 //! `GET` of an upload for the package it became.
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::map_response;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
 use tracing::Instrument;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::{PackageManager, Require};
 use super::body::idle_limited;
-use super::envelope::Envelope;
+use super::envelope::{self, Envelope};
 use super::error::{ApiError, ApiResult, Code};
 use super::extract::{BaseUrl, PathParam};
+use super::openapi::Errors;
 use super::packages::SoftwarePackageMeta;
 use crate::app::AppState;
 use crate::domain::uploads::{Appended, Checksum, ChecksumAlgorithm, NewUpload};
@@ -31,18 +32,12 @@ const OFFSET_OCTET_STREAM: &str = "application/offset+octet-stream";
 /// The package a finished upload became (a depot extension of tus).
 pub const PACKAGE_ID: &str = "depot-package-id";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v2/uploads", post(create).options(options))
-        .route("/api/v2/uploads/", post(create).options(options))
-        .route(
-            "/api/v2/uploads/{id}",
-            get(show)
-                .head(head)
-                .patch(patch)
-                .delete(terminate)
-                .options(options),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, options))
+        // tus clients are often given the endpoint with a trailing slash.
+        .routes(routes!(create_slash, options_slash))
+        .routes(routes!(show, head, patch, terminate, options_upload))
         .layer(DefaultBodyLimit::disable())
         .layer(map_response(tus_resumable))
 }
@@ -55,7 +50,17 @@ async fn tus_resumable(mut response: Response) -> Response {
     response
 }
 
-/// What the server supports; no authentication, as tus clients probe first.
+/// What the server supports (tus discovery); no authentication, as tus
+/// clients probe first.
+#[utoipa::path(
+    options,
+    path = "/api/v2/uploads",
+    tag = "uploads",
+    responses((status = 204, description = "The server's tus capabilities", headers(
+        ("Tus-Version" = String), ("Tus-Extension" = String),
+        ("Tus-Max-Size" = u64), ("Tus-Checksum-Algorithm" = String),
+    ))),
+)]
 async fn options(State(state): State<AppState>) -> Response {
     let algorithms = ChecksumAlgorithm::ALL
         .iter()
@@ -75,7 +80,87 @@ async fn options(State(state): State<AppState>) -> Response {
     response
 }
 
+/// The same, under the endpoint with a trailing slash.
+#[utoipa::path(
+    options,
+    path = "/api/v2/uploads/",
+    tag = "uploads",
+    responses((status = 204, description = "The server's tus capabilities")),
+)]
+async fn options_slash(state: State<AppState>) -> Response {
+    options(state).await
+}
+
+/// The same, for one upload.
+#[utoipa::path(
+    options,
+    path = "/api/v2/uploads/{id}",
+    tag = "uploads",
+    params(("id" = String, Path, description = "The upload's id")),
+    responses((status = 204, description = "The server's tus capabilities")),
+)]
+async fn options_upload(state: State<AppState>) -> Response {
+    options(state).await
+}
+
+/// Create a resumable upload (tus creation, and creation-with-upload when the
+/// body carries the first bytes). Its URL comes back in `Location`.
+#[utoipa::path(
+    post,
+    path = "/api/v2/uploads",
+    tag = "uploads",
+    params(
+        ("Tus-Resumable" = String, Header, example = "1.0.0", description = "Must be 1.0.0"),
+        ("Upload-Length" = u64, Header, description = "The package's size in bytes"),
+        ("Upload-Metadata" = String, Header, description = "`filename BASE64` (required), and optionally `type`, `sha1`, `sha256`, each `KEY BASE64`, comma-separated"),
+    ),
+    request_body(content = String, content_type = "application/offset+octet-stream", description = "Optionally, the first bytes"),
+    responses(
+        (status = 201, description = "Created", headers(
+            ("Location" = String, description = "The upload's URL"),
+            ("Upload-Expires" = String, description = "When an unfinished upload is removed"),
+            ("Upload-Offset" = u64, description = "Bytes stored, when the body carried some"),
+            ("Depot-Package-Id" = i64, description = "The package, when the body finished the upload"),
+        )),
+        Errors,
+    ),
+    security(("basic" = []), ("bearer" = [])),
+)]
 async fn create(
+    caller: Require<PackageManager>,
+    state: State<AppState>,
+    base: BaseUrl,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    start(caller, state, base, headers, body).await
+}
+
+/// The same, under the endpoint with a trailing slash.
+#[utoipa::path(
+    post,
+    path = "/api/v2/uploads/",
+    tag = "uploads",
+    params(
+        ("Tus-Resumable" = String, Header, example = "1.0.0", description = "Must be 1.0.0"),
+        ("Upload-Length" = u64, Header, description = "The package's size in bytes"),
+        ("Upload-Metadata" = String, Header, description = "`filename BASE64`, and optionally `type`, `sha1`, `sha256`"),
+    ),
+    request_body(content = String, content_type = "application/offset+octet-stream", description = "Optionally, the first bytes"),
+    responses((status = 201, description = "Created", headers(("Location" = String))), Errors),
+    security(("basic" = []), ("bearer" = [])),
+)]
+async fn create_slash(
+    caller: Require<PackageManager>,
+    state: State<AppState>,
+    base: BaseUrl,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    start(caller, state, base, headers, body).await
+}
+
+async fn start(
     Require(user, _): Require<PackageManager>,
     State(state): State<AppState>,
     base: BaseUrl,
@@ -110,6 +195,21 @@ async fn create(
     Ok(response)
 }
 
+/// How far an upload has come (tus core): resume from `Upload-Offset`.
+#[utoipa::path(
+    head,
+    path = "/api/v2/uploads/{id}",
+    tag = "uploads",
+    params(("id" = String, Path, description = "The upload's id")),
+    responses(
+        (status = 200, description = "The upload's state", headers(
+            ("Upload-Offset" = u64), ("Upload-Length" = u64), ("Upload-Metadata" = String),
+            ("Upload-Expires" = String), ("Depot-Package-Id" = i64, description = "Once finished"),
+        )),
+        Errors,
+    ),
+    security(("basic" = []), ("bearer" = [])),
+)]
 async fn head(
     Require(user, _): Require<PackageManager>,
     State(state): State<AppState>,
@@ -131,6 +231,29 @@ async fn head(
     Ok(response)
 }
 
+/// Append bytes at `Upload-Offset` (tus core). The last byte stores the
+/// package, whose id comes back in `Depot-Package-Id`. A body cut short keeps
+/// what arrived: ask with HEAD and go on from there.
+#[utoipa::path(
+    patch,
+    path = "/api/v2/uploads/{id}",
+    tag = "uploads",
+    params(
+        ("id" = String, Path, description = "The upload's id"),
+        ("Tus-Resumable" = String, Header, example = "1.0.0", description = "Must be 1.0.0"),
+        ("Upload-Offset" = u64, Header, description = "Where these bytes go: the offset HEAD answered"),
+        ("Upload-Checksum" = Option<String>, Header, description = "`sha1|sha256|md5 BASE64` of this request's bytes"),
+    ),
+    request_body(content = String, content_type = "application/offset+octet-stream"),
+    responses(
+        (status = 204, description = "Stored", headers(
+            ("Upload-Offset" = u64), ("Upload-Expires" = String),
+            ("Depot-Package-Id" = i64, description = "The package, once the last byte is stored"),
+        )),
+        Errors,
+    ),
+    security(("basic" = []), ("bearer" = [])),
+)]
 async fn patch(
     Require(user, _): Require<PackageManager>,
     State(state): State<AppState>,
@@ -180,7 +303,15 @@ async fn append(
     Ok(appended)
 }
 
-/// The package a finished upload became.
+/// The package a finished upload became (a depot extension of tus).
+#[utoipa::path(
+    get,
+    path = "/api/v2/uploads/{id}",
+    tag = "uploads",
+    params(("id" = String, Path, description = "The upload's id")),
+    responses((status = 200, description = "The package", body = envelope::Body<SoftwarePackageMeta>), Errors),
+    security(("basic" = []), ("bearer" = [])),
+)]
 async fn show(
     Require(user, _): Require<PackageManager>,
     State(state): State<AppState>,
@@ -191,6 +322,18 @@ async fn show(
     Ok(Envelope::ok(SoftwarePackageMeta::new(package, &base)))
 }
 
+/// Abandon an upload (tus termination): its bytes are removed.
+#[utoipa::path(
+    delete,
+    path = "/api/v2/uploads/{id}",
+    tag = "uploads",
+    params(
+        ("id" = String, Path, description = "The upload's id"),
+        ("Tus-Resumable" = String, Header, example = "1.0.0", description = "Must be 1.0.0"),
+    ),
+    responses((status = 204, description = "Removed"), Errors),
+    security(("basic" = []), ("bearer" = [])),
+)]
 async fn terminate(
     Require(user, _): Require<PackageManager>,
     State(state): State<AppState>,

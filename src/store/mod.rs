@@ -188,6 +188,11 @@ impl BlobStore {
                 digester.update(chunk.clone()).await;
                 writer.put(chunk);
             }
+            // No package is empty; and S3 servers differ on a multipart
+            // upload of nothing (Garage refuses its empty part).
+            if size == 0 {
+                return Err(Error::InvalidArgument("the file is empty".into()));
+            }
             Ok(())
         }
         .await;

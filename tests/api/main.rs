@@ -14,6 +14,7 @@ mod faults;
 mod gc;
 mod list;
 mod metrics;
+mod openapi;
 mod replicas;
 mod resumable;
 mod tokens;
