@@ -9,9 +9,39 @@ use reqwest::multipart::{Form, Part};
 use reqwest::{Body, Method, StatusCode};
 
 use crate::backend_tests;
-use crate::common::{Backend, TestApp, Who, envelope, expect_error};
+use crate::common::{
+    Backend, TestApp, Who, audit_event, envelope, expect_error, metrics, sample, trace_id,
+};
 
-backend_tests!(a_stalled_upload_is_refused_and_cleaned_up);
+backend_tests!(
+    a_stalled_upload_is_refused_and_cleaned_up,
+    a_client_that_disconnects_leaves_nothing_behind
+);
+
+/// What an operator sees of a failed upload: its cause counted in the
+/// metrics, nothing in flight, and an audit event with the answer's status
+/// (`refused` for 4xx, `failed` for 5xx).
+async fn assert_failure_reported(app: &TestApp, trace: &str, status: u16, cause: &str) {
+    let text = metrics(app).await;
+    assert!(
+        sample(
+            &text,
+            &format!(r#"depot_uploads_failed_total{{cause="{cause}"}}"#)
+        )
+        .is_some_and(|n| n >= 1.0),
+        "{cause} not counted:\n{text}"
+    );
+    assert_eq!(
+        sample(&text, "depot_uploads_in_flight"),
+        Some(0.0),
+        "{text}"
+    );
+    let event = audit_event(app, trace).await;
+    assert_eq!(event["action"], "package.upload", "{event}");
+    assert_eq!(event["status"], status, "{event}");
+    let outcome = if status >= 500 { "failed" } else { "refused" };
+    assert_eq!(event["outcome"], outcome, "{event}");
+}
 
 /// A tmpfs of `size` mounted at `dir` for the test's lifetime (tests run as root).
 struct Tmpfs(PathBuf);
@@ -95,8 +125,10 @@ async fn a_full_local_store_answers_507() {
         .send()
         .await
         .unwrap();
+    let trace = trace_id(&response);
     let message = expect_error(response, StatusCode::INSUFFICIENT_STORAGE, 90008).await;
     assert!(message.contains("out of space"), "{message}");
+    assert_failure_reported(&app, &trace, 507, "DEPOT_STORE_FULL").await;
 
     // Nothing half-written stays behind, and what fits still works.
     assert_eq!(files_under(&root), Vec::<PathBuf>::new());
@@ -128,17 +160,15 @@ async fn an_unreachable_store_answers_503_quickly() {
     .await;
 
     let started = Instant::now();
-    let message = expect_error(
-        app.upload("x.sh", b"echo\n".to_vec()).await,
-        StatusCode::SERVICE_UNAVAILABLE,
-        90005,
-    )
-    .await;
+    let response = app.upload("x.sh", b"echo\n".to_vec()).await;
+    let trace = trace_id(&response);
+    let message = expect_error(response, StatusCode::SERVICE_UNAVAILABLE, 90005).await;
     assert!(message.contains("cannot be reached"), "{message}");
     assert!(
         started.elapsed() < Duration::from_secs(60),
         "bounded retries, not a hang"
     );
+    assert_failure_reported(&app, &trace, 503, "DEPOT_STORE_UNAVAILABLE").await;
 }
 
 async fn a_stalled_upload_is_refused_and_cleaned_up(backend: Backend) {
@@ -169,12 +199,75 @@ async fn a_stalled_upload_is_refused_and_cleaned_up(backend: Backend) {
         .send()
         .await
         .unwrap();
+    let trace = trace_id(&response);
     let message = expect_error(response, StatusCode::REQUEST_TIMEOUT, 90010).await;
     assert!(message.contains("stalled"), "{message}");
     assert!(started.elapsed() < Duration::from_secs(20));
     assert!(app.staging_objects().await.is_empty());
     let (_, list) = envelope(app.get(Who::Viewer, "/api/v2/software-packages").await).await;
     assert_eq!(list["data"]["page"]["totalElements"], 0);
+    assert_failure_reported(&app, &trace, 408, "DEPOT_UPLOAD_STALLED").await;
+}
+
+/// The client goes away in the middle of its upload: the server logs it,
+/// records it, and keeps nothing of it.
+async fn a_client_that_disconnects_leaves_nothing_behind(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    // 1 MiB, then the client breaks off the request.
+    let breaking = futures::stream::iter([
+        Ok(vec![b'#'; 1 << 20]),
+        Err(std::io::Error::other("the client gives up")),
+    ]);
+    let form = Form::new().part(
+        "file",
+        Part::stream(Body::wrap_stream(breaking)).file_name("gone.sh"),
+    );
+    let sent = app
+        .request(Who::Manager, Method::POST, "/api/v2/software-packages")
+        .multipart(form)
+        .send()
+        .await;
+    assert!(sent.is_err(), "the request was broken off: {sent:?}");
+
+    // The server notices on its own time: wait for the event.
+    let mut event = None;
+    for _ in 0..100 {
+        let (_, body) = envelope(
+            app.get(Who::Admin, "/api/v2/audit-events?action=package.upload")
+                .await,
+        )
+        .await;
+        event = body["data"]["contents"]
+            .as_array()
+            .unwrap()
+            .first()
+            .cloned();
+        if event.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let event = event.expect("the broken upload is in the audit log");
+    // 400 when depot saw the body break, 499 when the request was dropped first.
+    assert!(event["status"] == 400 || event["status"] == 499, "{event}");
+    assert_eq!(event["outcome"], "refused", "{event}");
+    assert_eq!(event["actor"], "manager", "{event}");
+    let (_, list) = envelope(app.get(Who::Viewer, "/api/v2/software-packages").await).await;
+    assert_eq!(list["data"]["page"]["totalElements"], 0);
+    for _ in 0..100 {
+        if app.staging_objects().await.is_empty()
+            && sample(&metrics(&app).await, "depot_uploads_in_flight") == Some(0.0)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.staging_objects().await, Vec::<String>::new());
+    assert_eq!(
+        sample(&metrics(&app).await, "depot_uploads_in_flight"),
+        Some(0.0)
+    );
+    assert!(app.stored_objects().await.is_empty());
 }
 
 /// PostgreSQL refusing connections (its connection limit reached): 503 with
@@ -221,6 +314,15 @@ async fn postgres_out_of_connections_answers_503_then_recovers() {
         started.elapsed()
     );
     assert!(message.contains("connections"), "{message}");
+    let text = metrics(&app).await;
+    assert_eq!(
+        sample(
+            &text,
+            r#"depot_http_requests_total{method="GET",route="/api/v2/software-packages",status="503"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
     assert_eq!(
         app.http
             .get(app.url("/readyz"))
@@ -250,4 +352,98 @@ async fn postgres_out_of_connections_answers_503_then_recovers() {
         .execute_unprepared(&format!("DROP OWNED BY {role}"))
         .await;
     let _ = admin.execute_unprepared(&format!("DROP ROLE {role}")).await;
+}
+
+/// The S3 server dies in the middle of an upload: the client gets 503 with
+/// the store's code (after depot's bounded retries) instead of a hang, nothing
+/// is recorded for the upload, the operator sees it in the metrics and the
+/// audit log, and once the server is back the same upload succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_server_stopped_mid_upload_answers_503_then_recovers() {
+    use std::sync::Arc;
+
+    use crate::common::garage::Garage;
+
+    let garage = Arc::new(tokio::sync::Mutex::new(Garage::start().await));
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::common::config_for(Backend::PostgresS3, dir.path()).await;
+    config.storage = StorageConfig::S3(garage.lock().await.s3_config());
+    let app = TestApp::start_config(Backend::PostgresS3, config, dir).await;
+
+    // 64 MiB in 1 MiB chunks; the server is killed once 24 MiB have gone out
+    // (several 8 MiB parts are then stored or in flight).
+    const MIB: usize = 1 << 20;
+    let content: Vec<u8> = (0..64 * MIB).map(|i| (i % 251) as u8).collect();
+    let chunks: Vec<Vec<u8>> = content.chunks(MIB).map(<[u8]>::to_vec).collect();
+    let killer = garage.clone();
+    let body = futures::stream::unfold((chunks.into_iter(), 0), move |(mut rest, sent)| {
+        let killer = killer.clone();
+        async move {
+            if sent == 24 {
+                killer.lock().await.kill();
+            }
+            rest.next()
+                .map(|chunk| (Ok::<_, std::io::Error>(chunk), (rest, sent + 1)))
+        }
+    });
+    let form = Form::new().part(
+        "file",
+        Part::stream(Body::wrap_stream(body)).file_name("payload.sh"),
+    );
+    let response = app
+        .request(Who::Manager, Method::POST, "/api/v2/software-packages")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let trace = trace_id(&response);
+    let message = expect_error(response, StatusCode::SERVICE_UNAVAILABLE, 90005).await;
+    assert!(message.contains("object store"), "{message}");
+    expect_error(
+        app.get(Who::Anonymous, "/readyz").await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        90005,
+    )
+    .await;
+    let (_, list) = envelope(app.get(Who::Viewer, "/api/v2/software-packages").await).await;
+    assert_eq!(list["data"]["page"]["totalElements"], 0, "no package row");
+
+    // What the operator reads: the failure by cause, and the audit entry
+    // carrying the same trace id as the answer.
+    let text = metrics(&app).await;
+    assert_eq!(
+        sample(
+            &text,
+            r#"depot_uploads_failed_total{cause="DEPOT_STORE_UNAVAILABLE"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(
+            |l| l.starts_with("depot_store_operation_duration_seconds_count")
+                && l.contains(r#"outcome="error""#)
+        ),
+        "{text}"
+    );
+    let recorded = audit_event(&app, &trace).await;
+    assert_eq!(recorded["action"], "package.upload", "{recorded}");
+    assert_eq!(recorded["status"], 503, "{recorded}");
+    assert_eq!(recorded["outcome"], "failed", "{recorded}");
+    assert_eq!(recorded["actor"], "manager", "{recorded}");
+
+    // Back up: the same upload goes through, and the package downloads whole.
+    garage.lock().await.resume().await;
+    let (status, _) = envelope(app.get(Who::Anonymous, "/readyz").await).await;
+    assert_eq!(status, StatusCode::OK);
+    let package = app.upload_ok("payload.sh", content.clone()).await;
+    assert_eq!(package["sha1"], crate::common::sha1_hex(&content));
+    assert_eq!(app.stored_objects().await.len(), 1);
+    let redirect = app
+        .get(Who::Viewer, "/api/v2/files/sys-package/payload.sh")
+        .await;
+    assert_eq!(redirect.status(), StatusCode::FOUND);
+    let location = redirect.headers()["location"].to_str().unwrap().to_string();
+    let downloaded = reqwest::get(location).await.unwrap().bytes().await.unwrap();
+    assert!(downloaded[..] == content[..], "the stored package is whole");
 }

@@ -3,17 +3,9 @@
 use reqwest::StatusCode;
 
 use crate::backend_tests;
-use crate::common::{Backend, TestApp, Who};
+use crate::common::{Backend, TestApp, Who, sample};
 
 backend_tests!(metrics_count_requests_bytes_and_failures);
-
-/// The value of the sample whose line starts with `series` (name and labels).
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
 
 async fn metrics_count_requests_bytes_and_failures(backend: Backend) {
     let app = TestApp::start_with(backend, Box::new(|c| c.max_upload_size = 1 << 20)).await;

@@ -1,6 +1,7 @@
 //! The test harness: a real depot server on a random port, on either
 //! backend pair, with a client per role.
 
+pub mod garage;
 pub mod proxy;
 pub mod rpms;
 
@@ -280,4 +281,45 @@ pub async fn expect_error(response: Response, status: StatusCode, code: u64) -> 
 pub fn sha1_hex(bytes: &[u8]) -> String {
     use sha1::{Digest, Sha1};
     hex::encode(Sha1::digest(bytes))
+}
+
+/// `/metrics`, as Prometheus scrapes it.
+pub async fn metrics(app: &TestApp) -> String {
+    let response = app.http.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.text().await.unwrap()
+}
+
+/// The value of the sample whose line starts with `series` (name and labels).
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// The trace id a response carries.
+pub fn trace_id(response: &Response) -> String {
+    response.headers()["x-trace-id"]
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The audit event of the request with `trace_id`, waiting for it to be
+/// written (that happens off the request path).
+pub async fn audit_event(app: &TestApp, trace_id: &str) -> Value {
+    for _ in 0..100 {
+        let (_, body) = envelope(app.get(Who::Admin, "/api/v2/audit-events?size=1000").await).await;
+        if let Some(event) = body["data"]["contents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["traceId"] == trace_id)
+        {
+            return event.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no audit event with trace id {trace_id}");
 }
