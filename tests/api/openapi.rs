@@ -126,6 +126,8 @@ async fn fuzzed_api_conforms(backend: Backend) {
                 .args(["--request-timeout", "30"])
                 .arg("--report-dir")
                 .arg(&report)
+                // Its example database goes there too, not into the clone.
+                .current_dir(&report)
                 // tests/schemathesis/depot_hooks.py: how to make tus bodies.
                 .env("PYTHONPATH", hooks)
                 .env("SCHEMATHESIS_HOOKS", "depot_hooks")
