@@ -90,6 +90,12 @@ impl Error {
         })
     }
 
+    /// A database that refused the request's own text: PostgreSQL stores no
+    /// NUL character (SQLSTATE 22021) nor what its encoding cannot hold (22P05).
+    pub fn is_unstorable_text(&self) -> bool {
+        matches!(sqlstate(self).as_deref(), Some("22021" | "22P05"))
+    }
+
     pub fn invalid(msg: impl fmt::Display) -> Self {
         Self::InvalidArgument(msg.to_string())
     }

@@ -122,6 +122,11 @@ impl From<Error> for ApiError {
             ),
             Error::Body(_) => (S::BAD_REQUEST, Code::UploadInterrupted),
             Error::Stalled { .. } => (S::REQUEST_TIMEOUT, Code::UploadStalled),
+            Error::Database(_) if e.is_unstorable_text() => {
+                return Self::bad_request(format!(
+                    "the request carries text the database cannot hold, such as a NUL character ({message})"
+                ));
+            }
             Error::Store(_) | Error::Database(_) => {
                 let store = matches!(e, Error::Store(_));
                 let (status, code, advice) = match (store, e.fault()) {

@@ -43,7 +43,7 @@ fn content_type(extension: &str) -> &'static str {
     path = "/api/v2/files/sys-package/{file_name}",
     tag = "packages",
     params(
-        ("file_name" = String, Path, description = "The package's file name"),
+        ("file_name" = String, Path, example = "oceanbase-ce-4.2.1.1-101000012023111012.el7.x86_64.rpm", description = "The package's file name"),
         ("Range" = Option<String>, Header, description = "One byte range (`bytes=0-99`), proxy mode"),
         ("If-None-Match" = Option<String>, Header, description = "The SHA-1 ETag held, proxy mode"),
     ),

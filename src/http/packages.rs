@@ -144,7 +144,7 @@ async fn list(
     get,
     path = "/api/v2/software-packages/{id}",
     tag = "packages",
-    params(("id" = i64, Path, description = "The package's id")),
+    params(("id" = i64, Path, example = 1, description = "The package's id")),
     responses((status = 200, description = "The package", body = Body<SoftwarePackageMeta>), Errors),
     security(("basic" = []), ("bearer" = [])),
 )]
@@ -329,7 +329,7 @@ fn refuse_oversized(headers: &HeaderMap, limit: u64, free: Option<u64>) -> ApiRe
     delete,
     path = "/api/v2/software-packages/{id}",
     tag = "packages",
-    params(("id" = i64, Path, description = "The package's id")),
+    params(("id" = i64, Path, example = 1, description = "The package's id")),
     responses((status = 200, description = "Deleted", body = Body<NoData>), Errors),
     security(("basic" = []), ("bearer" = [])),
 )]

@@ -164,7 +164,7 @@ async fn list(
     get,
     path = "/api/v2/tokens/{id}",
     tag = "tokens",
-    params(("id" = i64, Path, description = "The token's id")),
+    params(("id" = i64, Path, example = 1, description = "The token's id")),
     responses((status = 200, description = "The token", body = Body<TokenMeta>), Errors),
     security(("basic" = []), ("bearer" = [])),
 )]
@@ -184,7 +184,7 @@ async fn show(
     delete,
     path = "/api/v2/tokens/{id}",
     tag = "tokens",
-    params(("id" = i64, Path, description = "The token's id")),
+    params(("id" = i64, Path, example = 1, description = "The token's id")),
     responses((status = 200, description = "The revoked token", body = Body<TokenMeta>), Errors),
     security(("basic" = []), ("bearer" = [])),
 )]

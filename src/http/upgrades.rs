@@ -130,7 +130,7 @@ async fn list(
     delete,
     path = "/api/v1/upgrade/package/{id}",
     tag = "upgrades",
-    params(("id" = i64, Path, description = "The package's pkgId")),
+    params(("id" = i64, Path, example = 1, description = "The package's pkgId")),
     responses((status = 200, description = "Deleted", body = Body<NoData>), Errors),
     security(("basic" = []), ("bearer" = [])),
 )]
@@ -228,14 +228,18 @@ impl From<RoutePlan> for RouteAnswer {
 #[allow(dead_code)]
 struct RouteParams {
     /// The installed version (`4.2.1.0`, or with its build: `4.2.1.0-100000102023092807`).
+    #[param(example = "4.2.1.0")]
     from: String,
     /// The version to reach.
+    #[param(example = "4.2.1.1")]
     to: String,
     /// The package name (default: the YAML source's, else `oceanbase-ce`).
     name: Option<String>,
     /// Architectures whose packages to look for (repeated or comma-separated).
+    #[param(example = json!(["x86_64"]))]
     architecture: Option<Vec<String>>,
     /// Distributions whose packages to look for (repeated or comma-separated).
+    #[param(example = json!(["el7"]))]
     distribution: Option<Vec<String>>,
 }
 

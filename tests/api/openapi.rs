@@ -5,11 +5,14 @@
 use std::path::Path;
 use std::process::Command;
 
+use reqwest::multipart::{Form, Part};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::backend_tests;
-use crate::common::{Backend, PASSWORD, TestApp, Who};
+use crate::common::rpms::RpmSpec;
+use crate::common::{Backend, PASSWORD, TestApp, Who, envelope};
+use crate::upgrade::{DEP_YAML, DEP_YAML_PATH};
 
 /// Routes are registered only through utoipa-axum's `routes!`, which takes
 /// each route from its handler's `#[utoipa::path]`: a plain axum `.route(…)`
@@ -102,6 +105,28 @@ async fn described_routes_exist(backend: Backend) {
 /// fixed so that CI is repeatable; set DEPOT_SCHEMATHESIS_SEED to explore.
 async fn fuzzed_api_conforms(backend: Backend) {
     let app = TestApp::start(backend).await;
+    // Stored packages for the description's examples (package 1, its file
+    // name, a route from 4.2.1.0 to 4.2.1.1), so that answers with data are
+    // checked against their schemas too, not only the errors.
+    let rpm = RpmSpec::new(
+        "oceanbase-ce",
+        "4.2.1.1",
+        "101000012023111012.el7",
+        "x86_64",
+    )
+    .file("/home/admin/oceanbase/bin/observer", "ELF")
+    .file(DEP_YAML_PATH, DEP_YAML);
+    let response = app
+        .request(Who::Manager, Method::POST, "/api/v1/upgrade/package")
+        .multipart(Form::new().part("file", Part::bytes(rpm.build()).file_name(rpm.file_name())))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = envelope(response).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["PkgId"], 1);
+    app.upload_ok("install-agent.sh", b"#!/bin/sh\necho install\n".to_vec())
+        .await;
     let st = std::env::var("DEPOT_TEST_SCHEMATHESIS").unwrap_or_else(|_| {
         panic!(
             "DEPOT_TEST_SCHEMATHESIS is not set: run the tests with scripts/test.sh, which installs schemathesis"

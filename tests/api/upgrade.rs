@@ -16,8 +16,8 @@ backend_tests!(
     one_package_record_for_both_apis,
 );
 
-const DEP_YAML: &str = "# upgrade graph\n- version: 4.2.1.0\n  can_be_upgraded_to:\n    - 4.2.1.1\n\n- version: 4.2.1.1\n  can_be_upgraded_to:\n    - 4.3.0.0\n  require_from_binary:\n    value: True\n    when_come_from: [4.2.1.0]\n";
-const DEP_YAML_PATH: &str = "/home/admin/oceanbase/etc/oceanbase_upgrade_dep.yml";
+pub(crate) const DEP_YAML: &str = "# upgrade graph\n- version: 4.2.1.0\n  can_be_upgraded_to:\n    - 4.2.1.1\n\n- version: 4.2.1.1\n  can_be_upgraded_to:\n    - 4.3.0.0\n  require_from_binary:\n    value: True\n    when_come_from: [4.2.1.0]\n";
+pub(crate) const DEP_YAML_PATH: &str = "/home/admin/oceanbase/etc/oceanbase_upgrade_dep.yml";
 
 /// Bytes that do not compress away, so payloads span several chunks.
 fn noise(len: usize) -> Vec<u8> {
