@@ -103,27 +103,43 @@ async fn options_upload(state: State<AppState>) -> Response {
     options(state).await
 }
 
+/// The headers of a tus creation request, for the description (the handler
+/// reads them itself).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+struct CreationHeaders {
+    /// Must be 1.0.0.
+    #[param(rename = "Tus-Resumable", example = "1.0.0")]
+    tus_resumable: String,
+    /// The package's size in bytes.
+    #[param(rename = "Upload-Length")]
+    upload_length: u64,
+    /// `filename BASE64` (required), and optionally `type`, `sha1`, `sha256`,
+    /// each `KEY BASE64`, comma-separated.
+    #[param(rename = "Upload-Metadata")]
+    upload_metadata: String,
+}
+
+/// The answer to a tus creation request.
+#[derive(utoipa::IntoResponses)]
+#[response(status = 201, description = "Created", headers(
+    ("Location" = String, description = "The upload's URL"),
+    ("Upload-Expires" = String, description = "When an unfinished upload is removed"),
+    ("Upload-Offset" = u64, description = "Bytes stored, when the body carried some"),
+    ("Depot-Package-Id" = i64, description = "The package, when the body finished the upload"),
+))]
+struct Created;
+
 /// Create a resumable upload (tus creation, and creation-with-upload when the
 /// body carries the first bytes). Its URL comes back in `Location`.
 #[utoipa::path(
     post,
     path = "/api/v2/uploads",
     tag = "uploads",
-    params(
-        ("Tus-Resumable" = String, Header, example = "1.0.0", description = "Must be 1.0.0"),
-        ("Upload-Length" = u64, Header, description = "The package's size in bytes"),
-        ("Upload-Metadata" = String, Header, description = "`filename BASE64` (required), and optionally `type`, `sha1`, `sha256`, each `KEY BASE64`, comma-separated"),
-    ),
+    params(CreationHeaders),
     request_body(content = String, content_type = "application/offset+octet-stream", description = "Optionally, the first bytes"),
-    responses(
-        (status = 201, description = "Created", headers(
-            ("Location" = String, description = "The upload's URL"),
-            ("Upload-Expires" = String, description = "When an unfinished upload is removed"),
-            ("Upload-Offset" = u64, description = "Bytes stored, when the body carried some"),
-            ("Depot-Package-Id" = i64, description = "The package, when the body finished the upload"),
-        )),
-        Errors,
-    ),
+    responses(Created, Errors),
     security(("basic" = []), ("bearer" = [])),
 )]
 async fn create(
@@ -141,13 +157,9 @@ async fn create(
     post,
     path = "/api/v2/uploads/",
     tag = "uploads",
-    params(
-        ("Tus-Resumable" = String, Header, example = "1.0.0", description = "Must be 1.0.0"),
-        ("Upload-Length" = u64, Header, description = "The package's size in bytes"),
-        ("Upload-Metadata" = String, Header, description = "`filename BASE64`, and optionally `type`, `sha1`, `sha256`"),
-    ),
+    params(CreationHeaders),
     request_body(content = String, content_type = "application/offset+octet-stream", description = "Optionally, the first bytes"),
-    responses((status = 201, description = "Created", headers(("Location" = String))), Errors),
+    responses(Created, Errors),
     security(("basic" = []), ("bearer" = [])),
 )]
 async fn create_slash(

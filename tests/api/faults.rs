@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use depot::config::{S3Config, Secret, StorageConfig};
 use reqwest::multipart::{Form, Part};
-use reqwest::{Body, Method, StatusCode};
+use reqwest::{Body, StatusCode};
 
 use crate::backend_tests;
 use crate::common::{
@@ -106,9 +106,7 @@ async fn a_full_local_store_answers_507() {
     // Announced by Content-Length: refused before reading, from the free space
     // (a client that sends without waiting may see the close instead).
     match app
-        .request(Who::Manager, Method::POST, "/api/v2/software-packages")
-        .multipart(Form::new().part("file", Part::bytes(big.clone()).file_name("big.sh")))
-        .send()
+        .send_form(Form::new().part("file", Part::bytes(big.clone()).file_name("big.sh")))
         .await
     {
         Ok(response) => {
@@ -119,12 +117,7 @@ async fn a_full_local_store_answers_507() {
     }
 
     // Streamed without a length: the disk fills up while writing (ENOSPC).
-    let response = app
-        .request(Who::Manager, Method::POST, "/api/v2/software-packages")
-        .multipart(streamed(big, "big.sh"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.send_form(streamed(big, "big.sh")).await.unwrap();
     let trace = trace_id(&response);
     let message = expect_error(response, StatusCode::INSUFFICIENT_STORAGE, 90008).await;
     assert!(message.contains("out of space"), "{message}");
@@ -193,12 +186,7 @@ async fn a_stalled_upload_is_refused_and_cleaned_up(backend: Backend) {
         Part::stream(Body::wrap_stream(stalling)).file_name("slow.sh"),
     );
     let started = Instant::now();
-    let response = app
-        .request(Who::Manager, Method::POST, "/api/v2/software-packages")
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response = app.send_form(form).await.unwrap();
     let trace = trace_id(&response);
     let message = expect_error(response, StatusCode::REQUEST_TIMEOUT, 90010).await;
     assert!(message.contains("stalled"), "{message}");
@@ -222,11 +210,7 @@ async fn a_client_that_disconnects_leaves_nothing_behind(backend: Backend) {
         "file",
         Part::stream(Body::wrap_stream(breaking)).file_name("gone.sh"),
     );
-    let sent = app
-        .request(Who::Manager, Method::POST, "/api/v2/software-packages")
-        .multipart(form)
-        .send()
-        .await;
+    let sent = app.send_form(form).await;
     assert!(sent.is_err(), "the request was broken off: {sent:?}");
 
     // The server notices on its own time: wait for the event.
@@ -390,12 +374,7 @@ async fn an_s3_server_stopped_mid_upload_answers_503_then_recovers() {
         "file",
         Part::stream(Body::wrap_stream(body)).file_name("payload.sh"),
     );
-    let response = app
-        .request(Who::Manager, Method::POST, "/api/v2/software-packages")
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response = app.send_form(form).await.unwrap();
     let trace = trace_id(&response);
     let message = expect_error(response, StatusCode::SERVICE_UNAVAILABLE, 90005).await;
     assert!(message.contains("object store"), "{message}");

@@ -325,11 +325,7 @@ async fn oversized_uploads_are_refused(backend: Backend) {
     // that sends without waiting (no `Expect: 100-continue`, unlike curl) may
     // see the connection close before it reads the answer.
     let form = Form::new().part("file", Part::bytes(big.clone()).file_name("big.sh"));
-    let sent = app
-        .request(Who::Manager, Method::POST, "/api/v2/software-packages")
-        .multipart(form)
-        .send()
-        .await;
+    let sent = app.send_form(form).await;
     match sent {
         Ok(response) => {
             let message = expect_error(response, StatusCode::PAYLOAD_TOO_LARGE, 90003).await;
@@ -342,12 +338,7 @@ async fn oversized_uploads_are_refused(backend: Backend) {
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         big.chunks(64 << 10).map(|c| Ok(c.to_vec())).collect();
     let part = Part::stream(Body::wrap_stream(futures::stream::iter(chunks))).file_name("big.sh");
-    let response = app
-        .request(Who::Manager, Method::POST, "/api/v2/software-packages")
-        .multipart(Form::new().part("file", part))
-        .send()
-        .await
-        .unwrap();
+    let response = app.send_form(Form::new().part("file", part)).await.unwrap();
     expect_error(response, StatusCode::PAYLOAD_TOO_LARGE, 90003).await;
     let (_, body) = envelope(app.get(Who::Viewer, "/api/v2/software-packages").await).await;
     assert_eq!(

@@ -196,6 +196,15 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Sends `form` as the manager's upload; `Err` when the request breaks
+    /// off (a refusal may close the connection before a streamed body ends).
+    pub async fn send_form(&self, form: Form) -> reqwest::Result<Response> {
+        self.request(Who::Manager, Method::POST, "/api/v2/software-packages")
+            .multipart(form)
+            .send()
+            .await
+    }
+
     pub async fn upload(&self, file_name: &str, bytes: Vec<u8>) -> Response {
         self.upload_as(Who::Manager, file_name, bytes).await
     }
