@@ -163,7 +163,8 @@ impl Packages {
         if let Some(name) = &upload.client_name {
             check_client_name(name).map_err(Error::InvalidArgument)?;
         }
-        let staged = self.store.stage(body, limit).await?;
+        // The signed part's MD5 is reported only by obshell's upgrade API.
+        let staged = self.store.stage(body, limit, upload.upgrade).await?;
         // The body is consumed; finish in a task of its own so that a client
         // hanging up now cannot leave the staging object behind.
         let this = self.clone();

@@ -169,10 +169,10 @@ impl BlobStore {
         Some(stat.blocks_available() * stat.fragment_size())
     }
 
-    /// Streams `body` into a staging object, hashing it on the way. Fails with
-    /// `TooLarge` as soon as more than `limit` bytes arrive; nothing is left behind
-    /// on any failure.
-    pub async fn stage<S, E>(&self, mut body: S, limit: u64) -> Result<Staged>
+    /// Streams `body` into a staging object, hashing it on the way (the RPM
+    /// signed part's MD5 only if `signed_part`). Fails with `TooLarge` as soon
+    /// as more than `limit` bytes arrive; nothing is left behind on any failure.
+    pub async fn stage<S, E>(&self, mut body: S, limit: u64, signed_part: bool) -> Result<Staged>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: Into<Error>,
@@ -180,7 +180,7 @@ impl BlobStore {
         let path = Path::from(format!("staging/{}", Uuid::new_v4()));
         let upload = self.store.put_multipart(&path).await?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, self.part_size);
-        let digester = Digester::start();
+        let mut digester = Digester::start(signed_part);
         let mut size = 0u64;
         let mut magic = Vec::with_capacity(8);
 
