@@ -134,7 +134,9 @@ impl Packages {
         let mut recent = self.recent.lock().expect("not poisoned");
         if recent.generation == generation {
             if recent.rows.len() >= MAX_RECENT {
-                recent.rows.retain(|_, (_, at)| at.elapsed() < DOWNLOAD_CACHE_TTL);
+                recent
+                    .rows
+                    .retain(|_, (_, at)| at.elapsed() < DOWNLOAD_CACHE_TTL);
                 if recent.rows.len() >= MAX_RECENT {
                     recent.rows.clear();
                 }
