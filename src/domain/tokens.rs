@@ -221,11 +221,11 @@ impl Tokens {
         let token_hash = hash(secret.expose());
         let now = Utc::now();
         let generation = self.verified.lock().expect("not poisoned").generation;
-        if let Some(hit) = self.cached(&token_hash) {
+        if let Some(mut hit) = self.cached(&token_hash) {
             if hit.expires_at.is_some_and(|at| at <= now) {
                 return Ok(None);
             }
-            self.touch_if_due(&token_hash, &hit, now).await?;
+            self.touch_if_due(&token_hash, &mut hit, now).await?;
             return Ok(Some(hit.user));
         }
         let Some((token, Some(user))) = db::tokens::find_by_hash(&self.db, &token_hash).await?
@@ -237,7 +237,7 @@ impl Tokens {
         }
         let ceiling: Role = token.role.parse()?;
         let role: Role = user.role.parse()?;
-        let verified = Verified {
+        let mut verified = Verified {
             user: User {
                 id: user.id,
                 name: user.name,
@@ -248,7 +248,7 @@ impl Tokens {
             last_used_at: token.last_used_at,
             at: Instant::now(),
         };
-        self.touch_if_due(&token_hash, &verified, now).await?;
+        self.touch_if_due(&token_hash, &mut verified, now).await?;
         self.remember(token_hash, verified.clone(), generation);
         Ok(Some(verified.user))
     }
@@ -256,7 +256,12 @@ impl Tokens {
     /// Bookkeeping only: written at most once a minute (the row, or the cache,
     /// says whether it is due), and a database that cannot take the write
     /// must not refuse the request.
-    async fn touch_if_due(&self, token_hash: &str, v: &Verified, now: DateTime<Utc>) -> Result<()> {
+    async fn touch_if_due(
+        &self,
+        token_hash: &str,
+        v: &mut Verified,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let every = chrono::Duration::from_std(TOUCH_EVERY).map_err(Error::internal)?;
         if v.last_used_at.is_some_and(|at| at >= now - every) {
             return Ok(());
@@ -265,6 +270,7 @@ impl Tokens {
             return Ok(());
         };
         // Marked first, so that concurrent requests with this token do not all write.
+        v.last_used_at = Some(now);
         if let Some(entry) = self
             .verified
             .lock()
