@@ -21,9 +21,20 @@ use crate::domain::uploads::Uploads;
 use crate::domain::users::Users;
 use crate::store::BlobStore;
 
-/// Everything a request handler may need; cheap to clone.
+/// Everything a request handler may need; cheap to clone: axum clones it
+/// for every request (more than once), so it is one `Arc`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+pub struct Services {
     pub packages: Packages,
     pub audit: AuditLog,
     pub uploads: Uploads,
@@ -114,7 +125,7 @@ impl Server {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
-        let state = AppState {
+        let state = AppState(Arc::new(Services {
             packages,
             audit,
             uploads,
@@ -131,7 +142,7 @@ impl Server {
                 upload_expiry: config.upload_expiry,
                 gc_interval: config.gc_interval,
             }),
-        };
+        }));
         Ok(Self { listener, state })
     }
 

@@ -9,7 +9,9 @@ pub mod upgrades;
 pub mod uploads;
 pub mod users;
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -28,8 +30,28 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
             redact_url(url)
         )));
     }
+    // Pinging each connection as it leaves the pool (sqlx's default) is a round
+    // trip per statement. Instead a connection is tested only when it may have
+    // gone stale: idle for a while, or shortly after a statement failed (a
+    // restarted or overloaded server leaves dead connections in the pool; each
+    // is then found by a ping instead of failing a request). sqlx still pings
+    // each connection when it is returned, in the background, and closes it if
+    // that fails.
+    let last_failure = Arc::new(FailureClock::new());
     let mut options = ConnectOptions::new(url);
+    let suspect = last_failure.clone();
     options
+        .test_before_acquire(false)
+        .map_sqlx_postgres_before_acquire(move |conn, meta| {
+            let test = meta.idle_for >= PING_AFTER_IDLE || suspect.within(TEST_AFTER_FAILURE);
+            Box::pin(async move {
+                if test {
+                    use sea_orm::sqlx::Connection;
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .max_connections(if sqlite { 8 } else { 16 })
         .connect_timeout(Duration::from_secs(10))
         // A request waits this long for a connection before answering 503: long
@@ -44,7 +66,10 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
                 .busy_timeout(Duration::from_secs(30))
         });
     let mut db = Database::connect(options).await?;
-    db.set_metric_callback(|info| {
+    db.set_metric_callback(move |info| {
+        if info.failed {
+            last_failure.record();
+        }
         let outcome = if info.failed { "error" } else { "ok" };
         METRICS
             .db_seconds
@@ -52,6 +77,42 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
             .observe(info.elapsed.as_secs_f64());
     });
     Ok(db)
+}
+
+/// A pooled connection idle this long is pinged before use.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(10);
+/// After a failed statement, connections are pinged before use for this long.
+const TEST_AFTER_FAILURE: Duration = Duration::from_secs(10);
+
+/// When a statement last failed, lock-free: read on every acquire.
+struct FailureClock {
+    origin: Instant,
+    /// Milliseconds after `origin`, plus one; 0 for never.
+    last: AtomicU64,
+}
+
+impl FailureClock {
+    fn new() -> Self {
+        Self {
+            origin: Instant::now(),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    fn record(&self) {
+        let ms = self.origin.elapsed().as_millis() as u64 + 1;
+        self.last.store(ms, Ordering::Relaxed);
+    }
+
+    fn within(&self, window: Duration) -> bool {
+        match self.last.load(Ordering::Relaxed) {
+            0 => false,
+            at => {
+                let now = self.origin.elapsed().as_millis() as u64 + 1;
+                now.saturating_sub(at) < window.as_millis() as u64
+            }
+        }
+    }
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> Result<()> {

@@ -1,6 +1,10 @@
 //! The package store: ingest, lookup, listing and deletion, keeping the
 //! database rows and the stored objects consistent with each other.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use bytes::Bytes;
 use entity::{package, upgrade_package};
 use futures::{Stream, TryStreamExt};
@@ -20,6 +24,23 @@ use crate::store::{BlobKey, BlobStore, Staged};
 pub struct Packages {
     db: DatabaseConnection,
     store: BlobStore,
+    recent: Arc<Mutex<Recent>>,
+}
+
+/// How long a redirect may be answered from a package row read earlier: the
+/// bound on how late another replica stops redirecting to a deleted (or
+/// replaced) package. A stale row can point only at an object a delete
+/// removed, which the store then answers 404, or at the replaced bytes; never
+/// at a half-written object (objects are written under new keys).
+pub const DOWNLOAD_CACHE_TTL: Duration = Duration::from_secs(5);
+const MAX_RECENT: usize = 10_000;
+
+/// File name → package row, for downloads.
+#[derive(Default)]
+struct Recent {
+    rows: HashMap<String, (Arc<package::Model>, Instant)>,
+    /// Counts deletions, so that a row read before one is not cached after it.
+    generation: u64,
 }
 
 /// What the client said about an upload besides its bytes.
@@ -56,7 +77,11 @@ pub enum Outcome {
 
 impl Packages {
     pub fn new(db: DatabaseConnection, store: BlobStore) -> Self {
-        Self { db, store }
+        Self {
+            db,
+            store,
+            recent: Arc::default(),
+        }
     }
 
     pub fn store(&self) -> &BlobStore {
@@ -92,6 +117,43 @@ impl Packages {
             .ok_or_else(|| Error::NotFound(format!("no software package named {file_name:?}")))
     }
 
+    /// `get_by_file_name` for downloads: a row read in the last
+    /// `DOWNLOAD_CACHE_TTL` is not read again (this replica forgets it when it
+    /// deletes the package).
+    pub async fn get_for_download(&self, file_name: &str) -> Result<Arc<package::Model>> {
+        let generation = {
+            let recent = self.recent.lock().expect("not poisoned");
+            if let Some((row, at)) = recent.rows.get(file_name)
+                && at.elapsed() < DOWNLOAD_CACHE_TTL
+            {
+                return Ok(row.clone());
+            }
+            recent.generation
+        };
+        let row = Arc::new(self.get_by_file_name(file_name).await?);
+        let mut recent = self.recent.lock().expect("not poisoned");
+        if recent.generation == generation {
+            if recent.rows.len() >= MAX_RECENT {
+                recent
+                    .rows
+                    .retain(|_, (_, at)| at.elapsed() < DOWNLOAD_CACHE_TTL);
+                if recent.rows.len() >= MAX_RECENT {
+                    recent.rows.clear();
+                }
+            }
+            recent
+                .rows
+                .insert(file_name.to_string(), (row.clone(), Instant::now()));
+        }
+        Ok(row)
+    }
+
+    fn forget_for_download(&self, file_name: &str) {
+        let mut recent = self.recent.lock().expect("not poisoned");
+        recent.generation += 1;
+        recent.rows.remove(file_name);
+    }
+
     /// Stores an uploaded file as a package. The body is streamed: memory does
     /// not grow with its size. On any failure nothing is recorded and no
     /// object is left under a content key.
@@ -103,7 +165,8 @@ impl Packages {
         if let Some(name) = &upload.client_name {
             check_client_name(name).map_err(Error::InvalidArgument)?;
         }
-        let staged = self.store.stage(body, limit).await?;
+        // The signed part's MD5 is reported only by obshell's upgrade API.
+        let staged = self.store.stage(body, limit, upload.upgrade).await?;
         // The body is consumed; finish in a task of its own so that a client
         // hanging up now cannot leave the staging object behind.
         let this = self.clone();
@@ -301,6 +364,7 @@ impl Packages {
             return Err(Error::NotFound(format!("no software package with id {id}")));
         }
         txn.commit().await?;
+        self.forget_for_download(&package.file_name);
         // The package is gone whatever happens next; an object left behind is
         // unreferenced and only costs space.
         if let Err(e) = self

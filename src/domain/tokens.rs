@@ -2,7 +2,9 @@
 //! A token acts for its user with at most the role it was created with, and
 //! never more than the user's role at the time of use.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use entity::api_token;
@@ -21,10 +23,33 @@ pub const TOKEN_PREFIX: &str = "depot_";
 const SECRET_LEN: usize = 40;
 /// Last-used times are recorded with this resolution.
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
+/// How long a verified token is trusted without reading its row again: the
+/// bound on how late another replica (or the CLI) learns of a revocation, an
+/// expiry moved earlier, or a removed user. This replica forgets a token it
+/// revokes at once.
+pub const VERIFIED_TTL: Duration = Duration::from_secs(30);
+const MAX_VERIFIED: usize = 10_000;
 
 #[derive(Clone)]
 pub struct Tokens {
     db: DatabaseConnection,
+    verified: Arc<Mutex<Cache>>,
+}
+
+/// Token hash → what its row said, for `VERIFIED_TTL`.
+#[derive(Default)]
+struct Cache {
+    entries: HashMap<String, Verified>,
+    /// Counts revocations, so that a row read before one is not cached after it.
+    generation: u64,
+}
+
+#[derive(Clone)]
+struct Verified {
+    user: User,
+    expires_at: Option<DateTime<Utc>>,
+    last_used_at: Option<DateTime<Utc>>,
+    at: Instant,
 }
 
 /// A token as listed: never its secret.
@@ -86,7 +111,10 @@ fn hash(secret: &str) -> String {
 
 impl Tokens {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self {
+            db,
+            verified: Arc::default(),
+        }
     }
 
     /// Creates a token for `user_name`; the secret is returned once and
@@ -170,6 +198,12 @@ impl Tokens {
 
     /// Revokes a token; the next request with it is refused.
     pub async fn revoke(&self, id: i64) -> Result<TokenInfo> {
+        let revoked = self.revoke_row(id).await;
+        self.forget(id);
+        revoked
+    }
+
+    async fn revoke_row(&self, id: i64) -> Result<TokenInfo> {
         if !db::tokens::revoke(&self.db, id).await? {
             // Unknown, or already revoked: tell which.
             let token = self.get(id).await?;
@@ -181,33 +215,107 @@ impl Tokens {
     }
 
     /// The user a bearer secret acts for, with the token's role ceiling
-    /// applied; `None` for an unknown, revoked or expired token.
+    /// applied; `None` for an unknown, revoked or expired token. A token
+    /// verified in the last `VERIFIED_TTL` is not read again.
     pub async fn authenticate(&self, secret: &Secret) -> Result<Option<User>> {
-        let Some((token, Some(user))) =
-            db::tokens::find_by_hash(&self.db, &hash(secret.expose())).await?
+        let token_hash = hash(secret.expose());
+        let now = Utc::now();
+        let generation = self.verified.lock().expect("not poisoned").generation;
+        if let Some(mut hit) = self.cached(&token_hash) {
+            if hit.expires_at.is_some_and(|at| at <= now) {
+                return Ok(None);
+            }
+            self.touch_if_due(&token_hash, &mut hit, now).await?;
+            return Ok(Some(hit.user));
+        }
+        let Some((token, Some(user))) = db::tokens::find_by_hash(&self.db, &token_hash).await?
         else {
             return Ok(None);
         };
-        let now = Utc::now();
         if token.revoked_at.is_some() || token.expires_at.is_some_and(|at| at <= now) {
             return Ok(None);
         }
         let ceiling: Role = token.role.parse()?;
         let role: Role = user.role.parse()?;
+        let mut verified = Verified {
+            user: User {
+                id: user.id,
+                name: user.name,
+                role: role.min(ceiling),
+                token: Some(token.id),
+            },
+            expires_at: token.expires_at,
+            last_used_at: token.last_used_at,
+            at: Instant::now(),
+        };
+        self.touch_if_due(&token_hash, &mut verified, now).await?;
+        self.remember(token_hash, verified.clone(), generation);
+        Ok(Some(verified.user))
+    }
+
+    /// Bookkeeping only: written at most once a minute (the row, or the cache,
+    /// says whether it is due), and a database that cannot take the write
+    /// must not refuse the request.
+    async fn touch_if_due(
+        &self,
+        token_hash: &str,
+        v: &mut Verified,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let every = chrono::Duration::from_std(TOUCH_EVERY).map_err(Error::internal)?;
-        // Bookkeeping only: written at most once a minute (the row just read
-        // says whether it is due), and a database that cannot take the write
-        // must not refuse the request.
-        let due = token.last_used_at.is_none_or(|at| at < now - every);
-        if due && let Err(e) = db::tokens::touch(&self.db, token.id, now, every).await {
-            tracing::warn!(token = token.id, error = %e, "recording a token's last use failed");
+        if v.last_used_at.is_some_and(|at| at >= now - every) {
+            return Ok(());
         }
-        Ok(Some(User {
-            id: user.id,
-            name: user.name,
-            role: role.min(ceiling),
-            token: Some(token.id),
-        }))
+        let Some(id) = v.user.token else {
+            return Ok(());
+        };
+        // Marked first, so that concurrent requests with this token do not all write.
+        v.last_used_at = Some(now);
+        if let Some(entry) = self
+            .verified
+            .lock()
+            .expect("not poisoned")
+            .entries
+            .get_mut(token_hash)
+        {
+            entry.last_used_at = Some(now);
+        }
+        if let Err(e) = db::tokens::touch(&self.db, id, now, every).await {
+            tracing::warn!(token = id, error = %e, "recording a token's last use failed");
+        }
+        Ok(())
+    }
+
+    fn cached(&self, token_hash: &str) -> Option<Verified> {
+        self.verified
+            .lock()
+            .expect("not poisoned")
+            .entries
+            .get(token_hash)
+            .filter(|v| v.at.elapsed() < VERIFIED_TTL)
+            .cloned()
+    }
+
+    /// Caches a row read at `generation`, unless a revocation came since.
+    fn remember(&self, token_hash: String, verified: Verified, generation: u64) {
+        let mut cache = self.verified.lock().expect("not poisoned");
+        if cache.generation != generation {
+            return;
+        }
+        if cache.entries.len() >= MAX_VERIFIED {
+            cache.entries.retain(|_, v| v.at.elapsed() < VERIFIED_TTL);
+            if cache.entries.len() >= MAX_VERIFIED {
+                cache.entries.clear();
+            }
+        }
+        cache.entries.insert(token_hash, verified);
+    }
+
+    /// Drops a token from this replica's cache, after its row changed.
+    fn forget(&self, id: i64) {
+        let mut cache = self.verified.lock().expect("not poisoned");
+        cache.generation += 1;
+        cache.entries.retain(|_, v| v.user.token != Some(id));
     }
 }
 

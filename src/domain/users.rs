@@ -138,8 +138,12 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 
 /// How long a verified name and password are trusted without Argon2 again.
 /// The stored hash is part of the key, so a password change or removal
-/// takes effect on the next request regardless.
+/// takes effect here regardless.
 const VERIFIED_TTL: Duration = Duration::from_secs(60);
+/// How long a verified name and password are trusted without reading the
+/// user's row either: the bound on how late a server learns of a password
+/// change or a removal made elsewhere (the CLI, another replica).
+pub const RECENT_TTL: Duration = Duration::from_secs(30);
 const MAX_VERIFIED: usize = 10_000;
 
 /// User administration, shared by the CLI and the server.
@@ -152,7 +156,11 @@ pub struct Users {
     /// per core at a time, whatever a flood of requests asks for.
     verifying: Arc<Semaphore>,
     verified: Arc<Mutex<HashMap<[u8; 32], Instant>>>,
+    /// Name and password → the user, for `RECENT_TTL`.
+    recent: Arc<Mutex<HashMap<[u8; 32], Recent>>>,
 }
+
+type Recent = (User, Instant);
 
 impl Users {
     pub fn new(db: DatabaseConnection) -> Result<Self> {
@@ -162,11 +170,23 @@ impl Users {
             dummy_hash: Arc::new(hash_password("not-a-real-password")?),
             verifying: Arc::new(Semaphore::new(cores)),
             verified: Arc::default(),
+            recent: Arc::default(),
         })
     }
 
     /// Checks a name and password; `None` when they do not match a user.
     pub async fn authenticate(&self, name: &str, password: Secret) -> Result<Option<User>> {
+        let recent_key: [u8; 32] = Sha256::new()
+            .chain_update(name)
+            .chain_update([0])
+            .chain_update(password.expose())
+            .finalize()
+            .into();
+        if let Some((user, at)) = self.recent.lock().expect("not poisoned").get(&recent_key)
+            && at.elapsed() < RECENT_TTL
+        {
+            return Ok(Some(user.clone()));
+        }
         let row = db::users::find_by_name(&self.db, name).await?;
         let hash = row
             .as_ref()
@@ -201,25 +221,35 @@ impl Users {
             ok
         };
         match row {
-            Some(r) if ok => Ok(Some(User {
-                id: r.id,
-                name: r.name,
-                role: r.role.parse()?,
-                token: None,
-            })),
+            Some(r) if ok => {
+                let user = User {
+                    id: r.id,
+                    name: r.name,
+                    role: r.role.parse()?,
+                    token: None,
+                };
+                remember(
+                    &self.recent,
+                    recent_key,
+                    (user.clone(), Instant::now()),
+                    RECENT_TTL,
+                );
+                Ok(Some(user))
+            }
             _ => Ok(None),
         }
     }
 
+    /// Forgets what this process verified for `name`, after its row changed.
+    fn forget(&self, name: &str) {
+        self.recent
+            .lock()
+            .expect("not poisoned")
+            .retain(|_, (user, _)| user.name != name);
+    }
+
     fn remember(&self, key: [u8; 32]) {
-        let mut verified = self.verified.lock().expect("not poisoned");
-        if verified.len() >= MAX_VERIFIED {
-            verified.retain(|_, at| at.elapsed() < VERIFIED_TTL);
-            if verified.len() >= MAX_VERIFIED {
-                verified.clear();
-            }
-        }
-        verified.insert(key, Instant::now());
+        remember(&self.verified, key, Instant::now(), VERIFIED_TTL);
     }
 
     pub async fn add(&self, name: &str, role: Role, password: &Secret) -> Result<()> {
@@ -248,6 +278,7 @@ impl Users {
         if !db::users::set_password(&self.db, name, hash_password(password.expose())?).await? {
             return Err(Error::NotFound(format!("no user {name:?}")));
         }
+        self.forget(name);
         Ok(())
     }
 
@@ -255,6 +286,7 @@ impl Users {
         if !db::users::delete(&self.db, name).await? {
             return Err(Error::NotFound(format!("no user {name:?}")));
         }
+        self.forget(name);
         Ok(())
     }
 
@@ -275,6 +307,35 @@ impl Users {
             Err(e) => Err(e),
         }
     }
+}
+
+/// Entries expire by their `Instant`; a full map drops the expired ones, or
+/// everything if none are.
+trait Stamped {
+    fn at(&self) -> Instant;
+}
+
+impl Stamped for Instant {
+    fn at(&self) -> Instant {
+        *self
+    }
+}
+
+impl Stamped for Recent {
+    fn at(&self) -> Instant {
+        self.1
+    }
+}
+
+fn remember<V: Stamped>(map: &Mutex<HashMap<[u8; 32], V>>, key: [u8; 32], value: V, ttl: Duration) {
+    let mut map = map.lock().expect("not poisoned");
+    if map.len() >= MAX_VERIFIED {
+        map.retain(|_, v| v.at().elapsed() < ttl);
+        if map.len() >= MAX_VERIFIED {
+            map.clear();
+        }
+    }
+    map.insert(key, value);
 }
 
 #[cfg(test)]

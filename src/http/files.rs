@@ -73,12 +73,19 @@ async fn download(
     headers: HeaderMap,
     PathParam(file_name): PathParam<String>,
 ) -> ApiResult<Response> {
-    let package = state.packages.get_by_file_name(&file_name).await?;
+    let redirect = state.settings.download_mode == DownloadMode::Redirect;
+    // A redirect may use a row read a few seconds ago (it costs more than the
+    // rest of the redirect); proxying reads the object anyway, and the row with it.
+    let package = if redirect {
+        state.packages.get_for_download(&file_name).await?
+    } else {
+        std::sync::Arc::new(state.packages.get_by_file_name(&file_name).await?)
+    };
     let disposition = format!(r#"attachment; filename="{}""#, package.file_name);
     let content_type = content_type(&package.extension);
     let key = BlobKey::from_stored(package.blob_key.clone());
 
-    if state.settings.download_mode == DownloadMode::Redirect {
+    if redirect {
         let method = if method == Method::HEAD {
             Method::HEAD
         } else {

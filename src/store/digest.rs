@@ -1,5 +1,10 @@
-//! All digests of an upload, computed in one pass on a blocking thread so the
-//! hashing runs beside the network and store I/O rather than between them.
+//! All digests of an upload, computed on blocking threads beside the network
+//! and store I/O: the file's MD5 on one, SHA-1, SHA-256 and BLAKE3 on
+//! another (with SHA-NI these three together cost about one MD5), and the RPM
+//! signed part's MD5, when asked for, on a third. The wall-clock cost is the
+//! slowest lane's, not the sum.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use md5::Md5;
@@ -51,7 +56,9 @@ struct SignedMd5 {
     md5: Md5,
 }
 
-impl SignedMd5 {
+impl Lane for SignedMd5 {
+    type Out = Option<SignedPart>;
+
     fn update(&mut self, data: &[u8]) {
         if self.offset.is_none() {
             let take = (RPM_PREFIX - self.prefix.len()).min(data.len());
@@ -80,71 +87,165 @@ impl SignedMd5 {
     }
 }
 
+/// Hashers that run together on one thread.
+trait Lane: Send + 'static {
+    type Out: Send + 'static;
+    fn update(&mut self, data: &[u8]);
+    fn finish(self) -> Self::Out;
+}
+
 #[derive(Default)]
-struct Hashers {
+struct FileMd5(Md5);
+
+impl Lane for FileMd5 {
+    type Out = String;
+
+    fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    fn finish(self) -> String {
+        hex::encode(self.0.finalize())
+    }
+}
+
+#[derive(Default)]
+struct Shas {
     sha1: Sha1,
-    md5: Md5,
     sha256: Sha256,
     blake3: blake3::Hasher,
-    signed: SignedMd5,
 }
 
-impl Hashers {
+impl Lane for Shas {
+    type Out = (String, String, String);
+
     fn update(&mut self, data: &[u8]) {
         self.sha1.update(data);
-        self.md5.update(data);
         self.sha256.update(data);
         self.blake3.update(data);
-        self.signed.update(data);
     }
 
-    fn finish(self) -> Digests {
-        Digests {
-            sha1: hex::encode(self.sha1.finalize()),
-            md5: hex::encode(self.md5.finalize()),
-            sha256: hex::encode(self.sha256.finalize()),
-            blake3: self.blake3.finalize().to_hex().to_string(),
-            rpm_signed: self.signed.finish(),
-        }
+    fn finish(self) -> Self::Out {
+        (
+            hex::encode(self.sha1.finalize()),
+            hex::encode(self.sha256.finalize()),
+            self.blake3.finalize().to_hex().to_string(),
+        )
     }
 }
 
-/// Feeds chunks to a hashing thread through a small bounded queue.
+/// Chunks are handed to the lanes in batches of about this many bytes: network
+/// chunks can be small, and each hand-over costs a wake-up per lane.
+const BATCH_BYTES: usize = 256 << 10;
+/// Batches queued per lane: bounds memory (the lanes share the batches) while
+/// keeping every lane busy.
+const QUEUE: usize = 8;
+
+type Batch = Arc<Vec<Bytes>>;
+
+struct Running<T> {
+    tx: mpsc::Sender<Batch>,
+    task: JoinHandle<T>,
+}
+
+fn start<L: Lane>(mut lane: L) -> Running<L::Out> {
+    let (tx, mut rx) = mpsc::channel::<Batch>(QUEUE);
+    let task = tokio::task::spawn_blocking(move || {
+        while let Some(batch) = rx.blocking_recv() {
+            for chunk in batch.iter() {
+                lane.update(chunk);
+            }
+        }
+        lane.finish()
+    });
+    Running { tx, task }
+}
+
+/// Feeds chunks to the hashing threads through small bounded queues.
 pub struct Digester {
-    tx: mpsc::Sender<Bytes>,
-    task: JoinHandle<Digests>,
+    md5: Running<String>,
+    shas: Running<(String, String, String)>,
+    signed: Option<Running<Option<SignedPart>>>,
+    batch: Vec<Bytes>,
+    batched: usize,
 }
 
 impl Digester {
-    pub fn start() -> Self {
-        // A few chunks in flight keep both sides busy without holding much memory.
-        let (tx, mut rx) = mpsc::channel::<Bytes>(8);
-        let task = tokio::task::spawn_blocking(move || {
-            let mut hashers = Hashers::default();
-            while let Some(chunk) = rx.blocking_recv() {
-                hashers.update(&chunk);
+    /// `signed_part`: also the MD5 of an RPM's signed part, which only
+    /// obshell's upgrade API reports (a whole extra MD5 pass otherwise).
+    pub fn start(signed_part: bool) -> Self {
+        Self {
+            md5: start(FileMd5::default()),
+            shas: start(Shas::default()),
+            signed: signed_part.then(|| start(SignedMd5::default())),
+            batch: Vec::new(),
+            batched: 0,
+        }
+    }
+
+    pub async fn update(&mut self, chunk: Bytes) {
+        self.batched += chunk.len();
+        self.batch.push(chunk);
+        if self.batched >= BATCH_BYTES {
+            self.flush().await;
+        }
+    }
+
+    async fn flush(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        self.batched = 0;
+        let batch: Batch = Arc::new(std::mem::take(&mut self.batch));
+        // A receiver only goes away if its thread panicked; `finish` reports that.
+        let _ = self.md5.tx.send(batch.clone()).await;
+        let _ = self.shas.tx.send(batch.clone()).await;
+        if let Some(signed) = &self.signed {
+            let _ = signed.tx.send(batch).await;
+        }
+    }
+
+    pub async fn finish(mut self) -> std::io::Result<Digests> {
+        self.flush().await;
+        let Self {
+            md5, shas, signed, ..
+        } = self;
+        drop((md5.tx, shas.tx));
+        let rpm_signed = match signed {
+            Some(signed) => {
+                drop(signed.tx);
+                signed.task.await.map_err(std::io::Error::other)?
             }
-            hashers.finish()
-        });
-        Self { tx, task }
-    }
-
-    pub async fn update(&self, chunk: Bytes) {
-        // The receiver only goes away if the hashing thread panicked; `finish` reports that.
-        let _ = self.tx.send(chunk).await;
-    }
-
-    pub async fn finish(self) -> std::io::Result<Digests> {
-        drop(self.tx);
-        self.task.await.map_err(std::io::Error::other)
+            None => None,
+        };
+        let md5 = md5.task.await.map_err(std::io::Error::other)?;
+        let (sha1, sha256, blake3) = shas.task.await.map_err(std::io::Error::other)?;
+        Ok(Digests {
+            sha1,
+            md5,
+            sha256,
+            blake3,
+            rpm_signed,
+        })
     }
 }
 
-/// Digests of a byte slice, for tests and small inputs.
+/// All digests of a byte slice (the signed part's too), for tests and small inputs.
 pub fn digest_bytes(data: &[u8]) -> Digests {
-    let mut hashers = Hashers::default();
-    hashers.update(data);
-    hashers.finish()
+    let mut md5 = FileMd5::default();
+    let mut shas = Shas::default();
+    let mut signed = SignedMd5::default();
+    md5.update(data);
+    shas.update(data);
+    signed.update(data);
+    let (sha1, sha256, blake3) = shas.finish();
+    Digests {
+        sha1,
+        md5: md5.finish(),
+        sha256,
+        blake3,
+        rpm_signed: signed.finish(),
+    }
 }
 
 #[cfg(test)]
@@ -187,7 +288,7 @@ mod tests {
         assert_eq!(rpm_signature_end(&bytes), Some(144));
         let expected = hex::encode(Md5::digest(&bytes[144..]));
         for chunk in [1, 7, 112, 113, 200, 1000] {
-            let digester = Digester::start();
+            let mut digester = Digester::start(true);
             for piece in bytes.chunks(chunk) {
                 digester.update(Bytes::copy_from_slice(piece)).await;
             }
@@ -203,8 +304,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_signed_part_is_skipped_unless_asked_for() {
+        // Several batches, in chunks that do not divide them.
+        let bytes = fake_rpm(3 * BATCH_BYTES + 12_345);
+        let mut digester = Digester::start(false);
+        for piece in bytes.chunks(40_000) {
+            digester.update(Bytes::copy_from_slice(piece)).await;
+        }
+        let streamed = digester.finish().await.unwrap();
+        let whole = digest_bytes(&bytes);
+        assert!(whole.rpm_signed.is_some());
+        assert_eq!(
+            streamed,
+            Digests {
+                rpm_signed: None,
+                ..whole
+            }
+        );
+    }
+
+    #[tokio::test]
     async fn streamed_chunks_match_one_shot() {
-        let digester = Digester::start();
+        let mut digester = Digester::start(true);
         for chunk in [&b"ab"[..], b"", b"c"] {
             digester.update(Bytes::copy_from_slice(chunk)).await;
         }

@@ -7,9 +7,10 @@ mod digest;
 mod key;
 mod s3;
 
+use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -41,7 +42,15 @@ pub struct BlobStore {
     part_size: usize,
     /// The directory of a local store, for its free space.
     local_root: Option<std::path::PathBuf>,
+    presigned: Arc<Mutex<HashMap<String, (Url, Instant)>>>,
 }
+
+/// A presigned URL is handed out again for this part of its lifetime (at most
+/// `MAX_PRESIGN_REUSE`): signing costs more than the rest of a redirect, and
+/// every holder still gets at least 90% of the lifetime asked for.
+const PRESIGN_REUSE_FRACTION: u32 = 10;
+const MAX_PRESIGN_REUSE: Duration = Duration::from_secs(60);
+const MAX_PRESIGNED: usize = 10_000;
 
 /// What `probe` measured.
 #[derive(Clone, Debug)]
@@ -97,6 +106,7 @@ impl BlobStore {
                     copier: None,
                     part_size,
                     local_root: Some(root.clone()),
+                    presigned: Arc::default(),
                 })
             }
             StorageConfig::S3(s3cfg) => {
@@ -112,6 +122,7 @@ impl BlobStore {
                     copier: parts.copier.map(Arc::new),
                     part_size,
                     local_root: None,
+                    presigned: Arc::default(),
                 })
             }
         }
@@ -158,10 +169,10 @@ impl BlobStore {
         Some(stat.blocks_available() * stat.fragment_size())
     }
 
-    /// Streams `body` into a staging object, hashing it on the way. Fails with
-    /// `TooLarge` as soon as more than `limit` bytes arrive; nothing is left behind
-    /// on any failure.
-    pub async fn stage<S, E>(&self, mut body: S, limit: u64) -> Result<Staged>
+    /// Streams `body` into a staging object, hashing it on the way (the RPM
+    /// signed part's MD5 only if `signed_part`). Fails with `TooLarge` as soon
+    /// as more than `limit` bytes arrive; nothing is left behind on any failure.
+    pub async fn stage<S, E>(&self, mut body: S, limit: u64, signed_part: bool) -> Result<Staged>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: Into<Error>,
@@ -169,7 +180,7 @@ impl BlobStore {
         let path = Path::from(format!("staging/{}", Uuid::new_v4()));
         let upload = self.store.put_multipart(&path).await?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, self.part_size);
-        let digester = Digester::start();
+        let mut digester = Digester::start(signed_part);
         let mut size = 0u64;
         let mut magic = Vec::with_capacity(8);
 
@@ -380,14 +391,32 @@ impl BlobStore {
         let Some(signer) = &self.signer else {
             return Ok(None);
         };
+        let reuse = (ttl / PRESIGN_REUSE_FRACTION).min(MAX_PRESIGN_REUSE);
+        let cache_key = format!(
+            "{method} {} {} {content_type} {content_disposition}",
+            ttl.as_millis(),
+            key.as_str()
+        );
+        if let Some((url, at)) = self.presigned.lock().expect("not poisoned").get(&cache_key)
+            && at.elapsed() < reuse
+        {
+            return Ok(Some(url.clone()));
+        }
         let options = SignedUrlOptions::default().with_query([
             ("response-content-disposition", content_disposition),
             ("response-content-type", content_type),
         ]);
-        Ok(Some(
-            signer
-                .signed_url_opts(method, &key.path(), ttl, &options)
-                .await?,
-        ))
+        let url = signer
+            .signed_url_opts(method, &key.path(), ttl, &options)
+            .await?;
+        let mut presigned = self.presigned.lock().expect("not poisoned");
+        if presigned.len() >= MAX_PRESIGNED {
+            presigned.retain(|_, (_, at)| at.elapsed() < reuse);
+            if presigned.len() >= MAX_PRESIGNED {
+                presigned.clear();
+            }
+        }
+        presigned.insert(cache_key, (url.clone(), Instant::now()));
+        Ok(Some(url))
     }
 }

@@ -149,7 +149,8 @@ async fn unknown_routes(backend: crate::common::Backend) {
     expect_error(response, StatusCode::BAD_REQUEST, 10001).await;
 }
 
-/// Verified passwords are remembered for a while; a change or removal must still count at once.
+/// Verified passwords are remembered for a while; a change or removal made by
+/// this process must still count at once (other processes: within 30 s).
 async fn password_changes_take_effect_at_once(backend: crate::common::Backend) {
     let app = TestApp::start(backend).await;
     let list = "/api/v2/software-packages";
