@@ -530,7 +530,7 @@ pub async fn gc_command(args: ServeArgs, dry_run: bool) -> anyhow::Result<()> {
 }
 
 pub async fn doctor_command(args: ServeArgs) -> anyhow::Result<()> {
-    use crate::domain::doctor::{Status, diagnose};
+    use crate::domain::doctor::{DATABASE_REMEDY, Status, diagnose};
     let config = args.into_config()?;
     // Without migrating: pending migrations are one of the things to report.
     let db = db::connect(&config.database_url).await;
@@ -538,9 +538,7 @@ pub async fn doctor_command(args: ServeArgs) -> anyhow::Result<()> {
         Ok(_) => offline(&config).await?,
         Err(e) => {
             println!("FAIL  database reachable      {e}");
-            println!(
-                "      → check that the database runs, the URL (--database-url) and its credentials"
-            );
+            println!("      → {DATABASE_REMEDY}");
             anyhow::bail!("the database cannot be reached");
         }
     };

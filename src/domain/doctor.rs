@@ -101,6 +101,11 @@ fn free_bytes(path: &Path) -> Option<u64> {
     Some(stat.blocks_available() * stat.fragment_size())
 }
 
+/// What to do when the database does not answer. A pool that times out hides
+/// why (down, unreachable, or refusing connections), so all are named.
+pub const DATABASE_REMEDY: &str = "check that the database runs and is reachable at the URL (--database-url), \
+     the credentials, and that it accepts more connections (max_connections, the role's CONNECTION LIMIT)";
+
 /// Runs every check; later checks still run when earlier ones fail.
 pub async fn diagnose(
     db: &DatabaseConnection,
@@ -123,7 +128,7 @@ pub async fn diagnose(
             checks.push(Check::fail(
                 "database reachable",
                 e.to_string(),
-                "check that the database runs, the URL (--database-url) and its credentials",
+                DATABASE_REMEDY,
             ));
             false
         }

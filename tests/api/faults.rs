@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use depot::config::{S3Config, Secret, StorageConfig};
 use reqwest::multipart::{Form, Part};
 use reqwest::{Body, StatusCode};
+use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::common::{
@@ -41,6 +42,24 @@ async fn assert_failure_reported(app: &TestApp, trace: &str, status: u16, cause:
     assert_eq!(event["status"], status, "{event}");
     let outcome = if status >= 500 { "failed" } else { "refused" };
     assert_eq!(event["outcome"], outcome, "{event}");
+}
+
+/// `GET /api/v2/diagnostics`: the overall status, and the named check, which
+/// must carry a remedy when it is not OK.
+async fn diagnosis(app: &TestApp, name: &str) -> (String, Value) {
+    let (status, body) = envelope(app.get(Who::Admin, "/api/v2/diagnostics").await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let check = body["data"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name:?} in {body}"))
+        .clone();
+    if check["status"] != "OK" {
+        assert!(check["remedy"].is_string(), "{check}");
+    }
+    (body["data"]["status"].as_str().unwrap().to_string(), check)
 }
 
 /// A tmpfs of `size` mounted at `dir` for the test's lifetime (tests run as root).
@@ -126,6 +145,14 @@ async fn a_full_local_store_answers_507() {
     // Nothing half-written stays behind, and what fits still works.
     assert_eq!(files_under(&root), Vec::<PathBuf>::new());
     app.upload_ok("small.sh", vec![b'#'; 100_000]).await;
+
+    // The doctor says why before anyone tries: the store's disk is nearly full.
+    let (overall, check) = diagnosis(&app, "store free space").await;
+    assert_eq!(
+        (overall.as_str(), &check["status"]),
+        ("FAIL", &json!("FAIL")),
+        "{check}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -298,6 +325,20 @@ async fn postgres_out_of_connections_answers_503_then_recovers() {
         started.elapsed()
     );
     assert!(message.contains("connections"), "{message}");
+    // `depot doctor`, run beside the server with its database, says the same.
+    let doctor_dir = tempfile::tempdir().unwrap();
+    let doctor = std::process::Command::new(env!("CARGO_BIN_EXE_depot"))
+        .arg("doctor")
+        .arg("--data-dir")
+        .arg(doctor_dir.path())
+        .arg("--database-url")
+        .arg(&app.config.database_url)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&doctor.stdout);
+    assert!(!doctor.status.success(), "{report}");
+    assert!(report.contains("FAIL  database reachable"), "{report}");
+    assert!(report.contains("accepts more connections"), "{report}");
     let text = metrics(&app).await;
     assert_eq!(
         sample(
@@ -386,6 +427,12 @@ async fn an_s3_server_stopped_mid_upload_answers_503_then_recovers() {
     .await;
     let (_, list) = envelope(app.get(Who::Viewer, "/api/v2/software-packages").await).await;
     assert_eq!(list["data"]["page"]["totalElements"], 0, "no package row");
+    let (overall, check) = diagnosis(&app, "store reachable").await;
+    assert_eq!(
+        (overall.as_str(), &check["status"]),
+        ("FAIL", &json!("FAIL")),
+        "{check}"
+    );
 
     // What the operator reads: the failure by cause, and the audit entry
     // carrying the same trace id as the answer.
