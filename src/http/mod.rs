@@ -31,7 +31,7 @@ use error::{ApiError, Code};
 
 /// Every route with its description: each module registers its handlers with
 /// `routes!`, which takes the route from the handler's `#[utoipa::path]`.
-pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, paths) = OpenApiRouter::new()
         .merge(packages::router())
         .merge(files::router())
