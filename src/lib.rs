@@ -5,6 +5,7 @@
 //! the `depot push/ls/pull/rm` commands.
 
 pub mod app;
+pub mod cache;
 pub mod cli;
 pub mod client;
 pub mod config;

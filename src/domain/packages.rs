@@ -1,9 +1,8 @@
 //! The package store: ingest, lookup, listing and deletion, keeping the
 //! database rows and the stored objects consistent with each other.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use entity::{package, upgrade_package};
@@ -16,6 +15,7 @@ use super::filename::{check_client_name, check_stored_name, script_extension};
 use super::query::ListQuery;
 use super::rpm_header::{RpmInfo, is_rpm, read_rpm_header};
 use super::upgrade;
+use crate::cache::TtlCache;
 use crate::db::{self, packages::NewPackage};
 use crate::error::{Error, Result};
 use crate::store::{BlobKey, BlobStore, Staged};
@@ -24,7 +24,8 @@ use crate::store::{BlobKey, BlobStore, Staged};
 pub struct Packages {
     db: DatabaseConnection,
     store: BlobStore,
-    recent: Arc<Mutex<Recent>>,
+    /// File name → package row, for downloads.
+    recent: Arc<TtlCache<String, Arc<package::Model>>>,
 }
 
 /// How long a redirect may be answered from a package row read earlier: the
@@ -34,14 +35,6 @@ pub struct Packages {
 /// at a half-written object (objects are written under new keys).
 pub const DOWNLOAD_CACHE_TTL: Duration = Duration::from_secs(5);
 const MAX_RECENT: usize = 10_000;
-
-/// File name → package row, for downloads.
-#[derive(Default)]
-struct Recent {
-    rows: HashMap<String, (Arc<package::Model>, Instant)>,
-    /// Counts deletions, so that a row read before one is not cached after it.
-    generation: u64,
-}
 
 /// What the client said about an upload besides its bytes.
 #[derive(Clone, Debug, Default)]
@@ -80,7 +73,7 @@ impl Packages {
         Self {
             db,
             store,
-            recent: Arc::default(),
+            recent: Arc::new(TtlCache::new(DOWNLOAD_CACHE_TTL, MAX_RECENT)),
         }
     }
 
@@ -121,37 +114,19 @@ impl Packages {
     /// `DOWNLOAD_CACHE_TTL` is not read again (this replica forgets it when it
     /// deletes the package).
     pub async fn get_for_download(&self, file_name: &str) -> Result<Arc<package::Model>> {
-        let generation = {
-            let recent = self.recent.lock().expect("not poisoned");
-            if let Some((row, at)) = recent.rows.get(file_name)
-                && at.elapsed() < DOWNLOAD_CACHE_TTL
-            {
-                return Ok(row.clone());
-            }
-            recent.generation
-        };
-        let row = Arc::new(self.get_by_file_name(file_name).await?);
-        let mut recent = self.recent.lock().expect("not poisoned");
-        if recent.generation == generation {
-            if recent.rows.len() >= MAX_RECENT {
-                recent
-                    .rows
-                    .retain(|_, (_, at)| at.elapsed() < DOWNLOAD_CACHE_TTL);
-                if recent.rows.len() >= MAX_RECENT {
-                    recent.rows.clear();
-                }
-            }
-            recent
-                .rows
-                .insert(file_name.to_string(), (row.clone(), Instant::now()));
+        // Taken before the row is read: a delete meanwhile keeps it uncached.
+        let generation = self.recent.generation();
+        if let Some(row) = self.recent.get(file_name) {
+            return Ok(row);
         }
+        let row = Arc::new(self.get_by_file_name(file_name).await?);
+        self.recent
+            .insert_unless_invalidated(file_name.to_string(), row.clone(), generation);
         Ok(row)
     }
 
     fn forget_for_download(&self, file_name: &str) {
-        let mut recent = self.recent.lock().expect("not poisoned");
-        recent.generation += 1;
-        recent.rows.remove(file_name);
+        self.recent.invalidate(|name, _| name == file_name);
     }
 
     /// Stores an uploaded file as a package. The body is streamed: memory does

@@ -2,9 +2,8 @@
 //! A token acts for its user with at most the role it was created with, and
 //! never more than the user's role at the time of use.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use entity::api_token;
@@ -14,6 +13,7 @@ use sea_orm::DatabaseConnection;
 use sha2::{Digest, Sha256};
 
 use super::users::{Role, User};
+use crate::cache::TtlCache;
 use crate::config::Secret;
 use crate::db;
 use crate::error::{Error, Result};
@@ -33,15 +33,8 @@ const MAX_VERIFIED: usize = 10_000;
 #[derive(Clone)]
 pub struct Tokens {
     db: DatabaseConnection,
-    verified: Arc<Mutex<Cache>>,
-}
-
-/// Token hash → what its row said, for `VERIFIED_TTL`.
-#[derive(Default)]
-struct Cache {
-    entries: HashMap<String, Verified>,
-    /// Counts revocations, so that a row read before one is not cached after it.
-    generation: u64,
+    /// Token hash → what its row said, for `VERIFIED_TTL`.
+    verified: Arc<TtlCache<String, Verified>>,
 }
 
 #[derive(Clone)]
@@ -49,7 +42,6 @@ struct Verified {
     user: User,
     expires_at: Option<DateTime<Utc>>,
     last_used_at: Option<DateTime<Utc>>,
-    at: Instant,
 }
 
 /// A token as listed: never its secret.
@@ -113,7 +105,7 @@ impl Tokens {
     pub fn new(db: DatabaseConnection) -> Self {
         Self {
             db,
-            verified: Arc::default(),
+            verified: Arc::new(TtlCache::new(VERIFIED_TTL, MAX_VERIFIED)),
         }
     }
 
@@ -220,8 +212,9 @@ impl Tokens {
     pub async fn authenticate(&self, secret: &Secret) -> Result<Option<User>> {
         let token_hash = hash(secret.expose());
         let now = Utc::now();
-        let generation = self.verified.lock().expect("not poisoned").generation;
-        if let Some(mut hit) = self.cached(&token_hash) {
+        // Taken before the row is read: a revocation meanwhile keeps it uncached.
+        let generation = self.verified.generation();
+        if let Some(mut hit) = self.verified.get(&token_hash) {
             if hit.expires_at.is_some_and(|at| at <= now) {
                 return Ok(None);
             }
@@ -246,10 +239,10 @@ impl Tokens {
             },
             expires_at: token.expires_at,
             last_used_at: token.last_used_at,
-            at: Instant::now(),
         };
         self.touch_if_due(&token_hash, &mut verified, now).await?;
-        self.remember(token_hash, verified.clone(), generation);
+        self.verified
+            .insert_unless_invalidated(token_hash, verified.clone(), generation);
         Ok(Some(verified.user))
     }
 
@@ -271,51 +264,17 @@ impl Tokens {
         };
         // Marked first, so that concurrent requests with this token do not all write.
         v.last_used_at = Some(now);
-        if let Some(entry) = self
-            .verified
-            .lock()
-            .expect("not poisoned")
-            .entries
-            .get_mut(token_hash)
-        {
-            entry.last_used_at = Some(now);
-        }
+        self.verified
+            .update(token_hash, |entry| entry.last_used_at = Some(now));
         if let Err(e) = db::tokens::touch(&self.db, id, now, every).await {
             tracing::warn!(token = id, error = %e, "recording a token's last use failed");
         }
         Ok(())
     }
 
-    fn cached(&self, token_hash: &str) -> Option<Verified> {
-        self.verified
-            .lock()
-            .expect("not poisoned")
-            .entries
-            .get(token_hash)
-            .filter(|v| v.at.elapsed() < VERIFIED_TTL)
-            .cloned()
-    }
-
-    /// Caches a row read at `generation`, unless a revocation came since.
-    fn remember(&self, token_hash: String, verified: Verified, generation: u64) {
-        let mut cache = self.verified.lock().expect("not poisoned");
-        if cache.generation != generation {
-            return;
-        }
-        if cache.entries.len() >= MAX_VERIFIED {
-            cache.entries.retain(|_, v| v.at.elapsed() < VERIFIED_TTL);
-            if cache.entries.len() >= MAX_VERIFIED {
-                cache.entries.clear();
-            }
-        }
-        cache.entries.insert(token_hash, verified);
-    }
-
     /// Drops a token from this replica's cache, after its row changed.
     fn forget(&self, id: i64) {
-        let mut cache = self.verified.lock().expect("not poisoned");
-        cache.generation += 1;
-        cache.entries.retain(|_, v| v.user.token != Some(id));
+        self.verified.invalidate(|_, v| v.user.token == Some(id));
     }
 }
 

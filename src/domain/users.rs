@@ -1,10 +1,9 @@
 //! Users, roles and what each role may do.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
@@ -14,6 +13,7 @@ use sea_orm::{DatabaseConnection, SqlErr};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
+use crate::cache::TtlCache;
 use crate::config::Secret;
 use crate::db;
 use crate::error::{Error, Result};
@@ -155,12 +155,11 @@ pub struct Users {
     /// Argon2 costs ~19 MiB and tens of milliseconds per check: at most one
     /// per core at a time, whatever a flood of requests asks for.
     verifying: Arc<Semaphore>,
-    verified: Arc<Mutex<HashMap<[u8; 32], Instant>>>,
+    /// Name, password and stored hash that Argon2 accepted, for `VERIFIED_TTL`.
+    verified: Arc<TtlCache<[u8; 32], ()>>,
     /// Name and password → the user, for `RECENT_TTL`.
-    recent: Arc<Mutex<HashMap<[u8; 32], Recent>>>,
+    recent: Arc<TtlCache<[u8; 32], User>>,
 }
-
-type Recent = (User, Instant);
 
 impl Users {
     pub fn new(db: DatabaseConnection) -> Result<Self> {
@@ -169,8 +168,8 @@ impl Users {
             db,
             dummy_hash: Arc::new(hash_password("not-a-real-password")?),
             verifying: Arc::new(Semaphore::new(cores)),
-            verified: Arc::default(),
-            recent: Arc::default(),
+            verified: Arc::new(TtlCache::new(VERIFIED_TTL, MAX_VERIFIED)),
+            recent: Arc::new(TtlCache::new(RECENT_TTL, MAX_VERIFIED)),
         })
     }
 
@@ -182,10 +181,8 @@ impl Users {
             .chain_update(password.expose())
             .finalize()
             .into();
-        if let Some((user, at)) = self.recent.lock().expect("not poisoned").get(&recent_key)
-            && at.elapsed() < RECENT_TTL
-        {
-            return Ok(Some(user.clone()));
+        if let Some(user) = self.recent.get(&recent_key) {
+            return Ok(Some(user));
         }
         let row = db::users::find_by_name(&self.db, name).await?;
         let hash = row
@@ -200,13 +197,7 @@ impl Users {
             .chain_update(&hash)
             .finalize()
             .into();
-        let recently_verified = row.is_some()
-            && self
-                .verified
-                .lock()
-                .expect("not poisoned")
-                .get(&key)
-                .is_some_and(|at| at.elapsed() < VERIFIED_TTL);
+        let recently_verified = row.is_some() && self.verified.get(&key).is_some();
         let ok = if recently_verified {
             true
         } else {
@@ -216,7 +207,7 @@ impl Users {
                 .await
                 .map_err(Error::internal)?;
             if ok && row.is_some() {
-                self.remember(key);
+                self.verified.insert(key, ());
             }
             ok
         };
@@ -228,12 +219,7 @@ impl Users {
                     role: r.role.parse()?,
                     token: None,
                 };
-                remember(
-                    &self.recent,
-                    recent_key,
-                    (user.clone(), Instant::now()),
-                    RECENT_TTL,
-                );
+                self.recent.insert(recent_key, user.clone());
                 Ok(Some(user))
             }
             _ => Ok(None),
@@ -242,14 +228,7 @@ impl Users {
 
     /// Forgets what this process verified for `name`, after its row changed.
     fn forget(&self, name: &str) {
-        self.recent
-            .lock()
-            .expect("not poisoned")
-            .retain(|_, (user, _)| user.name != name);
-    }
-
-    fn remember(&self, key: [u8; 32]) {
-        remember(&self.verified, key, Instant::now(), VERIFIED_TTL);
+        self.recent.invalidate(|_, user| user.name == name);
     }
 
     pub async fn add(&self, name: &str, role: Role, password: &Secret) -> Result<()> {
@@ -307,35 +286,6 @@ impl Users {
             Err(e) => Err(e),
         }
     }
-}
-
-/// Entries expire by their `Instant`; a full map drops the expired ones, or
-/// everything if none are.
-trait Stamped {
-    fn at(&self) -> Instant;
-}
-
-impl Stamped for Instant {
-    fn at(&self) -> Instant {
-        *self
-    }
-}
-
-impl Stamped for Recent {
-    fn at(&self) -> Instant {
-        self.1
-    }
-}
-
-fn remember<V: Stamped>(map: &Mutex<HashMap<[u8; 32], V>>, key: [u8; 32], value: V, ttl: Duration) {
-    let mut map = map.lock().expect("not poisoned");
-    if map.len() >= MAX_VERIFIED {
-        map.retain(|_, v| v.at().elapsed() < ttl);
-        if map.len() >= MAX_VERIFIED {
-            map.clear();
-        }
-    }
-    map.insert(key, value);
 }
 
 #[cfg(test)]

@@ -47,24 +47,24 @@ struct Security;
 impl Modify for Security {
     fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
         let components = api.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            BASIC,
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Basic)
-                    .description(Some("a depot user (`curl --user NAME:PASSWORD`)"))
-                    .build(),
+        for (name, scheme, description) in [
+            (
+                BASIC,
+                HttpAuthScheme::Basic,
+                "a depot user (`curl --user NAME:PASSWORD`)",
             ),
-        );
-        components.add_security_scheme(
-            BEARER,
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("an API token (`depot token create`)"))
-                    .build(),
+            (
+                BEARER,
+                HttpAuthScheme::Bearer,
+                "an API token (`depot token create`)",
             ),
-        );
+        ] {
+            let http = HttpBuilder::new()
+                .scheme(scheme)
+                .description(Some(description))
+                .build();
+            components.add_security_scheme(name, SecurityScheme::Http(http));
+        }
     }
 }
 

@@ -7,10 +7,9 @@ mod digest;
 mod key;
 mod s3;
 
-use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -24,6 +23,7 @@ use uuid::Uuid;
 pub use digest::{Digester, Digests, SignedPart, digest_bytes, rpm_signature_end};
 pub use key::BlobKey;
 
+use crate::cache::TtlCache;
 use crate::config::StorageConfig;
 use crate::error::{Error, Result};
 use crate::metrics::METRICS;
@@ -42,7 +42,8 @@ pub struct BlobStore {
     part_size: usize,
     /// The directory of a local store, for its free space.
     local_root: Option<std::path::PathBuf>,
-    presigned: Arc<Mutex<HashMap<String, (Url, Instant)>>>,
+    /// Recently presigned URLs, by what they were signed for.
+    presigned: Arc<TtlCache<String, Url>>,
 }
 
 /// A presigned URL is handed out again for this part of its lifetime (at most
@@ -51,6 +52,10 @@ pub struct BlobStore {
 const PRESIGN_REUSE_FRACTION: u32 = 10;
 const MAX_PRESIGN_REUSE: Duration = Duration::from_secs(60);
 const MAX_PRESIGNED: usize = 10_000;
+
+fn presign_cache() -> Arc<TtlCache<String, Url>> {
+    Arc::new(TtlCache::new(MAX_PRESIGN_REUSE, MAX_PRESIGNED))
+}
 
 /// What `probe` measured.
 #[derive(Clone, Debug)]
@@ -106,7 +111,7 @@ impl BlobStore {
                     copier: None,
                     part_size,
                     local_root: Some(root.clone()),
-                    presigned: Arc::default(),
+                    presigned: presign_cache(),
                 })
             }
             StorageConfig::S3(s3cfg) => {
@@ -122,7 +127,7 @@ impl BlobStore {
                     copier: parts.copier.map(Arc::new),
                     part_size,
                     local_root: None,
-                    presigned: Arc::default(),
+                    presigned: presign_cache(),
                 })
             }
         }
@@ -397,10 +402,8 @@ impl BlobStore {
             ttl.as_millis(),
             key.as_str()
         );
-        if let Some((url, at)) = self.presigned.lock().expect("not poisoned").get(&cache_key)
-            && at.elapsed() < reuse
-        {
-            return Ok(Some(url.clone()));
+        if let Some(url) = self.presigned.get_within(&cache_key, reuse) {
+            return Ok(Some(url));
         }
         let options = SignedUrlOptions::default().with_query([
             ("response-content-disposition", content_disposition),
@@ -409,14 +412,7 @@ impl BlobStore {
         let url = signer
             .signed_url_opts(method, &key.path(), ttl, &options)
             .await?;
-        let mut presigned = self.presigned.lock().expect("not poisoned");
-        if presigned.len() >= MAX_PRESIGNED {
-            presigned.retain(|_, (_, at)| at.elapsed() < reuse);
-            if presigned.len() >= MAX_PRESIGNED {
-                presigned.clear();
-            }
-        }
-        presigned.insert(cache_key, (url.clone(), Instant::now()));
+        self.presigned.insert(cache_key, url.clone());
         Ok(Some(url))
     }
 }
