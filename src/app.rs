@@ -13,7 +13,9 @@ use url::Url;
 use crate::config::{Config, DownloadMode};
 use crate::db;
 use crate::domain::audit::AuditLog;
-use crate::domain::gc::Collector;
+use crate::domain::doctor::Doctor;
+use crate::domain::downloads::Downloads;
+use crate::domain::gc::{Collector, Pass};
 use crate::domain::packages::Packages;
 use crate::domain::preload::preload;
 use crate::domain::tokens::Tokens;
@@ -36,6 +38,8 @@ impl std::ops::Deref for AppState {
 
 pub struct Services {
     pub packages: Packages,
+    pub downloads: Downloads,
+    pub doctor: Doctor,
     pub audit: AuditLog,
     pub uploads: Uploads,
     pub collector: Collector,
@@ -48,8 +52,6 @@ pub struct Services {
 #[derive(Debug)]
 pub struct Settings {
     pub public_url: Option<Url>,
-    pub download_mode: DownloadMode,
-    pub presign_ttl: Duration,
     pub max_upload_size: u64,
     /// obshell's chunk size, for `ChunkCount`.
     pub upgrade_chunk_size: u64,
@@ -103,19 +105,16 @@ impl Server {
         }
         let tokens = Tokens::new(db.clone());
         let audit = AuditLog::new(db.clone());
-        let packages = Packages::new(db.clone(), store);
+        let packages = Packages::new(db.clone(), store.clone());
         let uploads = Uploads::new(
             db.clone(),
             packages.clone(),
             config.upload_expiry,
             config.max_upload_size,
         );
-        let collector = Collector::new(
-            db,
-            packages.store().clone(),
-            uploads.clone(),
-            config.gc_grace,
-        );
+        let collector = Collector::new(db.clone(), store.clone(), uploads.clone(), config.gc_grace);
+        let doctor = Doctor::new(db, store.clone(), collector.clone());
+        let downloads = Downloads::new(packages.clone(), store, download_mode, config.presign_ttl);
         if let Some(dir) = &config.preload_dir {
             preload(&packages, dir, config.max_upload_size)
                 .await
@@ -127,6 +126,8 @@ impl Server {
             .with_context(|| format!("listening on {}", config.listen))?;
         let state = AppState(Arc::new(Services {
             packages,
+            downloads,
+            doctor,
             audit,
             uploads,
             collector,
@@ -134,8 +135,6 @@ impl Server {
             tokens,
             settings: Arc::new(Settings {
                 public_url: config.public_url,
-                download_mode,
-                presign_ttl: config.presign_ttl,
                 max_upload_size: config.max_upload_size,
                 upgrade_chunk_size: config.upgrade_chunk_size,
                 upload_idle_timeout: config.upload_idle_timeout,
@@ -163,7 +162,7 @@ impl Server {
     ) -> anyhow::Result<()> {
         tracing::info!(
             addr = %self.local_addr(),
-            download_mode = ?self.state.settings.download_mode,
+            download_mode = ?self.state.downloads.mode(),
             "depot is serving"
         );
         let sweeper = tokio::spawn(sweep_expired_uploads(
@@ -198,7 +197,7 @@ async fn collect_garbage(collector: Collector, every: Duration) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(e) = collector.run(false).await {
+        if let Err(e) = collector.run(Pass::Collect).await {
             tracing::warn!(error = %e, "garbage collection failed; retrying at the next interval");
         }
     }

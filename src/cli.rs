@@ -12,7 +12,7 @@ use url::Url;
 use crate::client::{ClientArgs, LsArgs};
 use crate::config::{Config, DownloadMode, Secret, StorageConfig, sqlite_url};
 use crate::db;
-use crate::domain::gc::Collector;
+use crate::domain::gc::{Collector, Pass};
 use crate::domain::packages::Packages;
 use crate::domain::tokens::Tokens;
 use crate::domain::upgrade_plan::{RouteRequest, plan_upgrade};
@@ -525,12 +525,17 @@ pub async fn gc_command(args: ServeArgs, dry_run: bool) -> anyhow::Result<()> {
     if config.migrate {
         db::migrate(&db).await?;
     }
-    println!("{}", collector.run(dry_run).await?);
+    println!(
+        "{}",
+        collector
+            .run(if dry_run { Pass::DryRun } else { Pass::Collect })
+            .await?
+    );
     Ok(())
 }
 
 pub async fn doctor_command(args: ServeArgs) -> anyhow::Result<()> {
-    use crate::domain::doctor::{DATABASE_REMEDY, Status, diagnose};
+    use crate::domain::doctor::{DATABASE_REMEDY, Doctor, Status};
     let config = args.into_config()?;
     // Without migrating: pending migrations are one of the things to report.
     let db = db::connect(&config.database_url).await;
@@ -542,7 +547,7 @@ pub async fn doctor_command(args: ServeArgs) -> anyhow::Result<()> {
             anyhow::bail!("the database cannot be reached");
         }
     };
-    let checks = diagnose(&db, &store, &collector).await;
+    let checks = Doctor::new(db, store, collector).run().await;
     for check in &checks {
         let status = match check.status {
             Status::Ok => "OK  ",

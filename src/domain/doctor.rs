@@ -9,28 +9,25 @@ use std::time::Instant;
 
 use chrono::Utc;
 use sea_orm::DatabaseConnection;
-use serde::Serialize;
 
-use super::gc::Collector;
+use super::gc::{Collector, Pass};
 use crate::db;
-use crate::store::BlobStore;
+use crate::store::{Area, BlobStore};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "UPPERCASE")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Status {
     Ok,
     Warn,
     Fail,
 }
 
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug)]
 pub struct Check {
     pub name: &'static str,
     pub status: Status,
     /// What was found.
     pub detail: String,
     /// What to do, when something is wrong.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub remedy: Option<String>,
 }
 
@@ -106,12 +103,30 @@ fn free_bytes(path: &Path) -> Option<u64> {
 pub const DATABASE_REMEDY: &str = "check that the database runs and is reachable at the URL (--database-url), \
      the credentials, and that it accepts more connections (max_connections, the role's CONNECTION LIMIT)";
 
-/// Runs every check; later checks still run when earlier ones fail.
-pub async fn diagnose(
-    db: &DatabaseConnection,
-    store: &BlobStore,
-    collector: &Collector,
-) -> Vec<Check> {
+/// The checks, over the services `serve` runs with.
+#[derive(Clone)]
+pub struct Doctor {
+    db: DatabaseConnection,
+    store: BlobStore,
+    collector: Collector,
+}
+
+impl Doctor {
+    pub fn new(db: DatabaseConnection, store: BlobStore, collector: Collector) -> Self {
+        Self {
+            db,
+            store,
+            collector,
+        }
+    }
+
+    /// Runs every check; later checks still run when earlier ones fail.
+    pub async fn run(&self) -> Vec<Check> {
+        diagnose(&self.db, &self.store, &self.collector).await
+    }
+}
+
+async fn diagnose(db: &DatabaseConnection, store: &BlobStore, collector: &Collector) -> Vec<Check> {
     let mut checks = Vec::new();
 
     // The database.
@@ -212,7 +227,7 @@ pub async fn diagnose(
 
     // Uploads and objects.
     checks.push(uploads_check(db).await);
-    match collector.run(true).await {
+    match collector.run(Pass::DryRun).await {
         Ok(report) if report.skipped => checks.push(Check::ok(
             "orphaned objects",
             "a garbage collection is running now",
@@ -267,7 +282,7 @@ async fn uploads_check(db: &DatabaseConnection) -> Check {
 async fn missing_objects(db: &DatabaseConnection, store: &BlobStore) -> Check {
     let (keys, stored) = match (
         db::packages::referenced_keys(db).await,
-        store.list("blobs/").await,
+        store.list(Area::Blobs).await,
     ) {
         (Ok(k), Ok(s)) => (k, s.into_iter().collect::<HashSet<_>>()),
         (Err(e), _) => return Check::warn("package objects", e.to_string(), "check the database"),

@@ -15,7 +15,7 @@ use super::uploads::Uploads;
 use crate::db;
 use crate::error::{Error, Result};
 use crate::metrics::METRICS;
-use crate::store::{BlobStore, ObjectInfo};
+use crate::store::{Area, BlobStore, ObjectInfo, upload_of_part};
 
 const LOCK: &str = "gc";
 /// How long one collection may hold the lock before another replica may take over.
@@ -134,6 +134,15 @@ impl fmt::Display for Report {
     }
 }
 
+/// What a collection does with what it finds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    /// Removes it.
+    Collect,
+    /// Only reports it.
+    DryRun,
+}
+
 impl Collector {
     pub fn new(
         db: DatabaseConnection,
@@ -158,7 +167,8 @@ impl Collector {
     }
 
     /// Collects once, unless another replica is at it.
-    pub async fn run(&self, dry_run: bool) -> Result<Report> {
+    pub async fn run(&self, pass: Pass) -> Result<Report> {
+        let dry_run = pass == Pass::DryRun;
         let holder = format!(
             "{}/{}",
             gethostname::gethostname().to_string_lossy(),
@@ -239,7 +249,7 @@ impl Collector {
             .await?
             .into_iter()
             .collect();
-        for object in self.store.list_meta("blobs/").await? {
+        for object in self.store.list_meta(Area::Blobs).await? {
             let key = object.path.to_string();
             if referenced.contains(&key) || !old_enough(&object) {
                 continue;
@@ -254,12 +264,11 @@ impl Collector {
         // removal failed). A live upload's stray parts are left to its own
         // cleanup: judging them here would race its commits.
         let mut live: HashMap<String, bool> = HashMap::new();
-        for object in self.store.list_meta("uploads/").await? {
+        for object in self.store.list_meta(Area::Uploads).await? {
             if !old_enough(&object) {
                 continue;
             }
-            let path = object.path.to_string();
-            let Some(id) = path.split('/').nth(1).map(str::to_string) else {
+            let Some(id) = upload_of_part(&object.path).map(str::to_string) else {
                 continue;
             };
             if !live.contains_key(&id) {
@@ -281,8 +290,8 @@ impl Collector {
         // parts carries the time its upload began, so a staging object that
         // is still in use may look as old as its upload was long: hence the
         // longer grace.
-        let mut leftovers = self.store.list_meta("staging/").await?;
-        leftovers.extend(self.store.list_meta("doctor/").await?);
+        let mut leftovers = self.store.list_meta(Area::Staging).await?;
+        leftovers.extend(self.store.list_meta(Area::Probes).await?);
         for object in leftovers {
             let age = Utc::now().signed_duration_since(object.last_modified);
             if !age.to_std().is_ok_and(|age| age >= self.staging_grace) {

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod classify;
 pub mod doctor;
+pub mod downloads;
 pub mod filename;
 pub mod gc;
 pub mod packages;

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use tokio_util::io::ReaderStream;
 
-use super::packages::{Ingested, Outcome, Packages, Upload};
+use super::packages::{Ingested, Origin, Outcome, Packages, Submission};
 
 /// Imports every regular file of `dir`. Idempotent: files already imported
 /// are found again. A bad file is logged and skipped so that one broken
@@ -22,10 +22,10 @@ pub async fn preload(packages: &Packages, dir: &Path, limit: u64) -> std::io::Re
     for path in entries {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         let file = tokio::fs::File::open(&path).await?;
-        let upload = Upload {
+        let upload = Submission {
             client_name: name,
-            built_in: true,
-            ..Upload::default()
+            origin: Origin::Preload,
+            ..Submission::default()
         };
         match packages
             .ingest(ReaderStream::with_capacity(file, 1 << 20), upload, limit)

@@ -112,10 +112,7 @@ async fn read_dep_yaml(store: &BlobStore, staged: &Staged, rpm: &RpmInfo) -> Res
     .map_err(Error::internal)?
     .map_err(|e| match e {
         // The store failed while reading: not the package's fault.
-        PayloadError::Read(io) => Error::Store(object_store::Error::Generic {
-            store: "payload read",
-            source: Box::new(io),
-        }),
+        PayloadError::Read(io) => Error::StoreUnavailable(format!("reading the payload: {io}")),
         other => Error::invalid(other.to_string()),
     })?;
     match found {

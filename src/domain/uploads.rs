@@ -22,11 +22,11 @@ use uuid::Uuid;
 
 use super::classify::PackageType;
 use super::filename::check_client_name;
-use super::packages::{Packages, Upload};
+use super::packages::{Packages, Submission};
 use super::users::User;
 use crate::db;
 use crate::error::{Error, Result};
-use crate::store::{BlobStore, Path};
+use crate::store::{BlobStore, Path, upload_part};
 
 /// How long a lease lasts without renewal: a crashed replica blocks an
 /// upload for at most this long.
@@ -135,22 +135,8 @@ impl Uploads {
     }
 
     pub async fn create(&self, user: &User, new: NewUpload) -> Result<upload::Model> {
-        if new.length > self.max_size {
-            return Err(Error::TooLarge {
-                limit: self.max_size,
-            });
-        }
-        check_client_name(&new.file_name).map_err(Error::InvalidArgument)?;
-        if let Some(free) = self.store().free_space().filter(|free| new.length > *free) {
-            return Err(Error::Store(object_store::Error::Generic {
-                store: "LocalFileSystem",
-                source: format!(
-                    "No space left: the upload is {} bytes, {free} are free",
-                    new.length
-                )
-                .into(),
-            }));
-        }
+        self.packages.admit(new.length, self.max_size)?;
+        check_client_name(&new.file_name).map_err(Error::IllegalArgument)?;
         let now = Utc::now();
         let row = upload::Model {
             id: Uuid::new_v4().to_string(),
@@ -197,11 +183,11 @@ impl Uploads {
             // Not the original 409 for a conflict: tus clients retry a 409.
             return Err(match kind.as_str() {
                 "checksum" => Error::ChecksumMismatch(message),
-                _ => Error::InvalidArgument(message),
+                _ => Error::IllegalArgument(message),
             });
         }
         if row.package_id.is_none() && row.expires_at <= Utc::now() {
-            return Err(Error::Gone(format!(
+            return Err(Error::UploadExpired(format!(
                 "upload {id} expired at {}; start again",
                 row.expires_at.to_rfc3339()
             )));
@@ -225,13 +211,13 @@ impl Uploads {
     {
         let row = self.get(user, id).await?;
         if row.package_id.is_some() {
-            return Err(Error::UploadConflict(format!(
+            return Err(Error::UploadOffsetConflict(format!(
                 "upload {id} is already complete"
             )));
         }
         let received = row.received_bytes as u64;
         if received != offset {
-            return Err(Error::UploadConflict(format!(
+            return Err(Error::UploadOffsetConflict(format!(
                 "upload {id} has {received} bytes; this PATCH starts at {offset} (HEAD tells the offset to resume from)"
             )));
         }
@@ -268,11 +254,7 @@ impl Uploads {
     {
         let offset = row.received_bytes as u64;
         let remaining = row.length as u64 - offset;
-        let path = Path::from(format!(
-            "uploads/{}/{offset:020}-{}",
-            row.id,
-            Uuid::new_v4()
-        ));
+        let path = upload_part(&row.id, offset);
         let hasher = checksum
             .as_ref()
             .map(|c| Arc::new(std::sync::Mutex::new(c.algorithm.hasher())));
@@ -292,7 +274,7 @@ impl Uploads {
             .write_part(&path, body, remaining, checksum.is_none())
             .await
             .map_err(|e| match e {
-                Error::TooLarge { .. } => Error::invalid(format!(
+                Error::UploadTooLarge { .. } => Error::invalid(format!(
                     "the PATCH carries more than the {remaining} bytes left of the announced Upload-Length"
                 )),
                 e => e,
@@ -323,7 +305,7 @@ impl Uploads {
             if !matches!(committed, Ok(true)) {
                 self.discard(&path).await;
                 committed?;
-                return Err(Error::UploadConflict(format!(
+                return Err(Error::UploadOffsetConflict(format!(
                     "upload {} moved on while this PATCH was sending (its lease expired); HEAD tells the offset",
                     row.id
                 )));
@@ -357,7 +339,7 @@ impl Uploads {
         }
         if lease.state.cancel.is_cancelled() {
             tracing::info!(upload = %row.id, offset, "a quiet PATCH gave way to a new one; its bytes are kept");
-            return Err(Error::UploadConflict(format!(
+            return Err(Error::UploadOffsetConflict(format!(
                 "upload {} was taken over by a newer request after this one went quiet; {offset} bytes are kept",
                 row.id
             )));
@@ -383,13 +365,13 @@ impl Uploads {
             }
             let row = db::uploads::find(&self.db, id).await?;
             if let Some(row) = row.filter(|r| r.received_bytes as u64 != offset) {
-                return Err(Error::UploadConflict(format!(
+                return Err(Error::UploadOffsetConflict(format!(
                     "upload {id} moved on to byte {} while this PATCH waited (the request before it stored what it had); resume from there",
                     row.received_bytes
                 )));
             }
         }
-        Err(Error::UploadConflict(format!(
+        Err(Error::UploadOffsetConflict(format!(
             "another request is writing to upload {id}; retry after it ends (HEAD tells the offset)"
         )))
     }
@@ -398,7 +380,7 @@ impl Uploads {
     pub async fn package(&self, user: &User, id: &str) -> Result<package::Model> {
         let row = self.get(user, id).await?;
         let Some(package_id) = row.package_id else {
-            return Err(Error::UploadConflict(format!(
+            return Err(Error::UploadOffsetConflict(format!(
                 "upload {id} is incomplete: {} of {} bytes received",
                 row.received_bytes, row.length
             )));
@@ -460,12 +442,12 @@ impl Uploads {
             .map(str::parse)
             .transpose()
             .map_err(Error::internal)?;
-        let upload = Upload {
+        let upload = Submission {
             client_name: Some(row.file_name.clone()),
             declared_type,
             expected_sha1: row.sha1.clone(),
             expected_sha256: row.sha256.clone(),
-            ..Upload::default()
+            ..Submission::default()
         };
         match self.packages.ingest(body, upload, self.max_size).await {
             Ok(ingested) => {
@@ -516,9 +498,7 @@ impl Uploads {
         // The bytes first: if removing them fails, the row stays for the
         // expiry sweep to try again. A PATCH still writing finds its commit
         // refused and removes its own part.
-        self.store()
-            .delete_prefix(&format!("uploads/{id}/"))
-            .await?;
+        self.store().delete_upload_parts(id).await?;
         if !db::uploads::delete(&self.db, id).await? {
             return Err(Error::NotFound(format!("no upload {id}")));
         }
@@ -541,10 +521,7 @@ impl Uploads {
                 if !db::uploads::claim_expired(&self.db, &row.id, &lease, now, until).await? {
                     continue;
                 }
-                let (_, freed) = self
-                    .store()
-                    .delete_prefix(&format!("uploads/{}/", row.id))
-                    .await?;
+                let (_, freed) = self.store().delete_upload_parts(&row.id).await?;
                 db::uploads::delete(&self.db, &row.id).await?;
                 uploads += 1;
                 bytes += freed;
@@ -557,7 +534,7 @@ impl Uploads {
     }
 
     async fn remove_objects(&self, id: &str) {
-        if let Err(e) = self.store().delete_prefix(&format!("uploads/{id}/")).await {
+        if let Err(e) = self.store().delete_upload_parts(id).await {
             tracing::warn!(upload = %id, error = %e, "removing an upload's parts failed; the expiry sweep retries");
         }
     }
@@ -580,16 +557,16 @@ fn to_i64(n: u64) -> Result<i64> {
 /// Refusals that no retry can change, recorded on the upload.
 fn failure_kind(e: &Error) -> Option<&'static str> {
     match e {
-        Error::InvalidArgument(_) => Some("invalid"),
-        Error::Conflict(_) => Some("conflict"),
+        Error::IllegalArgument(_) => Some("invalid"),
+        Error::PackageConflict(_) => Some("conflict"),
         Error::ChecksumMismatch(_) => Some("checksum"),
-        Error::TooLarge { .. } => Some("invalid"),
+        Error::UploadTooLarge { .. } => Some("invalid"),
         _ => None,
     }
 }
 
 fn lost_lease(id: &str) -> Error {
-    Error::UploadConflict(format!(
+    Error::UploadOffsetConflict(format!(
         "upload {id} was taken over by another request while this one stored it; HEAD tells where it stands"
     ))
 }

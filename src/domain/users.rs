@@ -237,9 +237,9 @@ impl Users {
         let hash = hash_password(password.expose())?;
         match db::users::insert(&self.db, name, hash, role.as_str()).await {
             Ok(_) => Ok(()),
-            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                Err(Error::Conflict(format!("user {name:?} already exists")))
-            }
+            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => Err(
+                Error::AlreadyExists(format!("user {name:?} already exists")),
+            ),
             Err(e) => Err(e.into()),
         }
     }
@@ -282,7 +282,7 @@ impl Users {
         };
         match self.add("admin", Role::Admin, &password).await {
             Ok(()) => Ok(generated.then_some(password)),
-            Err(Error::Conflict(_)) => Ok(None),
+            Err(Error::AlreadyExists(_)) => Ok(None),
             Err(e) => Err(e),
         }
     }

@@ -25,7 +25,7 @@ where
             let mut body = body?;
             match tokio::time::timeout(idle, body.next()).await {
                 Err(_) => Some((
-                    Err(Error::Stalled {
+                    Err(Error::UploadStalled {
                         secs: idle.as_secs(),
                     }),
                     None,
@@ -35,7 +35,7 @@ where
                     METRICS.uploaded_bytes.inc_by(bytes.len() as u64);
                     Some((Ok(bytes), Some(body)))
                 }
-                Ok(Some(Err(e))) => Some((Err(Error::Body(e.to_string())), None)),
+                Ok(Some(Err(e))) => Some((Err(Error::UploadInterrupted(e.to_string())), None)),
             }
         },
     ))

@@ -11,7 +11,7 @@ use super::envelope::{Body, Envelope};
 use super::error::ApiResult;
 use super::openapi::Errors;
 use crate::app::AppState;
-use crate::domain::doctor::{Check, Status, diagnose, overall};
+use crate::domain::doctor::{self, overall};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(diagnostics))
@@ -22,6 +22,46 @@ struct Diagnostics {
     /// The worst of the checks.
     status: Status,
     checks: Vec<Check>,
+}
+
+#[derive(Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "UPPERCASE")]
+enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl From<doctor::Status> for Status {
+    fn from(status: doctor::Status) -> Self {
+        match status {
+            doctor::Status::Ok => Self::Ok,
+            doctor::Status::Warn => Self::Warn,
+            doctor::Status::Fail => Self::Fail,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+struct Check {
+    name: &'static str,
+    status: Status,
+    /// What was found.
+    detail: String,
+    /// What to do, when something is wrong.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remedy: Option<String>,
+}
+
+impl From<doctor::Check> for Check {
+    fn from(check: doctor::Check) -> Self {
+        Self {
+            name: check.name,
+            status: check.status.into(),
+            detail: check.detail,
+            remedy: check.remedy,
+        }
+    }
 }
 
 /// `depot doctor`'s checks, run by this replica: database, migrations, store
@@ -38,14 +78,9 @@ async fn diagnostics(
     _: Require<UserAdmin>,
     State(state): State<AppState>,
 ) -> ApiResult<Envelope<Diagnostics>> {
-    let checks = diagnose(
-        state.packages.db(),
-        state.packages.store(),
-        &state.collector,
-    )
-    .await;
+    let checks = state.doctor.run().await;
     Ok(Envelope::ok(Diagnostics {
-        status: overall(&checks),
-        checks,
+        status: overall(&checks).into(),
+        checks: checks.into_iter().map(Check::from).collect(),
     }))
 }

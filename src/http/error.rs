@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::envelope::{ErrorBody, NoData, render};
-use crate::error::{Error, Fault};
+use crate::error::Error;
 
 /// Stable error codes. OCP's own numbers keep OCP's meanings; depot's own
 /// start at 90000. The README lists them all.
@@ -35,6 +35,7 @@ pub enum Code {
     ChecksumMismatch = 90013,
     TusVersionUnsupported = 90014,
     UnsupportedMediaType = 90015,
+    AlreadyExists = 90016,
 }
 
 impl Code {
@@ -62,6 +63,7 @@ impl Code {
             Code::ChecksumMismatch => "DEPOT_CHECKSUM_MISMATCH",
             Code::TusVersionUnsupported => "DEPOT_TUS_VERSION_UNSUPPORTED",
             Code::UnsupportedMediaType => "DEPOT_UNSUPPORTED_MEDIA_TYPE",
+            Code::AlreadyExists => "DEPOT_ALREADY_EXISTS",
         }
     }
 }
@@ -108,54 +110,57 @@ impl From<Error> for ApiError {
         use StatusCode as S;
         let message = e.to_string();
         let (status, code) = match &e {
-            Error::InvalidArgument(_) => (S::BAD_REQUEST, Code::IllegalArgument),
+            Error::IllegalArgument(_) => (S::BAD_REQUEST, Code::IllegalArgument),
             Error::NotFound(_) => (S::NOT_FOUND, Code::NotFound),
-            Error::Conflict(_) => (S::CONFLICT, Code::PackageConflict),
-            Error::NotDeletable(_) => (S::CONFLICT, Code::PackageNotDeletable),
-            Error::TooLarge { .. } => (S::PAYLOAD_TOO_LARGE, Code::UploadTooLarge),
-            Error::UploadConflict(_) => (S::CONFLICT, Code::UploadOffsetConflict),
-            Error::Gone(_) => (S::GONE, Code::UploadExpired),
+            Error::PackageConflict(_) => (S::CONFLICT, Code::PackageConflict),
+            Error::AlreadyExists(_) => (S::CONFLICT, Code::AlreadyExists),
+            Error::PackageNotDeletable(_) => (S::CONFLICT, Code::PackageNotDeletable),
+            Error::UploadTooLarge { .. } => (S::PAYLOAD_TOO_LARGE, Code::UploadTooLarge),
+            Error::UploadInterrupted(_) => (S::BAD_REQUEST, Code::UploadInterrupted),
+            Error::UploadStalled { .. } => (S::REQUEST_TIMEOUT, Code::UploadStalled),
+            Error::UploadOffsetConflict(_) => (S::CONFLICT, Code::UploadOffsetConflict),
+            Error::UploadExpired(_) => (S::GONE, Code::UploadExpired),
             // 460 is tus's "Checksum Mismatch".
             Error::ChecksumMismatch(_) => (
                 S::from_u16(460).expect("a valid status"),
                 Code::ChecksumMismatch,
             ),
-            Error::Body(_) => (S::BAD_REQUEST, Code::UploadInterrupted),
-            Error::Stalled { .. } => (S::REQUEST_TIMEOUT, Code::UploadStalled),
-            Error::Database(_) if e.is_unstorable_text() => {
-                return Self::bad_request(format!(
-                    "the request carries text the database cannot hold, such as a NUL character ({message})"
-                ));
+            Error::StoreFull(_) => {
+                return Self::fault(S::INSUFFICIENT_STORAGE, Code::StoreFull, &message);
             }
-            Error::Store(_) | Error::Database(_) => {
-                let store = matches!(e, Error::Store(_));
-                let (status, code, advice) = match (store, e.fault()) {
-                    (true, Some(Fault::Full)) => (
-                        S::INSUFFICIENT_STORAGE,
-                        Code::StoreFull,
-                        "the object store is out of space: free space or raise the volume or bucket quota",
-                    ),
-                    (true, _) => (
-                        S::SERVICE_UNAVAILABLE,
-                        Code::StoreUnavailable,
-                        "the object store failed or cannot be reached: check that it is up and depot's endpoint and credentials",
-                    ),
-                    (false, Some(Fault::Full)) => (
-                        S::INSUFFICIENT_STORAGE,
-                        Code::DatabaseFull,
-                        "the metadata database is out of space: grow its volume or free space",
-                    ),
-                    (false, _) => (
-                        S::SERVICE_UNAVAILABLE,
-                        Code::DatabaseUnavailable,
-                        "the metadata database failed or cannot be reached: check that it is up, writable and has free connections",
-                    ),
-                };
-                return Self::new(status, code, format!("{advice} ({message})"));
+            Error::StoreUnavailable(_) => {
+                return Self::fault(S::SERVICE_UNAVAILABLE, Code::StoreUnavailable, &message);
             }
-            Error::Internal(_) => (S::INTERNAL_SERVER_ERROR, Code::Unexpected),
+            Error::DatabaseFull(_) => {
+                return Self::fault(S::INSUFFICIENT_STORAGE, Code::DatabaseFull, &message);
+            }
+            Error::DatabaseUnavailable(_) => {
+                return Self::fault(S::SERVICE_UNAVAILABLE, Code::DatabaseUnavailable, &message);
+            }
+            Error::Unexpected(_) => (S::INTERNAL_SERVER_ERROR, Code::Unexpected),
         };
         Self::new(status, code, message)
+    }
+}
+
+impl ApiError {
+    /// A backend fault: what the operator should look at, then what it said.
+    fn fault(status: StatusCode, code: Code, message: &str) -> Self {
+        let advice = match code {
+            Code::StoreFull => {
+                "the object store is out of space: free space or raise the volume or bucket quota"
+            }
+            Code::StoreUnavailable => {
+                "the object store failed or cannot be reached: check that it is up and depot's endpoint and credentials"
+            }
+            Code::DatabaseFull => {
+                "the metadata database is out of space: grow its volume or free space"
+            }
+            _ => {
+                "the metadata database failed or cannot be reached: check that it is up, writable and has free connections"
+            }
+        };
+        Self::new(status, code, format!("{advice} ({message})"))
     }
 }
 

@@ -4,7 +4,7 @@
 use axum::debug_handler;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use entity::package;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -14,12 +14,12 @@ use utoipa_axum::routes;
 use super::auth::{PackageManager, PackageViewer, Require};
 use super::body::idle_limited;
 use super::envelope::{Body, Envelope, NoData, PageInfo, Paged};
-use super::error::{ApiError, ApiResult, Code};
+use super::error::{ApiError, ApiResult};
 use super::extract::{BaseUrl, PathParam};
 use super::openapi::Errors;
 use crate::app::AppState;
 use crate::domain::classify::PackageType;
-use crate::domain::packages::{Ingested, Upload};
+use crate::domain::packages::{Ingested, Submission};
 use crate::domain::query::ListQuery;
 use crate::error::Error;
 
@@ -175,7 +175,7 @@ async fn upload(
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Envelope<SoftwarePackageMeta>> {
-    let ingested = receive(&state, &headers, multipart, Upload::default()).await?;
+    let ingested = receive(&state, &headers, multipart, Submission::default()).await?;
     Ok(Envelope::ok(SoftwarePackageMeta::new(
         ingested.package,
         &base,
@@ -205,9 +205,9 @@ async fn upload_file(
 ) -> ApiResult<Envelope<SoftwarePackageMeta>> {
     let declared =
         declared_type(query.as_deref().unwrap_or_default()).map_err(ApiError::bad_request)?;
-    let upload = Upload {
+    let upload = Submission {
         declared_type: declared,
-        ..Upload::default()
+        ..Submission::default()
     };
     let ingested = receive(&state, &headers, multipart, upload).await?;
     Ok(Envelope::ok(SoftwarePackageMeta::new(
@@ -230,12 +230,12 @@ pub(super) async fn receive(
     state: &AppState,
     headers: &HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
-    upload: Upload,
+    upload: Submission,
 ) -> ApiResult<Ingested> {
     // Refused before reading a byte: hyper then never asks the client for the
     // body (no `100 Continue`), so clients that wait for it (curl) send nothing.
     let limit = state.settings.max_upload_size;
-    refuse_oversized(headers, limit, state.packages.store().free_space())?;
+    refuse_oversized(state, headers, limit)?;
     let mut multipart = multipart?;
     let result = receive_file(state, &mut multipart, upload).await;
     if result.is_err() {
@@ -247,14 +247,14 @@ pub(super) async fn receive(
 async fn receive_file(
     state: &AppState,
     multipart: &mut Multipart,
-    upload: Upload,
+    upload: Submission,
 ) -> ApiResult<Ingested> {
     let limit = state.settings.max_upload_size;
     let idle = state.settings.upload_idle_timeout;
     // The framing and any fields before `file` are under the idle timeout too.
     while let Some(field) = tokio::time::timeout(idle, multipart.next_field())
         .await
-        .map_err(|_| Error::Stalled {
+        .map_err(|_| Error::UploadStalled {
             secs: idle.as_secs(),
         })?
         .map_err(malformed)?
@@ -262,7 +262,7 @@ async fn receive_file(
         if field.name() != Some("file") {
             continue;
         }
-        let upload = Upload {
+        let upload = Submission {
             client_name: field.file_name().map(str::to_string),
             ..upload
         };
@@ -299,29 +299,19 @@ fn malformed(e: axum::extract::multipart::MultipartError) -> ApiError {
 
 /// Refuses before reading a byte what announces itself as too large, for
 /// the limit or for the free space of a local store.
-fn refuse_oversized(headers: &HeaderMap, limit: u64, free: Option<u64>) -> ApiResult<()> {
+fn refuse_oversized(state: &AppState, headers: &HeaderMap, limit: u64) -> ApiResult<()> {
     // Multipart framing adds a little; allow for it.
     const FRAMING: u64 = 64 << 10;
     let length = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let Some(length) = length else {
-        return Ok(());
-    };
-    if length > limit.saturating_add(FRAMING) {
-        return Err(Error::TooLarge { limit }.into());
+    if let Some(length) = length {
+        state
+            .packages
+            .admit(length.saturating_sub(FRAMING), limit)?;
     }
-    match free {
-        Some(free) if length > free => Err(ApiError::new(
-            StatusCode::INSUFFICIENT_STORAGE,
-            Code::StoreFull,
-            format!(
-                "the object store is out of space: the upload is {length} bytes, {free} are free; free space or grow the volume"
-            ),
-        )),
-        _ => Ok(()),
-    }
+    Ok(())
 }
 
 /// Delete a package (built-in packages cannot be deleted: 409).

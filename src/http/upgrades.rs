@@ -17,10 +17,10 @@ use super::extract::PathParam;
 use super::openapi::Errors;
 use super::packages::{UploadForm, receive};
 use crate::app::AppState;
-use crate::domain::packages::Upload;
+use crate::domain::packages::{Origin, Submission};
 use crate::domain::query::split_values;
 use crate::domain::upgrade::chunk_count;
-use crate::domain::upgrade_plan::{RoutePlan, RouteRequest, plan_upgrade};
+use crate::domain::upgrade_plan::{RoutePlan, RouteRequest};
 use crate::error::Error;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -88,9 +88,9 @@ async fn upload(
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Envelope<UpgradePkgInfo>> {
-    let upload = Upload {
-        upgrade: true,
-        ..Upload::default()
+    let upload = Submission {
+        origin: Origin::UpgradeApi,
+        ..Submission::default()
     };
     let ingested = receive(&state, &headers, multipart, upload).await?;
     let details = ingested
@@ -285,7 +285,7 @@ async fn route_stored(
     RawQuery(query): RawQuery,
 ) -> ApiResult<Envelope<RouteAnswer>> {
     let req = route_request(query.as_deref(), None)?;
-    let plan = plan_upgrade(state.packages.db(), req).await?;
+    let plan = state.packages.plan_upgrade(req).await?;
     Ok(Envelope::ok(plan.into()))
 }
 
@@ -306,6 +306,6 @@ async fn route_posted(
     yaml: String,
 ) -> ApiResult<Envelope<RouteAnswer>> {
     let req = route_request(query.as_deref(), Some(yaml))?;
-    let plan = plan_upgrade(state.packages.db(), req).await?;
+    let plan = state.packages.plan_upgrade(req).await?;
     Ok(Envelope::ok(plan.into()))
 }

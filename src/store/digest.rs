@@ -24,6 +24,13 @@ pub struct Digests {
     pub rpm_signed: Option<SignedPart>,
 }
 
+/// Whether an upload's digests include the MD5 of its RPM signed part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignedPartMd5 {
+    Compute,
+    Skip,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignedPart {
     pub offset: u64,
@@ -173,11 +180,11 @@ pub struct Digester {
 impl Digester {
     /// `signed_part`: also the MD5 of an RPM's signed part, which only
     /// obshell's upgrade API reports (a whole extra MD5 pass otherwise).
-    pub fn start(signed_part: bool) -> Self {
+    pub fn start(signed_part: SignedPartMd5) -> Self {
         Self {
             md5: start(FileMd5::default()),
             shas: start(Shas::default()),
-            signed: signed_part.then(|| start(SignedMd5::default())),
+            signed: (signed_part == SignedPartMd5::Compute).then(|| start(SignedMd5::default())),
             batch: Vec::new(),
             batched: 0,
         }
@@ -288,7 +295,7 @@ mod tests {
         assert_eq!(rpm_signature_end(&bytes), Some(144));
         let expected = hex::encode(Md5::digest(&bytes[144..]));
         for chunk in [1, 7, 112, 113, 200, 1000] {
-            let mut digester = Digester::start(true);
+            let mut digester = Digester::start(SignedPartMd5::Compute);
             for piece in bytes.chunks(chunk) {
                 digester.update(Bytes::copy_from_slice(piece)).await;
             }
@@ -307,7 +314,7 @@ mod tests {
     async fn the_signed_part_is_skipped_unless_asked_for() {
         // Several batches, in chunks that do not divide them.
         let bytes = fake_rpm(3 * BATCH_BYTES + 12_345);
-        let mut digester = Digester::start(false);
+        let mut digester = Digester::start(SignedPartMd5::Skip);
         for piece in bytes.chunks(40_000) {
             digester.update(Bytes::copy_from_slice(piece)).await;
         }
@@ -325,7 +332,7 @@ mod tests {
 
     #[tokio::test]
     async fn streamed_chunks_match_one_shot() {
-        let mut digester = Digester::start(true);
+        let mut digester = Digester::start(SignedPartMd5::Compute);
         for chunk in [&b"ab"[..], b"", b"c"] {
             digester.update(Bytes::copy_from_slice(chunk)).await;
         }

@@ -4,6 +4,7 @@
 //! object where a complete one is expected.
 
 mod digest;
+mod error;
 mod key;
 mod s3;
 
@@ -15,13 +16,13 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use object_store::local::LocalFileSystem;
 pub use object_store::path::Path;
-use object_store::signer::{Method, SignedUrlOptions, Signer};
+pub use object_store::signer::Method;
+use object_store::signer::{SignedUrlOptions, Signer};
 use object_store::{GetOptions, GetRange, GetResult, ObjectStore, ObjectStoreExt, WriteMultipart};
 use url::Url;
-use uuid::Uuid;
 
-pub use digest::{Digester, Digests, SignedPart, digest_bytes, rpm_signature_end};
-pub use key::BlobKey;
+pub use digest::{Digester, Digests, SignedPart, SignedPartMd5, digest_bytes, rpm_signature_end};
+pub use key::{Area, BlobKey, upload_of_part, upload_part};
 
 use crate::cache::TtlCache;
 use crate::config::StorageConfig;
@@ -140,7 +141,7 @@ impl BlobStore {
     /// Writes, reads back and removes a small object: the store works, how
     /// fast, and what time it keeps (the object's modification time).
     pub async fn probe(&self) -> Result<Probe> {
-        let path = Path::from(format!("doctor/probe-{}", Uuid::new_v4()));
+        let path = key::probe_object();
         let data = Bytes::from_static(b"depot doctor probe");
         let started = std::time::Instant::now();
         let before = chrono::Utc::now();
@@ -177,12 +178,17 @@ impl BlobStore {
     /// Streams `body` into a staging object, hashing it on the way (the RPM
     /// signed part's MD5 only if `signed_part`). Fails with `TooLarge` as soon
     /// as more than `limit` bytes arrive; nothing is left behind on any failure.
-    pub async fn stage<S, E>(&self, mut body: S, limit: u64, signed_part: bool) -> Result<Staged>
+    pub async fn stage<S, E>(
+        &self,
+        mut body: S,
+        limit: u64,
+        signed_part: SignedPartMd5,
+    ) -> Result<Staged>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: Into<Error>,
     {
-        let path = Path::from(format!("staging/{}", Uuid::new_v4()));
+        let path = key::staging_object();
         let upload = self.store.put_multipart(&path).await?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, self.part_size);
         let mut digester = Digester::start(signed_part);
@@ -194,7 +200,7 @@ impl BlobStore {
                 let chunk = chunk.map_err(Into::into)?;
                 size += chunk.len() as u64;
                 if size > limit {
-                    return Err(Error::TooLarge { limit });
+                    return Err(Error::UploadTooLarge { limit });
                 }
                 if magic.len() < 8 {
                     let take = (8 - magic.len()).min(chunk.len());
@@ -207,7 +213,7 @@ impl BlobStore {
             // No package is empty; and S3 servers differ on a multipart
             // upload of nothing (Garage refuses its empty part).
             if size == 0 {
-                return Err(Error::InvalidArgument("the file is empty".into()));
+                return Err(Error::IllegalArgument("the file is empty".into()));
             }
             Ok(())
         }
@@ -252,7 +258,7 @@ impl BlobStore {
             while let Some(chunk) = body.next().await {
                 let chunk = match chunk {
                     Ok(chunk) => chunk,
-                    Err(e @ (Error::Body(_) | Error::Stalled { .. })) => {
+                    Err(e @ (Error::UploadInterrupted(_) | Error::UploadStalled { .. })) => {
                         cut = Some(e);
                         return Ok(());
                     }
@@ -260,7 +266,7 @@ impl BlobStore {
                 };
                 len += chunk.len() as u64;
                 if len > limit {
-                    return Err(Error::TooLarge { limit });
+                    return Err(Error::UploadTooLarge { limit });
                 }
                 writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
                 writer.put(chunk);
@@ -288,16 +294,15 @@ impl BlobStore {
         }
     }
 
-    /// Removes every object under `prefix`; returns how many and their bytes.
-    pub async fn delete_prefix(&self, prefix: &str) -> Result<(u64, u64)> {
-        use futures::TryStreamExt;
-        let prefix = Path::from(prefix);
-        let metas: Vec<_> = self.store.list(Some(&prefix)).try_collect().await?;
-        let (mut count, mut bytes) = (0, 0);
-        for meta in metas {
-            self.delete_path(&meta.location).await?;
+    /// Removes every part of resumable upload `upload_id`; returns how many
+    /// and their bytes.
+    pub async fn delete_upload_parts(&self, upload_id: &str) -> Result<(u64, u64)> {
+        let mut count = 0;
+        let mut bytes = 0;
+        for object in self.list_under(&key::upload_parts(upload_id)).await? {
+            self.delete_path(&object.path).await?;
             count += 1;
-            bytes += meta.size;
+            bytes += object.size;
         }
         Ok((count, bytes))
     }
@@ -348,11 +353,20 @@ impl BlobStore {
         }
     }
 
-    /// The objects under `prefix`, with their size and age.
-    pub async fn list_meta(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+    /// The objects in `area`, with their size and age.
+    pub async fn list_meta(&self, area: Area) -> Result<Vec<ObjectInfo>> {
+        self.list_under(&area.path()).await
+    }
+
+    /// Keys of the objects in `area`.
+    pub async fn list(&self, area: Area) -> Result<Vec<String>> {
+        let objects = self.list_meta(area).await?;
+        Ok(objects.into_iter().map(|o| o.path.to_string()).collect())
+    }
+
+    async fn list_under(&self, prefix: &Path) -> Result<Vec<ObjectInfo>> {
         use futures::TryStreamExt;
-        let prefix = Path::from(prefix);
-        let metas: Vec<_> = self.store.list(Some(&prefix)).try_collect().await?;
+        let metas: Vec<_> = self.store.list(Some(prefix)).try_collect().await?;
         Ok(metas
             .into_iter()
             .map(|m| ObjectInfo {
@@ -361,14 +375,6 @@ impl BlobStore {
                 last_modified: m.last_modified,
             })
             .collect())
-    }
-
-    /// Keys of the stored objects under `prefix` (`blobs/`, `staging/`).
-    pub async fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        use futures::TryStreamExt;
-        let prefix = Path::from(prefix);
-        let metas: Vec<_> = self.store.list(Some(&prefix)).try_collect().await?;
-        Ok(metas.into_iter().map(|m| m.location.to_string()).collect())
     }
 
     /// Opens an object (or part of it) for reading.
@@ -383,8 +389,8 @@ impl BlobStore {
     }
 
     /// A URL that lets its holder `method` the object directly, with the
-    /// response headers the download should carry. `None` when the store
-    /// cannot presign (local files).
+    /// response headers the download should carry. Only stores that
+    /// `can_presign` (S3) have one.
     pub async fn presign(
         &self,
         method: Method,
@@ -392,9 +398,9 @@ impl BlobStore {
         content_disposition: &str,
         content_type: &str,
         ttl: Duration,
-    ) -> Result<Option<Url>> {
+    ) -> Result<Url> {
         let Some(signer) = &self.signer else {
-            return Ok(None);
+            return Err(Error::internal("this store cannot presign URLs"));
         };
         let reuse = (ttl / PRESIGN_REUSE_FRACTION).min(MAX_PRESIGN_REUSE);
         let cache_key = format!(
@@ -403,7 +409,7 @@ impl BlobStore {
             key.as_str()
         );
         if let Some(url) = self.presigned.get_within(&cache_key, reuse) {
-            return Ok(Some(url));
+            return Ok(url);
         }
         let options = SignedUrlOptions::default().with_query([
             ("response-content-disposition", content_disposition),
@@ -413,6 +419,6 @@ impl BlobStore {
             .signed_url_opts(method, &key.path(), ttl, &options)
             .await?;
         self.presigned.insert(cache_key, url.clone());
-        Ok(Some(url))
+        Ok(url)
     }
 }

@@ -13,6 +13,7 @@ use object_store::prefix::PrefixStore;
 use object_store::signer::Signer;
 use object_store::{ClientOptions, ObjectStore, RetryConfig};
 
+use super::error::sdk_error;
 use crate::config::S3Config;
 use crate::error::{Error, Result};
 
@@ -214,13 +215,4 @@ impl LargeCopier {
             .map_err(sdk_error)?;
         Ok(())
     }
-}
-
-fn sdk_error<E: std::error::Error + Send + Sync + 'static>(
-    e: aws_sdk_s3::error::SdkError<E>,
-) -> Error {
-    Error::Store(object_store::Error::Generic {
-        store: "S3",
-        source: aws_sdk_s3::error::DisplayErrorContext(e).to_string().into(),
-    })
 }

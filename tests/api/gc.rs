@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use depot::domain::gc::{Collector, Report};
+use depot::domain::gc::{Collector, Pass, Report};
 use depot::domain::packages::Packages;
 use depot::domain::uploads::Uploads;
 use depot::store::Path;
@@ -87,7 +87,7 @@ async fn unreferenced_objects_and_leftovers_are_collected(backend: Backend) {
     assert_eq!(response.status(), StatusCode::CREATED);
     let gc = collector(&app, Duration::ZERO).await;
 
-    let dry = gc.run(true).await.unwrap();
+    let dry = gc.run(Pass::DryRun).await.unwrap();
     assert_eq!(
         (
             dry.unreferenced_objects,
@@ -104,7 +104,7 @@ async fn unreferenced_objects_and_leftovers_are_collected(backend: Backend) {
         "a dry run removes nothing"
     );
 
-    let report = gc.run(false).await.unwrap();
+    let report = gc.run(Pass::Collect).await.unwrap();
     assert_eq!(report.objects(), 3, "{report:?}");
     assert_eq!(report.bytes(), 6 + 6 + 4);
     assert_eq!(app.stored_objects().await.len(), 1);
@@ -119,7 +119,7 @@ async fn unreferenced_objects_and_leftovers_are_collected(backend: Backend) {
         .get(Who::Viewer, "/api/v2/files/sys-package/keep.sh")
         .await;
     assert!(response.status().is_success() || response.status().is_redirection());
-    let again = gc.run(false).await.unwrap();
+    let again = gc.run(Pass::Collect).await.unwrap();
     assert_eq!(again.objects(), 0, "{again:?}");
     let _ = kept;
 }
@@ -129,7 +129,7 @@ async fn young_objects_are_spared(backend: Backend) {
     litter(&app).await;
     let report = collector(&app, Duration::from_secs(3600))
         .await
-        .run(false)
+        .run(Pass::Collect)
         .await
         .unwrap();
     assert_eq!(report.objects(), 0, "{report:?}");
@@ -180,7 +180,7 @@ async fn collection_racing_uploads_keeps_every_package_whole(backend: Backend) {
     let collecting = async {
         let mut runs = 0;
         loop {
-            gc.run(false).await.unwrap();
+            gc.run(Pass::Collect).await.unwrap();
             runs += 1;
             tokio::time::sleep(Duration::from_millis(5)).await;
             if runs > 500 {
@@ -192,7 +192,7 @@ async fn collection_racing_uploads_keeps_every_package_whole(backend: Backend) {
         () = churn => {}
         () = collecting => panic!("the collector outran the uploads"),
     }
-    gc.run(false).await.unwrap();
+    gc.run(Pass::Collect).await.unwrap();
     // Every package left can be downloaded, byte for byte.
     let (_, list) = envelope(app.get(Who::Viewer, "/api/v2/software-packages").await).await;
     let packages = list["data"]["contents"].as_array().unwrap().clone();
@@ -235,7 +235,7 @@ async fn one_collector_at_a_time(backend: Backend) {
     );
     litter(&app).await;
     let gc = collector(&app, Duration::ZERO).await;
-    let report = gc.run(false).await.unwrap();
+    let report = gc.run(Pass::Collect).await.unwrap();
     assert_eq!(
         report,
         Report {
@@ -252,5 +252,5 @@ async fn one_collector_at_a_time(backend: Backend) {
     depot::db::locks::release(&db, "gc", "another-replica")
         .await
         .unwrap();
-    assert_eq!(gc.run(false).await.unwrap().objects(), 3);
+    assert_eq!(gc.run(Pass::Collect).await.unwrap().objects(), 3);
 }

@@ -3,6 +3,8 @@
 
 mod common;
 
+mod architecture;
+
 mod audit;
 mod auth;
 mod cli;

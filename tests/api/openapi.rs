@@ -2,7 +2,6 @@
 //! exists, and a property-based fuzzer (schemathesis) finds no server error
 //! and no answer that departs from it.
 
-use std::path::Path;
 use std::process::Command;
 
 use reqwest::multipart::{Form, Part};
@@ -11,6 +10,7 @@ use serde_json::Value;
 
 use crate::backend_tests;
 use crate::common::rpms::RpmSpec;
+use crate::common::source::rust_files;
 use crate::common::{Backend, PASSWORD, TestApp, Who, envelope};
 use crate::upgrade::{DEP_YAML, DEP_YAML_PATH};
 
@@ -19,27 +19,11 @@ use crate::upgrade::{DEP_YAML, DEP_YAML_PATH};
 /// (or a nested router) would be a route without a description.
 #[test]
 fn every_route_is_described() {
-    fn sources(dir: &Path, found: &mut Vec<std::path::PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                sources(&path, found);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                found.push(path);
-            }
-        }
-    }
-    let mut files = Vec::new();
-    sources(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
-        &mut files,
-    );
-    assert!(files.len() > 20, "{files:?}");
+    let files = rust_files("src");
+    assert!(files.len() > 20);
     let mut undescribed = Vec::new();
-    for path in files {
-        let source = std::fs::read_to_string(&path).unwrap();
-        for (n, line) in source.lines().enumerate() {
-            let code = line.split("//").next().unwrap_or_default();
+    for file in &files {
+        for (n, code) in file.code_lines() {
             let plain_router = code
                 .match_indices("Router::new()")
                 .any(|(i, _)| !code[..i].ends_with("OpenApi"));
@@ -48,7 +32,7 @@ fn every_route_is_described() {
                 .any(|call| code.contains(call))
                 || plain_router
             {
-                undescribed.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+                undescribed.push(format!("{}:{n}: {}", file.path.display(), code.trim()));
             }
         }
     }
@@ -150,7 +134,7 @@ async fn fuzzed_api_conforms(backend: Backend) {
     let report = tempfile::tempdir().unwrap();
     let url = app.url("/api-docs/openapi.json");
     let auth = format!("admin:{PASSWORD}");
-    let hooks = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemathesis");
+    let hooks = crate::common::source::root().join("tests/schemathesis");
     let output = tokio::task::spawn_blocking({
         let report = report.path().to_path_buf();
         move || {

@@ -13,7 +13,7 @@ use reqwest::multipart::{Form, Part};
 use crate::common::rpms::RpmSpec;
 use crate::common::{Backend, PASSWORD, config_for, envelope, sha1_hex};
 use depot::config::StorageConfig;
-use depot::store::BlobStore;
+use depot::store::{Area, BlobStore};
 
 const BIN: &str = env!("CARGO_BIN_EXE_depot");
 
@@ -156,7 +156,7 @@ async fn three_replicas_behave_as_one_service() {
         .await
         .unwrap();
     assert_eq!(envelope(response).await.0, StatusCode::OK);
-    assert!(store.list("blobs").await.unwrap().is_empty());
+    assert!(store.list(Area::Blobs).await.unwrap().is_empty());
 
     // The same file through all three at once: one package, one object.
     let (r1, r2, r3) = tokio::join!(upload(a), upload(b), upload(c));
@@ -167,7 +167,7 @@ async fn three_replicas_behave_as_one_service() {
         ids.push(body["data"]["id"].as_i64().unwrap());
     }
     assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
-    assert_eq!(store.list("blobs").await.unwrap().len(), 1);
+    assert_eq!(store.list(Area::Blobs).await.unwrap().len(), 1);
 
     // A resumable upload whose chunks go to each replica in turn.
     let mut script = b"#!/bin/sh\n".to_vec();
@@ -243,9 +243,9 @@ async fn three_replicas_behave_as_one_service() {
             .unwrap();
         assert_eq!(response.status(), StatusCode::CREATED);
     }
-    assert_eq!(store.list("uploads").await.unwrap().len(), 3);
+    assert_eq!(store.list(Area::Uploads).await.unwrap().len(), 3);
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !store.list("uploads").await.unwrap().is_empty() {
+    while !store.list(Area::Uploads).await.unwrap().is_empty() {
         assert!(Instant::now() < deadline, "expired uploads were not swept");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -284,7 +284,7 @@ async fn three_replicas_behave_as_one_service() {
     }
     assert_eq!(removed, 1);
     // The two packages' objects stay; the orphan is gone.
-    assert_eq!(store.list("blobs").await.unwrap().len(), 2);
+    assert_eq!(store.list(Area::Blobs).await.unwrap().len(), 2);
     let again = http
         .get(format!("{a}/api/v2/files/sys-package/{name}"))
         .basic_auth("admin", Some(PASSWORD))

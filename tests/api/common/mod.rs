@@ -4,6 +4,7 @@
 pub mod garage;
 pub mod proxy;
 pub mod rpms;
+pub mod source;
 
 use std::path::Path;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use std::time::Duration;
 use depot::app::Server;
 use depot::config::{Config, DownloadMode, S3Config, Secret, StorageConfig};
 use depot::domain::users::{Role, Users};
-use depot::store::BlobStore;
+use depot::store::{Area, BlobStore};
 use reqwest::multipart::{Form, Part};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use sea_orm::ConnectionTrait;
@@ -223,16 +224,16 @@ impl TestApp {
 
     /// Keys of the stored content objects.
     pub async fn stored_objects(&self) -> Vec<String> {
-        self.store.list("blobs").await.unwrap()
+        self.store.list(Area::Blobs).await.unwrap()
     }
 
     /// Objects of resumable uploads in progress.
     pub async fn upload_objects(&self) -> Vec<String> {
-        self.store.list("uploads").await.unwrap()
+        self.store.list(Area::Uploads).await.unwrap()
     }
 
     pub async fn staging_objects(&self) -> Vec<String> {
-        self.store.list("staging").await.unwrap()
+        self.store.list(Area::Staging).await.unwrap()
     }
 
     pub async fn stop(mut self) -> (Config, tempfile::TempDir) {

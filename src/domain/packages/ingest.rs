@@ -1,55 +1,46 @@
-//! The package store: ingest, lookup, listing and deletion, keeping the
-//! database rows and the stored objects consistent with each other.
-
-use std::sync::Arc;
-use std::time::Duration;
+//! Ingest: a submitted file becomes a package. The bytes are staged and
+//! hashed, the package described from them (RPM header or script name),
+//! checked (announced digests, obshell's rules), copied under their content
+//! key and recorded, all or nothing.
 
 use bytes::Bytes;
 use entity::{package, upgrade_package};
 use futures::{Stream, TryStreamExt};
-use sea_orm::{DatabaseConnection, SqlErr, TransactionTrait};
+use sea_orm::{SqlErr, TransactionTrait};
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
-use super::classify::PackageType;
-use super::filename::{check_client_name, check_stored_name, script_extension};
-use super::query::ListQuery;
-use super::rpm_header::{RpmInfo, is_rpm, read_rpm_header};
-use super::upgrade;
-use crate::cache::TtlCache;
+use super::Packages;
 use crate::db::{self, packages::NewPackage};
+use crate::domain::classify::PackageType;
+use crate::domain::filename::{check_client_name, check_stored_name, script_extension};
+use crate::domain::rpm_header::{RpmInfo, is_rpm, read_rpm_header};
+use crate::domain::upgrade;
 use crate::error::{Error, Result};
-use crate::store::{BlobKey, BlobStore, Staged};
+use crate::store::{SignedPartMd5, Staged};
 
-#[derive(Clone)]
-pub struct Packages {
-    db: DatabaseConnection,
-    store: BlobStore,
-    /// File name → package row, for downloads.
-    recent: Arc<TtlCache<String, Arc<package::Model>>>,
-}
-
-/// How long a redirect may be answered from a package row read earlier: the
-/// bound on how late another replica stops redirecting to a deleted (or
-/// replaced) package. A stale row can point only at an object a delete
-/// removed, which the store then answers 404, or at the replaced bytes; never
-/// at a half-written object (objects are written under new keys).
-pub const DOWNLOAD_CACHE_TTL: Duration = Duration::from_secs(5);
-const MAX_RECENT: usize = 10_000;
-
-/// What the client said about an upload besides its bytes.
+/// A file submitted for storing: what came with its bytes.
 #[derive(Clone, Debug, Default)]
-pub struct Upload {
+pub struct Submission {
     /// The file name the client sent (multipart `filename`, or the preloaded file's name).
     pub client_name: Option<String>,
     /// The type the client declared (OCP 2.4's `type`), overriding inference.
     pub declared_type: Option<PackageType>,
-    /// Built-in packages are not deletable.
-    pub built_in: bool,
-    /// Through obshell's upgrade API: checked by its rules, with its fields recorded.
-    pub upgrade: bool,
+    pub origin: Origin,
     /// Digests the client announced (lowercase hex); a mismatch stores nothing.
     pub expected_sha1: Option<String>,
     pub expected_sha256: Option<String>,
+}
+
+/// Where a package comes from, which decides the rules it is stored by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Origin {
+    /// The software-package API, resumable uploads, `depot push`.
+    #[default]
+    PackageApi,
+    /// obshell's upgrade API: checked by its rules, with its fields recorded.
+    UpgradeApi,
+    /// The preload directory: built in, not deletable.
+    Preload,
 }
 
 /// What an ingest stored.
@@ -69,79 +60,23 @@ pub enum Outcome {
 }
 
 impl Packages {
-    pub fn new(db: DatabaseConnection, store: BlobStore) -> Self {
-        Self {
-            db,
-            store,
-            recent: Arc::new(TtlCache::new(DOWNLOAD_CACHE_TTL, MAX_RECENT)),
-        }
-    }
-
-    pub fn store(&self) -> &BlobStore {
-        &self.store
-    }
-
-    pub fn db(&self) -> &DatabaseConnection {
-        &self.db
-    }
-
-    /// Both dependencies answer: the database a query, the store a lookup.
-    pub async fn check_ready(&self) -> Result<()> {
-        self.db.ping().await?;
-        self.store
-            .exists(&BlobKey::from_stored("readiness-probe".into()))
-            .await?;
-        Ok(())
-    }
-
-    pub async fn list(&self, query: &ListQuery) -> Result<(Vec<package::Model>, u64)> {
-        Ok(db::packages::list(&self.db, query).await?)
-    }
-
-    pub async fn get(&self, id: i64) -> Result<package::Model> {
-        db::packages::find(&self.db, id)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("no software package with id {id}")))
-    }
-
-    pub async fn get_by_file_name(&self, file_name: &str) -> Result<package::Model> {
-        db::packages::find_by_file_name(&self.db, file_name)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("no software package named {file_name:?}")))
-    }
-
-    /// `get_by_file_name` for downloads: a row read in the last
-    /// `DOWNLOAD_CACHE_TTL` is not read again (this replica forgets it when it
-    /// deletes the package).
-    pub async fn get_for_download(&self, file_name: &str) -> Result<Arc<package::Model>> {
-        // Taken before the row is read: a delete meanwhile keeps it uncached.
-        let generation = self.recent.generation();
-        if let Some(row) = self.recent.get(file_name) {
-            return Ok(row);
-        }
-        let row = Arc::new(self.get_by_file_name(file_name).await?);
-        self.recent
-            .insert_unless_invalidated(file_name.to_string(), row.clone(), generation);
-        Ok(row)
-    }
-
-    fn forget_for_download(&self, file_name: &str) {
-        self.recent.invalidate(|name, _| name == file_name);
-    }
-
     /// Stores an uploaded file as a package. The body is streamed: memory does
     /// not grow with its size. On any failure nothing is recorded and no
     /// object is left under a content key.
-    pub async fn ingest<S, E>(&self, body: S, upload: Upload, limit: u64) -> Result<Ingested>
+    pub async fn ingest<S, E>(&self, body: S, upload: Submission, limit: u64) -> Result<Ingested>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: Into<Error>,
     {
         if let Some(name) = &upload.client_name {
-            check_client_name(name).map_err(Error::InvalidArgument)?;
+            check_client_name(name).map_err(Error::IllegalArgument)?;
         }
         // The signed part's MD5 is reported only by obshell's upgrade API.
-        let staged = self.store.stage(body, limit, upload.upgrade).await?;
+        let signed_part = match upload.origin {
+            Origin::UpgradeApi => SignedPartMd5::Compute,
+            Origin::PackageApi | Origin::Preload => SignedPartMd5::Skip,
+        };
+        let staged = self.store.stage(body, limit, signed_part).await?;
         // The body is consumed; finish in a task of its own so that a client
         // hanging up now cannot leave the staging object behind.
         let this = self.clone();
@@ -153,14 +88,14 @@ impl Packages {
         })
         .await
         .map_err(Error::internal)??;
-        if upload.built_in && ingested.package.deletable {
+        if upload.origin == Origin::Preload && ingested.package.deletable {
             db::packages::mark_built_in(&self.db, ingested.package.id).await?;
             ingested.package = self.get(ingested.package.id).await?;
         }
         Ok(ingested)
     }
 
-    async fn register(&self, staged: &Staged, upload: &Upload) -> Result<Ingested> {
+    async fn register(&self, staged: &Staged, upload: &Submission) -> Result<Ingested> {
         check_digest(
             "SHA-1",
             upload.expected_sha1.as_deref(),
@@ -173,7 +108,7 @@ impl Packages {
         )?;
         let (new, rpm) = self.describe(staged, upload).await?;
         // obshell's checks and fields come first: a refused package stores nothing.
-        let details = match (upload.upgrade, &rpm) {
+        let details = match (upload.origin == Origin::UpgradeApi, &rpm) {
             (false, _) => None,
             (true, Some(rpm)) => Some(upgrade::inspect(&self.store, staged, rpm).await?),
             (true, None) => return Err(Error::invalid("an upgrade package must be an RPM")),
@@ -238,15 +173,15 @@ impl Packages {
     async fn describe(
         &self,
         staged: &Staged,
-        upload: &Upload,
+        upload: &Submission,
     ) -> Result<(NewPackage, Option<RpmInfo>)> {
-        let deletable = !upload.built_in;
+        let deletable = upload.origin != Origin::Preload;
         if is_rpm(&staged.magic) {
             let stream = self.store.get(&staged.path, None).await?.into_stream();
             let reader =
                 SyncIoBridge::new(StreamReader::new(stream.map_err(std::io::Error::other)));
             let info = match tokio::task::spawn_blocking(move || read_rpm_header(reader)).await {
-                Ok(parsed) => parsed.map_err(Error::InvalidArgument)?,
+                Ok(parsed) => parsed.map_err(Error::IllegalArgument)?,
                 // The rpm crate panics on some inconsistent headers: that is bad input, not a bug of ours.
                 Err(e) if e.is_panic() => {
                     return Err(Error::invalid(
@@ -298,7 +233,7 @@ impl Packages {
                 "{name:?} is neither an RPM package nor a script (.sh, .py)"
             )));
         };
-        check_stored_name(name).map_err(Error::InvalidArgument)?;
+        check_stored_name(name).map_err(Error::IllegalArgument)?;
         let new = NewPackage {
             name: name.into(),
             file_name: name.into(),
@@ -312,58 +247,6 @@ impl Packages {
             deletable,
         };
         Ok((new, None))
-    }
-
-    /// The packages uploaded through obshell's API, with their obshell fields.
-    pub async fn upgrades(&self) -> Result<Vec<(upgrade_package::Model, package::Model)>> {
-        Ok(db::upgrades::list(&self.db).await?)
-    }
-
-    /// Deletes an upgrade package: the package itself, as obshell's API sees it.
-    pub async fn delete_upgrade(&self, id: i64) -> Result<()> {
-        if db::upgrades::find(&self.db, id).await?.is_none() {
-            return Err(Error::NotFound(format!("no upgrade package with id {id}")));
-        }
-        self.delete(id).await
-    }
-
-    /// Deletes a package; its object goes when no other package references it.
-    pub async fn delete(&self, id: i64) -> Result<()> {
-        let package = self.get(id).await?;
-        if !package.deletable {
-            return Err(Error::NotDeletable(id));
-        }
-        let txn = self.db.begin().await?;
-        db::upgrades::delete_for_package(&txn, id).await?;
-        if !db::packages::delete(&txn, id).await? {
-            return Err(Error::NotFound(format!("no software package with id {id}")));
-        }
-        txn.commit().await?;
-        self.forget_for_download(&package.file_name);
-        // The package is gone whatever happens next; an object left behind is
-        // unreferenced and only costs space.
-        if let Err(e) = self
-            .release_blob(&BlobKey::from_stored(package.blob_key))
-            .await
-        {
-            tracing::warn!(error = %e, "removing an unreferenced object failed; it stays until collected");
-        }
-        Ok(())
-    }
-
-    /// Removes a blob nobody references, under its row lock. The object goes
-    /// before the row: if the commit then fails, the row outlives the object,
-    /// and the next upload of these bytes copies them again.
-    async fn release_blob(&self, key: &BlobKey) -> Result<()> {
-        let txn = self.db.begin().await?;
-        if db::packages::lock_blob(&txn, key.as_str()).await?
-            && db::packages::references(&txn, key.as_str()).await? == 0
-        {
-            self.store.delete(key).await?;
-            db::packages::delete_blob(&txn, key.as_str()).await?;
-        }
-        txn.commit().await?;
-        Ok(())
     }
 }
 
@@ -385,7 +268,7 @@ fn same_or_conflict(
     if existing.sha1 == staged.digests.sha1 {
         Ok((existing, Outcome::Existing))
     } else {
-        Err(Error::Conflict(format!(
+        Err(Error::PackageConflict(format!(
             "a different package named {:?} already exists (id {}, sha1 {}); delete it first or upload under another name",
             existing.file_name, existing.id, existing.sha1
         )))
