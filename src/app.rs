@@ -12,6 +12,7 @@ use url::Url;
 
 use crate::config::{Config, DownloadMode};
 use crate::db;
+use crate::domain::admission::UploadLimits;
 use crate::domain::audit::AuditLog;
 use crate::domain::doctor::Doctor;
 use crate::domain::downloads::Downloads;
@@ -105,7 +106,10 @@ impl Server {
         }
         let tokens = Tokens::new(db.clone());
         let audit = AuditLog::new(db.clone());
-        let packages = Packages::new(db.clone(), store.clone());
+        let packages = Packages::new(db.clone(), store.clone()).with_upload_limits(UploadLimits {
+            total: config.max_uploads,
+            per_user: config.max_uploads_per_user,
+        });
         let uploads = Uploads::new(
             db.clone(),
             packages.clone(),

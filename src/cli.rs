@@ -203,6 +203,12 @@ pub struct ServeArgs {
     /// Largest accepted upload, e.g. 8GiB or 500MB.
     #[arg(long, env = "DEPOT_MAX_UPLOAD_SIZE", default_value = "8GiB", value_parser = parse_size)]
     pub max_upload_size: u64,
+    /// Uploads received at once over all users; past it, 503 with Retry-After.
+    #[arg(long, env = "DEPOT_MAX_UPLOADS", default_value_t = 64)]
+    pub max_uploads: usize,
+    /// Uploads one user may send at once; past it, 429 with Retry-After.
+    #[arg(long, env = "DEPOT_MAX_UPLOADS_PER_USER", default_value_t = 8)]
+    pub max_uploads_per_user: usize,
     /// An upload that sends nothing for this long is refused (408) and cleaned up.
     #[arg(long, env = "DEPOT_UPLOAD_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
     pub upload_idle_timeout: Duration,
@@ -262,6 +268,8 @@ impl ServeArgs {
             download_mode: self.download_mode,
             presign_ttl: self.presign_ttl,
             max_upload_size: self.max_upload_size,
+            max_uploads: self.max_uploads,
+            max_uploads_per_user: self.max_uploads_per_user,
             upgrade_chunk_size: self.upgrade_chunk_size,
             upload_idle_timeout: self.upload_idle_timeout,
             upload_expiry: self.upload_expiry,

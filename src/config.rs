@@ -18,6 +18,10 @@ pub struct Config {
     pub download_mode: Option<DownloadMode>,
     pub presign_ttl: Duration,
     pub max_upload_size: u64,
+    /// Uploads received at once, over all users and per user; past either,
+    /// an upload is refused (503, 429) before a byte is read.
+    pub max_uploads: usize,
+    pub max_uploads_per_user: usize,
     /// obshell's chunk size: `ChunkCount = ceil(PayloadSize / chunk size)`.
     pub upgrade_chunk_size: u64,
     /// How long an upload may send nothing before it is refused.
@@ -48,6 +52,8 @@ impl Config {
             download_mode: None,
             presign_ttl: Duration::from_secs(300),
             max_upload_size: 8 << 30,
+            max_uploads: 64,
+            max_uploads_per_user: 8,
             upgrade_chunk_size: crate::domain::upgrade::DEFAULT_CHUNK_SIZE,
             upload_idle_timeout: Duration::from_secs(60),
             upload_expiry: Duration::from_secs(24 * 3600),

@@ -41,6 +41,12 @@ pub enum Error {
     /// The bytes do not match the checksum or digest the client announced.
     #[error("{0}")]
     ChecksumMismatch(String),
+    /// The user already sends as many uploads as one user may at once.
+    #[error("{0}")]
+    TooManyUploads(String),
+    /// depot receives as many uploads as it takes at once.
+    #[error("{0}")]
+    ServerBusy(String),
     /// The object store is out of space (a full disk, an exhausted quota).
     #[error("object store: {0}")]
     StoreFull(String),

@@ -16,6 +16,8 @@ pub struct Metrics {
     pub downloaded_bytes: IntCounter,
     pub uploads_failed: IntCounterVec,
     pub uploads_in_flight: IntGauge,
+    pub upload_slots_in_use: IntGauge,
+    pub uploads_refused: IntCounterVec,
     pub db_seconds: HistogramVec,
     pub store_seconds: HistogramVec,
     pub gc_runs: IntCounterVec,
@@ -72,6 +74,17 @@ impl Metrics {
                 "depot_uploads_in_flight",
                 "Upload requests being received",
             )?,
+            upload_slots_in_use: IntGauge::new(
+                "depot_upload_slots_in_use",
+                "Uploads holding a slot (--max-uploads)",
+            )?,
+            uploads_refused: IntCounterVec::new(
+                Opts::new(
+                    "depot_uploads_refused_total",
+                    "Uploads refused for want of a slot, by bound",
+                ),
+                &["bound"],
+            )?,
             db_seconds: histogram(
                 "depot_db_query_duration_seconds",
                 "Database statement latency",
@@ -102,6 +115,9 @@ impl Metrics {
         m.registry.register(Box::new(m.downloaded_bytes.clone()))?;
         m.registry.register(Box::new(m.uploads_failed.clone()))?;
         m.registry.register(Box::new(m.uploads_in_flight.clone()))?;
+        m.registry
+            .register(Box::new(m.upload_slots_in_use.clone()))?;
+        m.registry.register(Box::new(m.uploads_refused.clone()))?;
         m.registry.register(Box::new(m.db_seconds.clone()))?;
         m.registry.register(Box::new(m.store_seconds.clone()))?;
         m.registry.register(Box::new(m.gc_runs.clone()))?;

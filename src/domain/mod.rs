@@ -1,12 +1,14 @@
 //! Domain logic: what depot does, independent of HTTP. Pure parts (type
 //! inference, file names, RPM headers, list queries) have no I/O at all.
 
+pub mod admission;
 pub mod audit;
 pub mod classify;
 pub mod doctor;
 pub mod downloads;
 pub mod filename;
 pub mod gc;
+pub mod liveness;
 pub mod packages;
 pub mod preload;
 pub mod query;

@@ -27,8 +27,16 @@ pub async fn preload(packages: &Packages, dir: &Path, limit: u64) -> std::io::Re
             origin: Origin::Preload,
             ..Submission::default()
         };
+        let slot = packages
+            .admit("preload", None, limit)
+            .map_err(std::io::Error::other)?;
         match packages
-            .ingest(ReaderStream::with_capacity(file, 1 << 20), upload, limit)
+            .ingest(
+                slot,
+                ReaderStream::with_capacity(file, 1 << 20),
+                upload,
+                limit,
+            )
             .await
         {
             Ok(Ingested {

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::admission::UploadSlot;
 use super::classify::PackageType;
 use super::filename::check_client_name;
 use super::packages::{Packages, Submission};
@@ -135,7 +136,7 @@ impl Uploads {
     }
 
     pub async fn create(&self, user: &User, new: NewUpload) -> Result<upload::Model> {
-        self.packages.admit(new.length, self.max_size)?;
+        self.packages.check_room(new.length, self.max_size)?;
         check_client_name(&new.file_name).map_err(Error::IllegalArgument)?;
         let now = Utc::now();
         let row = upload::Model {
@@ -215,6 +216,8 @@ impl Uploads {
                 "upload {id} is already complete"
             )));
         }
+        // A PATCH receives bytes: it holds an upload slot like any upload.
+        let slot = self.packages.admit(&user.name, None, self.max_size)?;
         let received = row.received_bytes as u64;
         if received != offset {
             return Err(Error::UploadOffsetConflict(format!(
@@ -229,7 +232,7 @@ impl Uploads {
             lease.release().await;
             return Err(e);
         }
-        let result = self.append_leased(&row, &lease, body, checksum).await;
+        let result = self.append_leased(slot, &row, &lease, body, checksum).await;
         if !matches!(
             result,
             Ok(Appended {
@@ -244,6 +247,7 @@ impl Uploads {
 
     async fn append_leased<S>(
         &self,
+        slot: UploadSlot,
         row: &upload::Model,
         lease: &Lease,
         body: S,
@@ -316,7 +320,7 @@ impl Uploads {
         if complete {
             lease.state.finishing.store(true, Ordering::Relaxed);
             // Every byte is here, even if the body then broke: store the package.
-            let package = match self.finish_leased(row, lease).await {
+            let package = match self.finish_leased(slot, row, lease).await {
                 Ok(package) => package,
                 Err(e) => {
                     if failure_kind(&e).is_none() {
@@ -407,7 +411,12 @@ impl Uploads {
     /// Ingests the parts as one file. A refusal (bad package, conflict,
     /// digest mismatch) is final and recorded; after any other failure the
     /// caller drops the last part, for the client to send again.
-    async fn finish_leased(&self, row: &upload::Model, lease: &Lease) -> Result<package::Model> {
+    async fn finish_leased(
+        &self,
+        slot: UploadSlot,
+        row: &upload::Model,
+        lease: &Lease,
+    ) -> Result<package::Model> {
         let parts = db::uploads::parts(&self.db, &row.id).await?;
         let mut expected = 0;
         for part in &parts {
@@ -449,7 +458,11 @@ impl Uploads {
             expected_sha256: row.sha256.clone(),
             ..Submission::default()
         };
-        match self.packages.ingest(body, upload, self.max_size).await {
+        match self
+            .packages
+            .ingest(slot, body, upload, self.max_size)
+            .await
+        {
             Ok(ingested) => {
                 let expires_at = self.expires_from(Utc::now());
                 let finished = db::uploads::finish(

@@ -36,6 +36,8 @@ pub enum Code {
     TusVersionUnsupported = 90014,
     UnsupportedMediaType = 90015,
     AlreadyExists = 90016,
+    TooManyUploads = 90017,
+    ServerBusy = 90018,
 }
 
 impl Code {
@@ -64,6 +66,8 @@ impl Code {
             Code::TusVersionUnsupported => "DEPOT_TUS_VERSION_UNSUPPORTED",
             Code::UnsupportedMediaType => "DEPOT_UNSUPPORTED_MEDIA_TYPE",
             Code::AlreadyExists => "DEPOT_ALREADY_EXISTS",
+            Code::TooManyUploads => "DEPOT_TOO_MANY_UPLOADS",
+            Code::ServerBusy => "DEPOT_SERVER_BUSY",
         }
     }
 }
@@ -73,6 +77,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: Code,
     pub message: String,
+    /// Seconds after which the same request may succeed (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -81,7 +87,13 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -105,6 +117,9 @@ impl ApiError {
     }
 }
 
+/// When a client refused an upload slot should try again.
+const RETRY_UPLOAD_AFTER: u64 = 5;
+
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         use StatusCode as S;
@@ -125,6 +140,14 @@ impl From<Error> for ApiError {
                 S::from_u16(460).expect("a valid status"),
                 Code::ChecksumMismatch,
             ),
+            Error::TooManyUploads(_) => {
+                return Self::new(S::TOO_MANY_REQUESTS, Code::TooManyUploads, message)
+                    .with_retry_after(RETRY_UPLOAD_AFTER);
+            }
+            Error::ServerBusy(_) => {
+                return Self::new(S::SERVICE_UNAVAILABLE, Code::ServerBusy, message)
+                    .with_retry_after(RETRY_UPLOAD_AFTER);
+            }
             Error::StoreFull(_) => {
                 return Self::fault(S::INSUFFICIENT_STORAGE, Code::StoreFull, &message);
             }
@@ -193,6 +216,7 @@ impl IntoResponse for ApiError {
             tracing::info!(code = self.code as u32, message = %self.message, "request refused");
         }
         let unauthorized = self.status == StatusCode::UNAUTHORIZED;
+        let retry_after = self.retry_after;
         let body = ErrorBody {
             code: self.code as u32,
             err_code: self.code.name(),
@@ -202,6 +226,11 @@ impl IntoResponse for ApiError {
         let mut response = render::<NoData>(self.status, None, Some(body));
         // For the metrics middleware: why an upload failed.
         response.extensions_mut().insert(self.code);
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if unauthorized {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

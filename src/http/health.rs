@@ -12,6 +12,7 @@ use super::envelope::{Body, Envelope};
 use super::error::ApiResult;
 use super::openapi::Errors;
 use crate::app::AppState;
+use crate::domain::liveness::check_alive;
 use crate::metrics::METRICS;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -27,15 +28,18 @@ struct Health {
     status: &'static str,
 }
 
-/// Liveness: the process answers (Kubernetes' liveness probe).
+/// Liveness (Kubernetes' liveness probe): the process answers and can still
+/// run blocking work (file I/O, hashing); 503 when it cannot, so that it is
+/// restarted rather than left hanging.
 #[utoipa::path(
     get,
     path = "/healthz",
     tag = "operations",
-    responses((status = 200, description = "Alive", body = Body<Health>)),
+    responses((status = 200, description = "Alive", body = Body<Health>), Errors),
 )]
-async fn healthz() -> Envelope<Health> {
-    Envelope::ok(Health { status: "UP" })
+async fn healthz() -> ApiResult<Envelope<Health>> {
+    check_alive().await?;
+    Ok(Envelope::ok(Health { status: "UP" }))
 }
 
 /// Prometheus metrics, in the text exposition format.

@@ -18,9 +18,11 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{BaseUrl, PathParam};
 use super::openapi::Errors;
 use crate::app::AppState;
+use crate::domain::admission::UploadSlot;
 use crate::domain::classify::PackageType;
 use crate::domain::packages::{Ingested, Submission};
 use crate::domain::query::ListQuery;
+use crate::domain::users::User;
 use crate::error::Error;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -169,13 +171,13 @@ async fn show(
     security(("basic" = []), ("bearer" = [])),
 )]
 async fn upload(
-    _: Require<PackageManager>,
+    Require(user, _): Require<PackageManager>,
     State(state): State<AppState>,
     base: BaseUrl,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Envelope<SoftwarePackageMeta>> {
-    let ingested = receive(&state, &headers, multipart, Submission::default()).await?;
+    let ingested = receive(&state, &user, &headers, multipart, Submission::default()).await?;
     Ok(Envelope::ok(SoftwarePackageMeta::new(
         ingested.package,
         &base,
@@ -196,7 +198,7 @@ async fn upload(
 )]
 #[debug_handler(state = AppState)]
 async fn upload_file(
-    _: Require<PackageManager>,
+    Require(user, _): Require<PackageManager>,
     State(state): State<AppState>,
     base: BaseUrl,
     RawQuery(query): RawQuery,
@@ -209,7 +211,7 @@ async fn upload_file(
         declared_type: declared,
         ..Submission::default()
     };
-    let ingested = receive(&state, &headers, multipart, upload).await?;
+    let ingested = receive(&state, &user, &headers, multipart, upload).await?;
     Ok(Envelope::ok(SoftwarePackageMeta::new(
         ingested.package,
         &base,
@@ -228,6 +230,7 @@ fn declared_type(query: &str) -> Result<Option<PackageType>, String> {
 /// everything about it but the file name.
 pub(super) async fn receive(
     state: &AppState,
+    user: &User,
     headers: &HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
     upload: Submission,
@@ -235,9 +238,11 @@ pub(super) async fn receive(
     // Refused before reading a byte: hyper then never asks the client for the
     // body (no `100 Continue`), so clients that wait for it (curl) send nothing.
     let limit = state.settings.max_upload_size;
-    refuse_oversized(state, headers, limit)?;
+    let slot = state
+        .packages
+        .admit(&user.name, announced_length(headers), limit)?;
     let mut multipart = multipart?;
-    let result = receive_file(state, &mut multipart, upload).await;
+    let result = receive_file(state, slot, &mut multipart, upload).await;
     if result.is_err() {
         linger(&mut multipart).await;
     }
@@ -246,6 +251,7 @@ pub(super) async fn receive(
 
 async fn receive_file(
     state: &AppState,
+    slot: UploadSlot,
     multipart: &mut Multipart,
     upload: Submission,
 ) -> ApiResult<Ingested> {
@@ -267,7 +273,7 @@ async fn receive_file(
             ..upload
         };
         let body = idle_limited(field, idle);
-        let ingested = state.packages.ingest(body, upload, limit).await?;
+        let ingested = state.packages.ingest(slot, body, upload, limit).await?;
         let package = &ingested.package;
         tracing::info!(id = package.id, file = %package.file_name, outcome = ?ingested.outcome, "upload stored");
         return Ok(ingested);
@@ -297,21 +303,15 @@ fn malformed(e: axum::extract::multipart::MultipartError) -> ApiError {
     ApiError::bad_request(format!("malformed multipart/form-data body: {cause}"))
 }
 
-/// Refuses before reading a byte what announces itself as too large, for
-/// the limit or for the free space of a local store.
-fn refuse_oversized(state: &AppState, headers: &HeaderMap, limit: u64) -> ApiResult<()> {
-    // Multipart framing adds a little; allow for it.
+/// The file's size as far as the request announces it: its length less the
+/// little that multipart framing adds.
+fn announced_length(headers: &HeaderMap) -> Option<u64> {
     const FRAMING: u64 = 64 << 10;
-    let length = headers
+    headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if let Some(length) = length {
-        state
-            .packages
-            .admit(length.saturating_sub(FRAMING), limit)?;
-    }
-    Ok(())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|length| length.saturating_sub(FRAMING))
 }
 
 /// Delete a package (built-in packages cannot be deleted: 409).

@@ -83,7 +83,7 @@ impl UpgradePkgInfo {
     security(("basic" = []), ("bearer" = [])),
 )]
 async fn upload(
-    _: Require<PackageManager>,
+    Require(user, _): Require<PackageManager>,
     State(state): State<AppState>,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
@@ -92,7 +92,7 @@ async fn upload(
         origin: Origin::UpgradeApi,
         ..Submission::default()
     };
-    let ingested = receive(&state, &headers, multipart, upload).await?;
+    let ingested = receive(&state, &user, &headers, multipart, upload).await?;
     let details = ingested
         .upgrade
         .ok_or_else(|| Error::internal("an upgrade upload recorded no upgrade details"))?;

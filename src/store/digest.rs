@@ -1,8 +1,14 @@
 //! All digests of an upload, computed on blocking threads beside the network
-//! and store I/O: the file's MD5 on one, SHA-1, SHA-256 and BLAKE3 on
-//! another (with SHA-NI these three together cost about one MD5), and the RPM
-//! signed part's MD5, when asked for, on a third. The wall-clock cost is the
-//! slowest lane's, not the sum.
+//! and store I/O, in lanes: the file's MD5 in one, SHA-1, SHA-256 and BLAKE3
+//! in another (with SHA-NI these three together cost about one MD5), and the
+//! RPM signed part's MD5, when asked for, in a third. The wall-clock cost is
+//! the slowest lane's, not the sum.
+//!
+//! A lane holds a thread only while it hashes a batch: each batch is one
+//! short blocking job that takes the lane's state and hands it back. No
+//! thread waits for a slow client, and all uploads together run at most
+//! `HASHING_JOBS` jobs, so hashing can never take the blocking threads that
+//! file I/O needs.
 
 use std::sync::Arc;
 
@@ -10,7 +16,7 @@ use bytes::Bytes;
 use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
-use tokio::sync::mpsc;
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,7 +100,7 @@ impl Lane for SignedMd5 {
     }
 }
 
-/// Hashers that run together on one thread.
+/// Hashers that run together, one batch at a time.
 trait Lane: Send + 'static {
     type Out: Send + 'static;
     fn update(&mut self, data: &[u8]);
@@ -142,37 +148,64 @@ impl Lane for Shas {
 }
 
 /// Chunks are handed to the lanes in batches of about this many bytes: network
-/// chunks can be small, and each hand-over costs a wake-up per lane.
+/// chunks can be small, and each hand-over costs a job per lane.
 const BATCH_BYTES: usize = 256 << 10;
-/// Batches queued per lane: bounds memory (the lanes share the batches) while
-/// keeping every lane busy.
-const QUEUE: usize = 8;
+/// Hashing jobs running at once, over all uploads: enough to keep every core
+/// busy, far below tokio's blocking-thread limit (512).
+const HASHING_JOBS: usize = 16;
+static HASHING: Semaphore = Semaphore::const_new(HASHING_JOBS);
 
 type Batch = Arc<Vec<Bytes>>;
 
-struct Running<T> {
-    tx: mpsc::Sender<Batch>,
-    task: JoinHandle<T>,
+/// A lane between batches (its state), or hashing one (the job that will
+/// hand its state back). One batch at a time per lane: the next waits for it,
+/// which also bounds the memory an upload holds.
+enum Running<L> {
+    Idle(L),
+    Hashing(JoinHandle<L>),
+    /// A job panicked; `finish` reports it.
+    Failed,
 }
 
-fn start<L: Lane>(mut lane: L) -> Running<L::Out> {
-    let (tx, mut rx) = mpsc::channel::<Batch>(QUEUE);
-    let task = tokio::task::spawn_blocking(move || {
-        while let Some(batch) = rx.blocking_recv() {
+impl<L: Lane> Running<L> {
+    async fn take(&mut self) -> Option<L> {
+        match std::mem::replace(self, Running::Failed) {
+            Running::Idle(lane) => Some(lane),
+            Running::Hashing(job) => job.await.ok(),
+            Running::Failed => None,
+        }
+    }
+
+    async fn feed(&mut self, batch: Batch) {
+        let Some(mut lane) = self.take().await else {
+            return;
+        };
+        let permit = HASHING
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        *self = Running::Hashing(tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             for chunk in batch.iter() {
                 lane.update(chunk);
             }
+            lane
+        }));
+    }
+
+    async fn finish(mut self) -> std::io::Result<L::Out> {
+        match self.take().await {
+            Some(lane) => Ok(lane.finish()),
+            None => Err(std::io::Error::other("a hashing job failed")),
         }
-        lane.finish()
-    });
-    Running { tx, task }
+    }
 }
 
-/// Feeds chunks to the hashing threads through small bounded queues.
+/// Feeds chunks to the lanes, a batch at a time.
 pub struct Digester {
-    md5: Running<String>,
-    shas: Running<(String, String, String)>,
-    signed: Option<Running<Option<SignedPart>>>,
+    md5: Running<FileMd5>,
+    shas: Running<Shas>,
+    signed: Option<Running<SignedMd5>>,
     batch: Vec<Bytes>,
     batched: usize,
 }
@@ -182,9 +215,10 @@ impl Digester {
     /// obshell's upgrade API reports (a whole extra MD5 pass otherwise).
     pub fn start(signed_part: SignedPartMd5) -> Self {
         Self {
-            md5: start(FileMd5::default()),
-            shas: start(Shas::default()),
-            signed: (signed_part == SignedPartMd5::Compute).then(|| start(SignedMd5::default())),
+            md5: Running::Idle(FileMd5::default()),
+            shas: Running::Idle(Shas::default()),
+            signed: (signed_part == SignedPartMd5::Compute)
+                .then(|| Running::Idle(SignedMd5::default())),
             batch: Vec::new(),
             batched: 0,
         }
@@ -204,29 +238,21 @@ impl Digester {
         }
         self.batched = 0;
         let batch: Batch = Arc::new(std::mem::take(&mut self.batch));
-        // A receiver only goes away if its thread panicked; `finish` reports that.
-        let _ = self.md5.tx.send(batch.clone()).await;
-        let _ = self.shas.tx.send(batch.clone()).await;
-        if let Some(signed) = &self.signed {
-            let _ = signed.tx.send(batch).await;
+        self.md5.feed(batch.clone()).await;
+        self.shas.feed(batch.clone()).await;
+        if let Some(signed) = &mut self.signed {
+            signed.feed(batch).await;
         }
     }
 
     pub async fn finish(mut self) -> std::io::Result<Digests> {
         self.flush().await;
-        let Self {
-            md5, shas, signed, ..
-        } = self;
-        drop((md5.tx, shas.tx));
-        let rpm_signed = match signed {
-            Some(signed) => {
-                drop(signed.tx);
-                signed.task.await.map_err(std::io::Error::other)?
-            }
+        let rpm_signed = match self.signed {
+            Some(signed) => signed.finish().await?,
             None => None,
         };
-        let md5 = md5.task.await.map_err(std::io::Error::other)?;
-        let (sha1, sha256, blake3) = shas.task.await.map_err(std::io::Error::other)?;
+        let md5 = self.md5.finish().await?;
+        let (sha1, sha256, blake3) = self.shas.finish().await?;
         Ok(Digests {
             sha1,
             md5,
@@ -328,6 +354,24 @@ mod tests {
                 ..whole
             }
         );
+    }
+
+    /// Many more uploads than hashing jobs: each still gets its own digests.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_uploads_share_a_few_hashing_jobs() {
+        let bytes = Bytes::from(vec![7u8; BATCH_BYTES]);
+        let mut digesters: Vec<_> = (0..HASHING_JOBS * 8)
+            .map(|_| Digester::start(SignedPartMd5::Compute))
+            .collect();
+        for _ in 0..3 {
+            for d in &mut digesters {
+                d.update(bytes.clone()).await;
+            }
+        }
+        let expected = digest_bytes(&bytes.repeat(3));
+        for d in digesters {
+            assert_eq!(d.finish().await.unwrap(), expected);
+        }
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@
 mod common;
 
 mod architecture;
+mod attacks;
 
 mod audit;
 mod auth;

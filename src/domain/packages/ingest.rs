@@ -11,6 +11,7 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::Packages;
 use crate::db::{self, packages::NewPackage};
+use crate::domain::admission::UploadSlot;
 use crate::domain::classify::PackageType;
 use crate::domain::filename::{check_client_name, check_stored_name, script_extension};
 use crate::domain::rpm_header::{RpmInfo, is_rpm, read_rpm_header};
@@ -62,8 +63,15 @@ pub enum Outcome {
 impl Packages {
     /// Stores an uploaded file as a package. The body is streamed: memory does
     /// not grow with its size. On any failure nothing is recorded and no
-    /// object is left under a content key.
-    pub async fn ingest<S, E>(&self, body: S, upload: Submission, limit: u64) -> Result<Ingested>
+    /// object is left under a content key. The upload's slot is held until
+    /// the work is done, even when the client is gone before.
+    pub async fn ingest<S, E>(
+        &self,
+        slot: UploadSlot,
+        body: S,
+        upload: Submission,
+        limit: u64,
+    ) -> Result<Ingested>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: Into<Error>,
@@ -84,6 +92,7 @@ impl Packages {
         let mut ingested = tokio::spawn(async move {
             let result = this.register(&staged, &registering).await;
             this.store.discard(&staged).await;
+            drop(slot);
             result
         })
         .await

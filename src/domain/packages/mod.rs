@@ -7,6 +7,7 @@ use std::time::Duration;
 use entity::{package, upgrade_package};
 use sea_orm::{DatabaseConnection, TransactionTrait};
 
+use super::admission::{UploadLimits, UploadSlot, UploadSlots};
 use super::query::ListQuery;
 use super::upgrade_plan::{self, RoutePlan, RouteRequest};
 use crate::cache::TtlCache;
@@ -24,6 +25,7 @@ pub struct Packages {
     store: BlobStore,
     /// File name → package row, for downloads.
     recent: Arc<TtlCache<String, Arc<package::Model>>>,
+    slots: UploadSlots,
 }
 
 /// How long a redirect may be answered from a package row read earlier: the
@@ -33,6 +35,8 @@ pub struct Packages {
 /// at a half-written object (objects are written under new keys).
 pub const DOWNLOAD_CACHE_TTL: Duration = Duration::from_secs(5);
 const MAX_RECENT: usize = 10_000;
+/// How long readiness waits for each dependency.
+pub const READY_WITHIN: Duration = Duration::from_secs(1);
 
 impl Packages {
     pub fn new(db: DatabaseConnection, store: BlobStore) -> Self {
@@ -40,6 +44,7 @@ impl Packages {
             db,
             store,
             recent: Arc::new(TtlCache::new(DOWNLOAD_CACHE_TTL, MAX_RECENT)),
+            slots: UploadSlots::new(UploadLimits::default()),
         }
     }
 
@@ -47,9 +52,18 @@ impl Packages {
         &self.store
     }
 
-    /// Refuses, before a byte is read, an upload that announces `length`
-    /// bytes: over `limit`, or more than a local store has free.
-    pub fn admit(&self, length: u64, limit: u64) -> Result<()> {
+    /// A slot to receive an upload by `user` that announces `length` bytes
+    /// (when it does), or why it is refused before a byte is read: no slot
+    /// free, over `limit`, more than a local store has free.
+    pub fn admit(&self, user: &str, length: Option<u64>, limit: u64) -> Result<UploadSlot> {
+        if let Some(length) = length {
+            self.check_room(length, limit)?;
+        }
+        self.slots.try_acquire(user)
+    }
+
+    /// Refuses `length` bytes over `limit`, or more than a local store has free.
+    pub fn check_room(&self, length: u64, limit: u64) -> Result<()> {
         if length > limit {
             return Err(Error::UploadTooLarge { limit });
         }
@@ -61,18 +75,37 @@ impl Packages {
         }
     }
 
+    /// Sets how many uploads are received at once (default: `UploadLimits::default()`).
+    pub fn with_upload_limits(mut self, limits: UploadLimits) -> Self {
+        self.slots = UploadSlots::new(limits);
+        self
+    }
+
     /// Plans an upgrade route over the stored packages.
     pub async fn plan_upgrade(&self, request: RouteRequest) -> Result<RoutePlan> {
         upgrade_plan::plan_upgrade(&self.db, request).await
     }
 
-    /// Both dependencies answer: the database a query, the store a lookup.
+    /// Both dependencies answer, each within `READY_WITHIN`: the database a
+    /// query, the store a lookup. A dependency that hangs is as unready as
+    /// one that refuses, and the probe must answer before its own timeout.
     pub async fn check_ready(&self) -> Result<()> {
-        self.db.ping().await?;
-        self.store
-            .exists(&BlobKey::from_stored("readiness-probe".into()))
-            .await?;
-        Ok(())
+        let within = |what: &str| format!("no answer within {READY_WITHIN:?} ({what})");
+        let db = async {
+            match tokio::time::timeout(READY_WITHIN, self.db.ping()).await {
+                Ok(answer) => answer.map_err(Error::from),
+                Err(_) => Err(Error::DatabaseUnavailable(within("ping"))),
+            }
+        };
+        let probe = BlobKey::from_stored("readiness-probe".into());
+        let store = async {
+            match tokio::time::timeout(READY_WITHIN, self.store.exists(&probe)).await {
+                Ok(answer) => answer.map(|_| ()),
+                Err(_) => Err(Error::StoreUnavailable(within("lookup"))),
+            }
+        };
+        let (db, store) = tokio::join!(db, store);
+        db.and(store)
     }
 
     pub async fn list(&self, query: &ListQuery) -> Result<(Vec<package::Model>, u64)> {

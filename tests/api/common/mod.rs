@@ -79,6 +79,8 @@ pub struct TestApp {
     pub users: Users,
     pub config: Config,
     shutdown: Option<oneshot::Sender<()>>,
+    /// The server's own runtime, when it does not run on the test's.
+    runtime: Option<tokio::runtime::Runtime>,
     _dir: tempfile::TempDir,
 }
 
@@ -138,19 +140,43 @@ impl TestApp {
     }
 
     pub async fn start_config(backend: Backend, config: Config, dir: tempfile::TempDir) -> Self {
-        let server = Server::build(config.clone()).await.expect("depot starts");
-        let users = &server.state().users;
-        for (name, role) in [("viewer", Role::Viewer), ("manager", Role::Manager)] {
-            // A restarted server finds them already there.
-            let _ = users.add(name, role, &Secret::new(PASSWORD)).await;
-        }
-        let users = users.clone();
-        let store = BlobStore::open(&config.storage, config.max_upload_size).unwrap();
-        let base = format!("http://{}", server.local_addr());
+        Self::start_on(backend, config, dir, None).await
+    }
+
+    /// Starts the server on `runtime` (e.g. one with few blocking threads),
+    /// or on the test's own runtime.
+    pub async fn start_on(
+        backend: Backend,
+        config: Config,
+        dir: tempfile::TempDir,
+        runtime: Option<tokio::runtime::Runtime>,
+    ) -> Self {
         let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(server.run(async {
-            let _ = rx.await;
-        }));
+        let (started, server) = oneshot::channel();
+        let serve = {
+            let config = config.clone();
+            async move {
+                let server = Server::build(config).await.expect("depot starts");
+                let users = server.state().users.clone();
+                for (name, role) in [("viewer", Role::Viewer), ("manager", Role::Manager)] {
+                    // A restarted server finds them already there.
+                    let _ = users.add(name, role, &Secret::new(PASSWORD)).await;
+                }
+                let _ = started.send((server.local_addr(), users));
+                let _ = server
+                    .run(async {
+                        let _ = rx.await;
+                    })
+                    .await;
+            }
+        };
+        match &runtime {
+            Some(runtime) => drop(runtime.spawn(serve)),
+            None => drop(tokio::spawn(serve)),
+        }
+        let (addr, users) = server.await.expect("depot starts");
+        let store = BlobStore::open(&config.storage, config.max_upload_size).unwrap();
+        let base = format!("http://{addr}");
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(120))
@@ -164,6 +190,7 @@ impl TestApp {
             users,
             config,
             shutdown: Some(tx),
+            runtime,
             _dir: dir,
         }
     }
@@ -259,6 +286,9 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
         }
     }
 }

@@ -1,0 +1,155 @@
+//! The denial-of-service attacks of the adversarial assessment, replayed:
+//! each must leave the service answering everyone else. Bounded in count
+//! and time, on loopback only.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::backend_tests;
+use crate::common::{Backend, TestApp, Who, config_for, envelope};
+
+backend_tests!(slow_uploads_cannot_wedge_the_server);
+
+/// An upload that sends its multipart preamble and 1 KiB of its file, then
+/// nothing, until dropped (the client leaves).
+struct SlowUpload {
+    _feed: mpsc::Sender<std::io::Result<Bytes>>,
+    request: JoinHandle<reqwest::Result<reqwest::Response>>,
+}
+
+impl Drop for SlowUpload {
+    fn drop(&mut self) {
+        self.request.abort();
+    }
+}
+
+async fn slow_upload(app: &TestApp, who: Who, name: &str) -> SlowUpload {
+    const BOUNDARY: &str = "depot-slow-upload";
+    let (feed, rx) = mpsc::channel(4);
+    let head = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    );
+    feed.send(Ok(Bytes::from(head))).await.unwrap();
+    feed.send(Ok(Bytes::from(vec![b'#'; 1024]))).await.unwrap();
+    let body = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    let request = app
+        .request(who, Method::POST, "/api/v2/software-packages")
+        .header(
+            CONTENT_TYPE,
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(reqwest::Body::wrap_stream(body))
+        .build()
+        .unwrap();
+    // A client of its own: an attacker shares no connection pool.
+    let client = reqwest::Client::new();
+    SlowUpload {
+        _feed: feed,
+        request: tokio::spawn(async move { client.execute(request).await }),
+    }
+}
+
+/// Uploads a small script until the answer is not a 200 (the slots are all
+/// taken by then), or gives up after a few seconds.
+async fn upload_until_refused(app: &TestApp, who: Who) -> reqwest::Response {
+    for attempt in 0..100 {
+        let response = app
+            .upload_as(
+                who,
+                &format!("probe-{attempt}.sh"),
+                b"echo probe\n".to_vec(),
+            )
+            .await;
+        if response.status() != StatusCode::OK {
+            return response;
+        }
+
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the slow uploads never took their slots");
+}
+
+/// Slow multipart uploads (1 KiB, then nothing) on a server with few
+/// blocking threads. When each upload parked threads for its digests, a
+/// handful left none for file I/O and the server hung for good, `/healthz`
+/// still answering 200. Now no thread waits for a client, and one user (or
+/// all together) can hold only the slots the bounds give.
+async fn slow_uploads_cannot_wedge_the_server(backend: Backend) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_for(backend, dir.path()).await;
+    config.max_uploads = 8;
+    config.max_uploads_per_user = 6;
+    let app = TestApp::start_on(backend, config, dir, Some(runtime)).await;
+
+    let mut attack = Vec::new();
+    for i in 0..6 {
+        attack.push(slow_upload(&app, Who::Manager, &format!("slow-{i}.sh")).await);
+    }
+    wait_for_slots(&app, 6).await;
+    // The manager's seventh is refused at once, and told when to retry.
+    let refused = app
+        .upload_as(Who::Manager, "seventh.sh", b"echo 7\n".to_vec())
+        .await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key(RETRY_AFTER));
+    let (_, body) = envelope(refused).await;
+    assert_eq!(body["error"]["errCode"], "DEPOT_TOO_MANY_UPLOADS", "{body}");
+
+    // Everyone else is served, file I/O included.
+    let admin = app
+        .upload_as(Who::Admin, "legit.sh", b"echo legit\n".to_vec())
+        .await;
+    assert_eq!(admin.status(), StatusCode::OK);
+    let list = app.get(Who::Viewer, "/api/v2/software-packages").await;
+    assert_eq!(list.status(), StatusCode::OK);
+    assert_eq!(
+        app.get(Who::Anonymous, "/healthz").await.status(),
+        StatusCode::OK
+    );
+
+    // All users together hold at most `max_uploads`.
+    for i in 0..2 {
+        attack.push(slow_upload(&app, Who::Admin, &format!("slow-admin-{i}.sh")).await);
+    }
+    wait_for_slots(&app, 8).await;
+    let busy = app
+        .upload_as(Who::Admin, "ninth.sh", b"echo 9\n".to_vec())
+        .await;
+    assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(busy.headers().contains_key(RETRY_AFTER));
+    let (_, body) = envelope(busy).await;
+    assert_eq!(body["error"]["errCode"], "DEPOT_SERVER_BUSY", "{body}");
+    assert_eq!(
+        app.get(Who::Anonymous, "/healthz").await.status(),
+        StatusCode::OK
+    );
+
+    // The attacker leaves: the slots come back.
+    drop(attack);
+    let mut stored = false;
+    for _ in 0..100 {
+        let response = app
+            .upload_as(Who::Manager, "after.sh", b"echo after\n".to_vec())
+            .await;
+        if response.status() == StatusCode::OK {
+            stored = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(stored, "the slots of the cut uploads were never given back");
+}
