@@ -57,24 +57,23 @@ async fn slow_upload(app: &TestApp, who: Who, name: &str) -> SlowUpload {
     }
 }
 
-/// Uploads a small script until the answer is not a 200 (the slots are all
-/// taken by then), or gives up after a few seconds.
-async fn upload_until_refused(app: &TestApp, who: Who) -> reqwest::Response {
-    for attempt in 0..100 {
-        let response = app
-            .upload_as(
-                who,
-                &format!("probe-{attempt}.sh"),
-                b"echo probe\n".to_vec(),
-            )
-            .await;
-        if response.status() != StatusCode::OK {
-            return response;
+/// Waits (a few seconds at most) until the server holds `slots` upload slots.
+async fn wait_for_slots(app: &TestApp, slots: u64) {
+    let wanted = format!("depot_upload_slots_in_use {slots}");
+    for _ in 0..100 {
+        let metrics = app.get(Who::Anonymous, "/metrics").await;
+        if metrics
+            .text()
+            .await
+            .unwrap()
+            .lines()
+            .any(|line| line == wanted)
+        {
+            return;
         }
-
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("the slow uploads never took their slots");
+    panic!("the slow uploads never took their {slots} slots");
 }
 
 /// Slow multipart uploads (1 KiB, then nothing) on a server with few
