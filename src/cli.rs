@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use url::Url;
 
@@ -347,12 +348,17 @@ pub async fn route_command(args: RouteArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A role on the command line: parsed by `Role` itself, its names listed in `--help`.
+fn role() -> impl TypedValueParser<Value = Role> {
+    PossibleValuesParser::new(Role::ALL.map(Role::as_str)).try_map(|s| s.parse::<Role>())
+}
+
 #[derive(Subcommand, Debug)]
 pub enum UserCommand {
     /// Create a user. Without --password-stdin a password is generated and printed.
     Add {
         name: String,
-        #[arg(long, value_enum)]
+        #[arg(long, value_parser = role())]
         role: Role,
         /// Read the password from the first line of standard input.
         #[arg(long)]
@@ -379,7 +385,7 @@ pub enum TokenCommand {
         #[arg(long)]
         user: String,
         /// Default and ceiling: the user's role.
-        #[arg(long, value_enum)]
+        #[arg(long, value_parser = role())]
         role: Option<Role>,
         /// Lifetime, e.g. 30d or 12h; default: no expiry.
         #[arg(long, value_parser = humantime::parse_duration)]
