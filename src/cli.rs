@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+use bytesize::ByteSize;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use url::Url;
 
 use crate::client::{ClientArgs, LsArgs};
-use crate::config::{Config, DownloadMode, Secret, StorageConfig, sqlite_url};
+use crate::config::{Config, DownloadMode, Secret, StorageConfig, defaults, sqlite_url};
 use crate::db;
 use crate::domain::gc::{Collector, Pass};
 use crate::domain::packages::Packages;
@@ -143,7 +144,7 @@ pub struct DbArgs {
     #[arg(
         long,
         env = "DEPOT_DATA_DIR",
-        default_value = "./depot-data",
+        default_value = defaults::DATA_DIR,
         global = true
     )]
     pub data_dir: PathBuf,
@@ -170,7 +171,7 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub db: DbArgs,
     /// Address to listen on.
-    #[arg(long, env = "DEPOT_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "DEPOT_LISTEN", default_value_t = defaults::LISTEN)]
     pub listen: SocketAddr,
     /// `file://PATH` or `s3://BUCKET[/PREFIX]`; default: file://<data-dir>/blobs.
     #[arg(long, env = "DEPOT_STORAGE_URL")]
@@ -199,26 +200,26 @@ pub struct ServeArgs {
     #[arg(long, env = "DEPOT_DOWNLOAD_MODE", value_enum)]
     pub download_mode: Option<DownloadMode>,
     /// Lifetime of presigned download URLs.
-    #[arg(long, env = "DEPOT_PRESIGN_TTL", default_value = "300s", value_parser = humantime::parse_duration)]
-    pub presign_ttl: Duration,
+    #[arg(long, env = "DEPOT_PRESIGN_TTL", default_value_t = defaults::PRESIGN_TTL.into())]
+    pub presign_ttl: humantime::Duration,
     /// Largest accepted upload, e.g. 8GiB or 500MB.
-    #[arg(long, env = "DEPOT_MAX_UPLOAD_SIZE", default_value = "8GiB", value_parser = parse_size)]
-    pub max_upload_size: u64,
+    #[arg(long, env = "DEPOT_MAX_UPLOAD_SIZE", default_value_t = ByteSize(defaults::MAX_UPLOAD_SIZE))]
+    pub max_upload_size: ByteSize,
     /// An upload that sends nothing for this long is refused (408) and cleaned up.
-    #[arg(long, env = "DEPOT_UPLOAD_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
-    pub upload_idle_timeout: Duration,
+    #[arg(long, env = "DEPOT_UPLOAD_IDLE_TIMEOUT", default_value_t = defaults::UPLOAD_IDLE_TIMEOUT.into())]
+    pub upload_idle_timeout: humantime::Duration,
     /// A resumable upload left unfinished this long expires and its bytes are removed.
-    #[arg(long, env = "DEPOT_UPLOAD_EXPIRY", default_value = "24h", value_parser = humantime::parse_duration)]
-    pub upload_expiry: Duration,
+    #[arg(long, env = "DEPOT_UPLOAD_EXPIRY", default_value_t = defaults::UPLOAD_EXPIRY.into())]
+    pub upload_expiry: humantime::Duration,
     /// How often to collect garbage (unreferenced objects, leftovers); 0 never.
-    #[arg(long, env = "DEPOT_GC_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
-    pub gc_interval: Duration,
+    #[arg(long, env = "DEPOT_GC_INTERVAL", default_value_t = defaults::GC_INTERVAL.into())]
+    pub gc_interval: humantime::Duration,
     /// Objects younger than this are never collected: it protects uploads in flight.
-    #[arg(long, env = "DEPOT_GC_GRACE", default_value = "1h", value_parser = humantime::parse_duration)]
-    pub gc_grace: Duration,
+    #[arg(long, env = "DEPOT_GC_GRACE", default_value_t = defaults::GC_GRACE.into())]
+    pub gc_grace: humantime::Duration,
     /// obshell's chunk size, for the ChunkCount of upgrade packages.
-    #[arg(long, env = "DEPOT_UPGRADE_CHUNK_SIZE", default_value = "16MiB", value_parser = parse_size)]
-    pub upgrade_chunk_size: u64,
+    #[arg(long, env = "DEPOT_UPGRADE_CHUNK_SIZE", default_value_t = ByteSize(defaults::UPGRADE_CHUNK_SIZE))]
+    pub upgrade_chunk_size: ByteSize,
     /// Directory whose files are imported at start as built-in (not deletable) packages.
     #[arg(long, env = "DEPOT_PRELOAD_DIR")]
     pub preload_dir: Option<PathBuf>,
@@ -233,12 +234,6 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub admin_password: Option<String>,
-}
-
-fn parse_size(s: &str) -> Result<u64, String> {
-    s.parse::<bytesize::ByteSize>()
-        .map(|b| b.as_u64())
-        .map_err(|e| e.to_string())
 }
 
 impl ServeArgs {
@@ -261,13 +256,13 @@ impl ServeArgs {
             storage,
             public_url: self.public_url,
             download_mode: self.download_mode,
-            presign_ttl: self.presign_ttl,
-            max_upload_size: self.max_upload_size,
-            upgrade_chunk_size: self.upgrade_chunk_size,
-            upload_idle_timeout: self.upload_idle_timeout,
-            upload_expiry: self.upload_expiry,
-            gc_interval: Some(self.gc_interval).filter(|d| !d.is_zero()),
-            gc_grace: self.gc_grace,
+            presign_ttl: self.presign_ttl.into(),
+            max_upload_size: self.max_upload_size.as_u64(),
+            upgrade_chunk_size: self.upgrade_chunk_size.as_u64(),
+            upload_idle_timeout: self.upload_idle_timeout.into(),
+            upload_expiry: self.upload_expiry.into(),
+            gc_interval: Some(self.gc_interval.into()).filter(|d: &Duration| !d.is_zero()),
+            gc_grace: self.gc_grace.into(),
             preload_dir: self.preload_dir,
             migrate: !self.no_migrate,
             admin_password: self.admin_password.map(Secret::new),
@@ -635,10 +630,52 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    /// `cli` as given, without reading the environment.
+    fn parse(args: &[&str]) -> Cli {
+        use clap::{CommandFactory, FromArgMatches};
+        let no_env = |arg: clap::Arg| arg.env(None);
+        let command = Cli::command()
+            .mut_args(no_env)
+            .mut_subcommands(|sub| sub.mut_args(no_env));
+        Cli::from_arg_matches(&command.get_matches_from(args)).unwrap()
+    }
+
+    fn serve_config(args: &[&str]) -> Config {
+        match parse(args).command {
+            Command::Serve(serve) => serve.into_config().unwrap(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The flags' defaults are `Config::embedded`'s: tests run one, production
+    /// the other.
     #[test]
-    fn sizes() {
-        assert_eq!(parse_size("8GiB").unwrap(), 8 << 30);
-        assert_eq!(parse_size("500MB").unwrap(), 500_000_000);
-        assert!(parse_size("lots").is_err());
+    fn serve_without_flags_is_the_embedded_default() {
+        assert_eq!(
+            serve_config(&["depot", "serve"]),
+            Config::embedded(defaults::DATA_DIR)
+        );
+    }
+
+    #[test]
+    fn sizes_and_durations() {
+        let config = serve_config(&[
+            "depot",
+            "serve",
+            "--max-upload-size",
+            "500MB",
+            "--upgrade-chunk-size",
+            "8GiB",
+            "--presign-ttl",
+            "90s",
+            "--gc-interval",
+            "0",
+        ]);
+        assert_eq!(config.max_upload_size, 500_000_000);
+        assert_eq!(config.upgrade_chunk_size, 8 << 30);
+        assert_eq!(config.presign_ttl, Duration::from_secs(90));
+        assert_eq!(config.gc_interval, None, "0 is never");
+        let bad = Cli::try_parse_from(["depot", "serve", "--max-upload-size", "lots"]);
+        assert!(bad.is_err());
     }
 }
