@@ -11,16 +11,13 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use url::Url;
 
+use crate::app::{Migrations, Services, open_database};
 use crate::client::{ClientArgs, LsArgs};
 use crate::config::{Config, DownloadMode, Secret, StorageConfig, defaults, sqlite_url};
-use crate::db;
-use crate::domain::gc::{Collector, Pass};
-use crate::domain::packages::Packages;
+use crate::domain::gc::Pass;
 use crate::domain::tokens::Tokens;
 use crate::domain::upgrade_plan::{RouteRequest, plan_upgrade};
-use crate::domain::uploads::Uploads;
 use crate::domain::users::{Role, Users, generate_password};
-use crate::store::BlobStore;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -301,8 +298,7 @@ pub async fn route_command(args: RouteArgs) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let db = db::connect(&args.db.database_url()).await?;
-    db::migrate(&db).await?;
+    let db = open_database(&args.db.database_url(), Migrations::Apply).await?;
     let request = RouteRequest {
         from: args.from,
         to: args.to,
@@ -396,8 +392,7 @@ pub enum TokenCommand {
 }
 
 pub async fn token_command(db_args: &DbArgs, command: TokenCommand) -> anyhow::Result<()> {
-    let db = db::connect(&db_args.database_url()).await?;
-    db::migrate(&db).await?;
+    let db = open_database(&db_args.database_url(), Migrations::Apply).await?;
     let tokens = Tokens::new(db);
     let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
         t.map(|t| t.format("%Y-%m-%d %H:%M").to_string())
@@ -453,26 +448,6 @@ pub async fn token_command(db_args: &DbArgs, command: TokenCommand) -> anyhow::R
     Ok(())
 }
 
-/// The database, the store and the collector, as `serve` would have them,
-/// for the commands that work without a server.
-async fn offline(
-    config: &Config,
-) -> anyhow::Result<(sea_orm::DatabaseConnection, BlobStore, Collector)> {
-    let db = db::connect(&config.database_url)
-        .await
-        .with_context(|| format!("connecting to {}", db::redact_url(&config.database_url)))?;
-    let store = BlobStore::open(&config.storage, config.max_upload_size)?;
-    let packages = Packages::new(db.clone(), store.clone());
-    let uploads = Uploads::new(
-        db.clone(),
-        packages,
-        config.upload_expiry,
-        config.max_upload_size,
-    );
-    let collector = Collector::new(db.clone(), store.clone(), uploads, config.gc_grace);
-    Ok((db, store, collector))
-}
-
 pub async fn audit_command(
     db_args: &DbArgs,
     actor: Option<String>,
@@ -481,8 +456,7 @@ pub async fn audit_command(
     limit: u64,
 ) -> anyhow::Result<()> {
     use crate::domain::audit::{AuditLog, Filter};
-    let db = db::connect(&db_args.database_url()).await?;
-    db::migrate(&db).await?;
+    let db = open_database(&db_args.database_url(), Migrations::Apply).await?;
     let since = since
         .map(|d| chrono::Duration::from_std(d).map(|d| chrono::Utc::now() - d))
         .transpose()?;
@@ -522,33 +496,30 @@ pub async fn audit_command(
 
 pub async fn gc_command(args: ServeArgs, dry_run: bool) -> anyhow::Result<()> {
     let config = args.into_config()?;
-    let (db, _, collector) = offline(&config).await?;
-    if config.migrate {
-        db::migrate(&db).await?;
-    }
-    println!(
-        "{}",
-        collector
-            .run(if dry_run { Pass::DryRun } else { Pass::Collect })
-            .await?
-    );
+    let migrations = if config.migrate {
+        Migrations::Apply
+    } else {
+        Migrations::Skip
+    };
+    let services = Services::build(&config, migrations).await?;
+    let pass = if dry_run { Pass::DryRun } else { Pass::Collect };
+    println!("{}", services.collector.run(pass).await?);
     Ok(())
 }
 
 pub async fn doctor_command(args: ServeArgs) -> anyhow::Result<()> {
-    use crate::domain::doctor::{DATABASE_REMEDY, Doctor, Status};
+    use crate::domain::doctor::{DATABASE_REMEDY, Status};
     let config = args.into_config()?;
     // Without migrating: pending migrations are one of the things to report.
-    let db = db::connect(&config.database_url).await;
-    let (db, store, collector) = match db {
-        Ok(_) => offline(&config).await?,
+    let db = match open_database(&config.database_url, Migrations::Skip).await {
+        Ok(db) => db,
         Err(e) => {
-            println!("FAIL  database reachable      {e}");
+            println!("FAIL  database reachable      {e:#}");
             println!("      → {DATABASE_REMEDY}");
             anyhow::bail!("the database cannot be reached");
         }
     };
-    let checks = Doctor::new(db, store, collector).run().await;
+    let checks = Services::assemble(db, &config)?.doctor.run().await;
     for check in &checks {
         let status = match check.status {
             Status::Ok => "OK  ",
@@ -580,8 +551,7 @@ fn read_password(from_stdin: bool) -> anyhow::Result<(Secret, bool)> {
 }
 
 pub async fn user_command(db_args: &DbArgs, command: UserCommand) -> anyhow::Result<()> {
-    let db = db::connect(&db_args.database_url()).await?;
-    db::migrate(&db).await?;
+    let db = open_database(&db_args.database_url(), Migrations::Apply).await?;
     let users = Users::new(db)?;
     match command {
         UserCommand::Add {

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use depot::app::Server;
+use depot::app::{Migrations, Server, open_database};
 use depot::cli::{
     Cli, Command, audit_command, doctor_command, gc_command, route_command, token_command,
     user_command,
@@ -39,8 +39,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             server.run(shutdown_signal()).await
         }
         Command::Migrate(db_args) => {
-            let db = depot::db::connect(&db_args.database_url()).await?;
-            depot::db::migrate(&db).await?;
+            open_database(&db_args.database_url(), Migrations::Apply).await?;
             println!("migrations applied");
             Ok(())
         }

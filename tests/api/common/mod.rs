@@ -145,7 +145,7 @@ impl TestApp {
             let _ = users.add(name, role, &Secret::new(PASSWORD)).await;
         }
         let users = users.clone();
-        let store = BlobStore::open(&config.storage, config.max_upload_size).unwrap();
+        let store = server.state().packages.store().clone();
         let base = format!("http://{}", server.local_addr());
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(server.run(async {
