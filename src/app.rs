@@ -95,10 +95,18 @@ pub async fn open_database(
             let pending = db::pending_migrations(&db)
                 .await
                 .context("reading which migrations the database has had")?;
+            const ONLY: &str = "only `depot migrate` and `depot serve` change the schema";
+            if pending.len() == db::known_migrations() {
+                anyhow::bail!(
+                    "the database has no schema yet ({} migration(s) pending); \
+                     run `depot migrate` first ({ONLY})",
+                    pending.len()
+                );
+            }
             if !pending.is_empty() {
                 anyhow::bail!(
                     "the database is behind this depot: {} migration(s) pending ({}); \
-                     run `depot migrate` first (this command never migrates)",
+                     run `depot migrate` first ({ONLY})",
                     pending.len(),
                     pending.join(", ")
                 );

@@ -25,7 +25,7 @@ pub struct AuditArgs {
 }
 
 pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
-    let db = open_database(&args.db.database_url(), Migrations::Apply).await?;
+    let db = open_database(&args.db.database_url(), Migrations::Require).await?;
     let since = args
         .since
         .map(|d| chrono::Duration::from_std(d).map(|d| chrono::Utc::now() - d))

@@ -17,12 +17,8 @@ pub struct GcArgs {
 
 pub async fn run(args: GcArgs) -> anyhow::Result<()> {
     let config = args.serve.into_config()?;
-    let migrations = if config.migrate {
-        Migrations::Apply
-    } else {
-        Migrations::Skip
-    };
-    let services = Services::build(&config, migrations).await?;
+    // Never migrates, whatever --no-migrate says: that flag is serve's.
+    let services = Services::build(&config, Migrations::Require).await?;
     let pass = if args.dry_run {
         Pass::DryRun
     } else {

@@ -42,7 +42,7 @@ pub async fn run(args: RouteArgs) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let db = open_database(&args.db.database_url(), Migrations::Apply).await?;
+    let db = open_database(&args.db.database_url(), Migrations::Require).await?;
     let request = RouteRequest {
         from: args.from,
         to: args.to,

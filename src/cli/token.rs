@@ -42,7 +42,7 @@ pub enum TokenCommand {
 }
 
 pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
-    let db = open_database(&args.db.database_url(), Migrations::Apply).await?;
+    let db = open_database(&args.db.database_url(), Migrations::Require).await?;
     let tokens = Tokens::new(db);
     let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
         t.map(|t| t.format("%Y-%m-%d %H:%M").to_string())

@@ -42,7 +42,7 @@ pub enum UserCommand {
 }
 
 pub async fn run(args: UserArgs) -> anyhow::Result<()> {
-    let db = open_database(&args.db.database_url(), Migrations::Apply).await?;
+    let db = open_database(&args.db.database_url(), Migrations::Require).await?;
     let users = Users::new(db)?;
     match args.command {
         UserCommand::Add {

@@ -1,4 +1,5 @@
-//! The `depot` binary itself: `serve` on the embedded default, `migrate`, `user`.
+//! The `depot` binary itself: `serve` on the embedded default, `migrate`,
+//! `user`, `token`, `route`, `doctor`, and which of them may migrate.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -195,6 +196,9 @@ fn route_plans_over_a_yaml_file_and_lists_missing_packages() {
     )
     .unwrap();
     let yaml = yaml.to_str().unwrap();
+    // Only `migrate` and `serve` migrate; `route` needs a current schema.
+    let (ok, out, err) = run(depot(dir.path()).arg("migrate"), "");
+    assert!(ok, "{out}{err}");
     let args = [
         "route",
         "--from",
@@ -282,6 +286,8 @@ async fn json_logs_carry_the_answers_trace_id() {
 #[test]
 fn token_commands_create_list_and_revoke() {
     let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = run(depot(dir.path()).arg("migrate"), "");
+    assert!(ok, "{out}{err}");
     let (ok, out, err) = run(
         depot(dir.path()).args(["user", "add", "ci", "--role", "manager"]),
         "",
@@ -360,6 +366,87 @@ fn doctor_reports_pending_migrations_then_all_clear() {
         out.contains("clock skew") && out.contains("store reachable"),
         "{out}"
     );
+}
+
+/// Every table, index and trigger of the SQLite database at `url`, with its SQL.
+async fn schema(url: &str) -> Vec<(String, String, Option<String>)> {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let db = depot::db::connect(url).await.unwrap();
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT type, name, sql FROM sqlite_master ORDER BY type, name",
+        ))
+        .await
+        .unwrap();
+    let schema = rows
+        .iter()
+        .map(|r| {
+            (
+                r.try_get("", "type").unwrap(),
+                r.try_get("", "name").unwrap(),
+                r.try_get("", "sql").unwrap(),
+            )
+        })
+        .collect();
+    db.close().await.unwrap();
+    schema
+}
+
+/// Only `serve` and `migrate` change the schema: on a database one migration
+/// behind, every other command that opens it refuses, naming `depot migrate`
+/// and what is pending, and leaves the schema as it was.
+#[tokio::test]
+async fn commands_other_than_migrate_refuse_a_schema_behind() {
+    use migration::{Migrator, MigratorTrait};
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = depot::config::sqlite_url(&dir.path().join("depot.db"));
+    // A new database: nothing is created in it.
+    let (ok, out, err) = run(depot(dir.path()).args(["user", "list"]), "");
+    assert!(
+        !ok && err.contains("no schema yet") && err.contains("run `depot migrate` first"),
+        "{out}{err}"
+    );
+    assert_eq!(schema(&url).await, vec![]);
+
+    let (ok, out, err) = run(depot(dir.path()).arg("migrate"), "");
+    assert!(ok, "{out}{err}");
+    let db = depot::db::connect(&url).await.unwrap();
+    Migrator::down(&db, Some(1)).await.unwrap();
+    let pending = depot::db::pending_migrations(&db).await.unwrap();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    db.close().await.unwrap();
+    let behind = schema(&url).await;
+
+    for args in [
+        &["token", "list"][..],
+        &["user", "add", "ops", "--role", "viewer"],
+        &["audit"],
+        &["route", "--from", "1.0.0.0", "--to", "2.0.0.0"],
+        &["gc"],
+    ] {
+        let (ok, out, err) = run(depot(dir.path()).args(args), "");
+        assert!(!ok, "{args:?} ran on a schema behind: {out}{err}");
+        assert!(
+            err.contains("1 migration(s) pending")
+                && err.contains(&pending[0])
+                && err.contains("run `depot migrate` first"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(schema(&url).await, behind, "{args:?} changed the schema");
+    }
+    // The doctor reports it, and changes nothing either.
+    let (ok, out, _) = run(depot(dir.path()).arg("doctor"), "");
+    assert!(!ok && out.contains("FAIL  migrations current"), "{out}");
+    assert!(out.contains("1 pending"), "{out}");
+    assert_eq!(schema(&url).await, behind, "doctor changed the schema");
+
+    let (ok, out, err) = run(depot(dir.path()).arg("migrate"), "");
+    assert!(ok, "{out}{err}");
+    assert_ne!(schema(&url).await, behind);
+    let (ok, out, err) = run(depot(dir.path()).args(["token", "list"]), "");
+    assert!(ok, "{out}{err}");
 }
 
 /// With OTEL_EXPORTER_OTLP_ENDPOINT set, each request's span reaches the
