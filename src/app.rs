@@ -92,11 +92,11 @@ pub async fn open_database(
             .await
             .context("running database migrations")?,
         Migrations::Require => {
+            const ONLY: &str = "only `depot migrate` and `depot serve` change the schema";
             let pending = db::pending_migrations(&db)
                 .await
                 .context("reading which migrations the database has had")?;
-            const ONLY: &str = "only `depot migrate` and `depot serve` change the schema";
-            if pending.len() == db::known_migrations() {
+            if !pending.is_empty() && pending.len() == db::known_migrations() {
                 anyhow::bail!(
                     "the database has no schema yet ({} migration(s) pending); \
                      run `depot migrate` first ({ONLY})",
