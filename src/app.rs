@@ -1,5 +1,7 @@
 //! Assembling depot from its configuration: the database, the store, the
-//! shared state, and the listening server.
+//! shared state, and the listening server. `open_database` and
+//! `Services::build` are the composition root: `serve`, the offline commands
+//! (`gc`, `doctor`, the admin commands) and the tests all start there.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -7,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use url::Url;
 
@@ -62,23 +65,69 @@ pub struct Settings {
     pub gc_interval: Option<Duration>,
 }
 
-pub struct Server {
-    listener: TcpListener,
-    state: AppState,
+/// What a command does about migrations this binary has and the database
+/// has not had yet. The README states which command does which.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Migrations {
+    /// Apply them: `depot migrate`, and `depot serve` unless `--no-migrate`.
+    Apply,
+    /// Refuse to work while any is pending, naming `depot migrate`: every
+    /// other command that opens the database.
+    Require,
+    /// Leave the schema as it is: `depot doctor` (which reports them) and
+    /// `depot serve --no-migrate`.
+    Skip,
 }
 
-impl Server {
-    /// Connects to the database (migrating it unless told not to) and the
-    /// store, creates the first admin, imports built-in packages, and binds.
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let db = db::connect(&config.database_url)
+/// Connects to the database and deals with pending migrations as told: the
+/// one place depot opens its database.
+pub async fn open_database(
+    url: &str,
+    migrations: Migrations,
+) -> anyhow::Result<DatabaseConnection> {
+    let db = db::connect(url)
+        .await
+        .with_context(|| format!("connecting to {}", db::redact_url(url)))?;
+    match migrations {
+        Migrations::Apply => db::migrate(&db)
             .await
-            .with_context(|| format!("connecting to {}", db::redact_url(&config.database_url)))?;
-        if config.migrate {
-            db::migrate(&db)
+            .context("running database migrations")?,
+        Migrations::Require => {
+            const ONLY: &str = "only `depot migrate` and `depot serve` change the schema";
+            let pending = db::pending_migrations(&db)
                 .await
-                .context("running database migrations")?;
+                .context("reading which migrations the database has had")?;
+            if !pending.is_empty() && pending.len() == db::known_migrations() {
+                anyhow::bail!(
+                    "the database has no schema yet ({} migration(s) pending); \
+                     run `depot migrate` first ({ONLY})",
+                    pending.len()
+                );
+            }
+            if !pending.is_empty() {
+                anyhow::bail!(
+                    "the database is behind this depot: {} migration(s) pending ({}); \
+                     run `depot migrate` first ({ONLY})",
+                    pending.len(),
+                    pending.join(", ")
+                );
+            }
         }
+        Migrations::Skip => {}
+    }
+    Ok(db)
+}
+
+impl Services {
+    /// depot's services from its configuration: the database (with
+    /// `migrations`), the store, and every service over them.
+    pub async fn build(config: &Config, migrations: Migrations) -> anyhow::Result<Self> {
+        let db = open_database(&config.database_url, migrations).await?;
+        Self::assemble(db, config)
+    }
+
+    /// Every service over an open database: how they are wired, written once.
+    pub fn assemble(db: DatabaseConnection, config: &Config) -> anyhow::Result<Self> {
         let store = BlobStore::open(&config.storage, config.max_upload_size)
             .context("opening the object store")?;
         let download_mode = match config.download_mode {
@@ -91,19 +140,7 @@ impl Server {
             None if store.can_presign() => DownloadMode::Redirect,
             None => DownloadMode::Proxy,
         };
-
         let users = Users::new(db.clone())?;
-        if let Some(password) = users
-            .bootstrap_admin(config.admin_password.as_ref())
-            .await?
-        {
-            // Shown once; there is no other way to learn it.
-            eprintln!(
-                "depot: created user `admin` with password {}",
-                password.expose()
-            );
-            eprintln!("depot: change it with `depot user passwd admin`");
-        }
         let tokens = Tokens::new(db.clone());
         let audit = AuditLog::new(db.clone());
         let packages = Packages::new(db.clone(), store.clone()).with_upload_limits(UploadLimits {
@@ -119,16 +156,7 @@ impl Server {
         let collector = Collector::new(db.clone(), store.clone(), uploads.clone(), config.gc_grace);
         let doctor = Doctor::new(db, store.clone(), collector.clone());
         let downloads = Downloads::new(packages.clone(), store, download_mode, config.presign_ttl);
-        if let Some(dir) = &config.preload_dir {
-            preload(&packages, dir, config.max_upload_size)
-                .await
-                .with_context(|| format!("reading the preload directory {}", dir.display()))?;
-        }
-
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("listening on {}", config.listen))?;
-        let state = AppState(Arc::new(Services {
+        Ok(Self {
             packages,
             downloads,
             doctor,
@@ -138,15 +166,56 @@ impl Server {
             users,
             tokens,
             settings: Arc::new(Settings {
-                public_url: config.public_url,
+                public_url: config.public_url.clone(),
                 max_upload_size: config.max_upload_size,
                 upgrade_chunk_size: config.upgrade_chunk_size,
                 upload_idle_timeout: config.upload_idle_timeout,
                 upload_expiry: config.upload_expiry,
                 gc_interval: config.gc_interval,
             }),
-        }));
-        Ok(Self { listener, state })
+        })
+    }
+}
+
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Server {
+    /// Builds the services (migrating the database unless told not to),
+    /// creates the first admin, imports built-in packages, and binds.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let migrations = if config.migrate {
+            Migrations::Apply
+        } else {
+            Migrations::Skip
+        };
+        let services = Services::build(&config, migrations).await?;
+        if let Some(password) = services
+            .users
+            .bootstrap_admin(config.admin_password.as_ref())
+            .await?
+        {
+            // Shown once; there is no other way to learn it.
+            eprintln!(
+                "depot: created user `admin` with password {}",
+                password.expose()
+            );
+            eprintln!("depot: change it with `depot user passwd admin`");
+        }
+        if let Some(dir) = &config.preload_dir {
+            preload(&services.packages, dir, config.max_upload_size)
+                .await
+                .with_context(|| format!("reading the preload directory {}", dir.display()))?;
+        }
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
+        Ok(Self {
+            listener,
+            state: AppState(Arc::new(services)),
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {

@@ -7,7 +7,26 @@ use std::time::Duration;
 
 use url::Url;
 
-#[derive(Clone, Debug)]
+/// `depot serve`'s defaults, the only copy: `Config::embedded` is made of
+/// them and the flags take theirs from here.
+pub mod defaults {
+    use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+    use std::time::Duration;
+
+    pub const DATA_DIR: &str = "./depot-data";
+    pub const LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
+    pub const PRESIGN_TTL: Duration = Duration::from_secs(300);
+    pub const MAX_UPLOADS: usize = 64;
+    pub const MAX_UPLOADS_PER_USER: usize = 8;
+    pub const MAX_UPLOAD_SIZE: u64 = 8 << 30;
+    pub const UPGRADE_CHUNK_SIZE: u64 = crate::domain::upgrade::DEFAULT_CHUNK_SIZE;
+    pub const UPLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+    pub const UPLOAD_EXPIRY: Duration = Duration::from_secs(24 * 3600);
+    pub const GC_INTERVAL: Duration = Duration::from_secs(3600);
+    pub const GC_GRACE: Duration = Duration::from_secs(3600);
+}
+
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub listen: SocketAddr,
     pub database_url: String,
@@ -43,22 +62,22 @@ impl Config {
     pub fn embedded(data_dir: impl Into<PathBuf>) -> Self {
         let data_dir = data_dir.into();
         Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            listen: defaults::LISTEN,
             database_url: sqlite_url(&data_dir.join("depot.db")),
             storage: StorageConfig::Local {
                 root: data_dir.join("blobs"),
             },
             public_url: None,
             download_mode: None,
-            presign_ttl: Duration::from_secs(300),
-            max_upload_size: 8 << 30,
-            max_uploads: 64,
-            max_uploads_per_user: 8,
-            upgrade_chunk_size: crate::domain::upgrade::DEFAULT_CHUNK_SIZE,
-            upload_idle_timeout: Duration::from_secs(60),
-            upload_expiry: Duration::from_secs(24 * 3600),
-            gc_interval: Some(Duration::from_secs(3600)),
-            gc_grace: Duration::from_secs(3600),
+            presign_ttl: defaults::PRESIGN_TTL,
+            max_upload_size: defaults::MAX_UPLOAD_SIZE,
+            max_uploads: defaults::MAX_UPLOADS,
+            max_uploads_per_user: defaults::MAX_UPLOADS_PER_USER,
+            upgrade_chunk_size: defaults::UPGRADE_CHUNK_SIZE,
+            upload_idle_timeout: defaults::UPLOAD_IDLE_TIMEOUT,
+            upload_expiry: defaults::UPLOAD_EXPIRY,
+            gc_interval: Some(defaults::GC_INTERVAL),
+            gc_grace: defaults::GC_GRACE,
             preload_dir: None,
             migrate: true,
             admin_password: None,
@@ -70,13 +89,13 @@ pub fn sqlite_url(path: &std::path::Path) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum StorageConfig {
     Local { root: PathBuf },
     S3(S3Config),
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct S3Config {
     pub bucket: String,
     pub prefix: Option<String>,

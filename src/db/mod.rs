@@ -130,6 +130,11 @@ pub async fn pending_migrations(db: &DatabaseConnection) -> Result<Vec<String>> 
         .collect())
 }
 
+/// How many migrations this binary has.
+pub fn known_migrations() -> usize {
+    Migrator::migrations().len()
+}
+
 /// The database's size on disk, as the database reports it.
 pub async fn size_bytes(db: &DatabaseConnection) -> Result<Option<u64>> {
     use sea_orm::{ConnectionTrait, DbBackend, Statement};

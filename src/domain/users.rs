@@ -19,7 +19,7 @@ use crate::db;
 use crate::error::{Error, Result};
 
 /// Ordered by power: a token's role caps its user's with `min`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
     Viewer,
     Manager,
@@ -35,6 +35,8 @@ pub enum Permission {
 }
 
 impl Role {
+    pub const ALL: [Role; 3] = [Role::Viewer, Role::Manager, Role::Admin];
+
     pub fn grants(self, permission: Permission) -> bool {
         match permission {
             Permission::PackageViewer => true,
@@ -58,18 +60,32 @@ impl fmt::Display for Role {
     }
 }
 
-impl FromStr for Role {
-    type Err = Error;
+/// A role name that is none of `viewer`, `manager` or `admin`.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown role {0:?}: viewer, manager or admin")]
+pub struct UnknownRole(String);
 
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "viewer" => Ok(Role::Viewer),
-            "manager" => Ok(Role::Manager),
+/// The one parser of role names, for the command line, the API and the
+/// database alike: `viewer`, `manager` or `admin` in any case, and OCP's
+/// permission names `package_viewer` and `package_manager`.
+impl FromStr for Role {
+    type Err = UnknownRole;
+
+    fn from_str(s: &str) -> std::result::Result<Self, UnknownRole> {
+        match s.to_ascii_lowercase().as_str() {
+            "viewer" | "package_viewer" => Ok(Role::Viewer),
+            "manager" | "package_manager" => Ok(Role::Manager),
             "admin" => Ok(Role::Admin),
-            other => Err(Error::internal(format!(
-                "unknown role {other:?} in the database"
-            ))),
+            _ => Err(UnknownRole(s.to_string())),
         }
+    }
+}
+
+/// The domain parses roles only out of its own rows, where an unknown one
+/// is a fault, not the caller's mistake.
+impl From<UnknownRole> for Error {
+    fn from(e: UnknownRole) -> Self {
+        Error::internal(format!("{e} (in the database)"))
     }
 }
 
@@ -319,5 +335,16 @@ mod tests {
         assert!(check_user_name("").is_err());
         assert!(check_password("short").is_err());
         assert_eq!(generate_password().expose().len(), 24);
+    }
+
+    #[test]
+    fn role_names_round_trip() {
+        for role in Role::ALL {
+            assert_eq!(role.as_str().parse::<Role>().unwrap(), role);
+        }
+        assert_eq!("Package_Manager".parse::<Role>().unwrap(), Role::Manager);
+        assert_eq!("ADMIN".parse::<Role>().unwrap(), Role::Admin);
+        let err = "root".parse::<Role>().unwrap_err().to_string();
+        assert!(err.contains("root") && err.contains("viewer"), "{err}");
     }
 }

@@ -99,15 +99,9 @@ async fn create(
     let role = body
         .role
         .as_deref()
-        .map(|r| match r.to_ascii_lowercase().as_str() {
-            "viewer" | "package_viewer" => Ok(Role::Viewer),
-            "manager" | "package_manager" => Ok(Role::Manager),
-            "admin" => Ok(Role::Admin),
-            other => Err(ApiError::bad_request(format!(
-                "unknown role {other:?}: viewer, manager or admin"
-            ))),
-        })
-        .transpose()?;
+        .map(|r| r.parse::<Role>())
+        .transpose()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let lifetime = body
         .expires_in
         .as_deref()

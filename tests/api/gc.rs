@@ -4,9 +4,8 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use depot::app::{Migrations, Services};
 use depot::domain::gc::{Collector, Pass, Report};
-use depot::domain::packages::Packages;
-use depot::domain::uploads::Uploads;
 use depot::store::Path;
 use futures::stream;
 use reqwest::{Method, StatusCode};
@@ -21,16 +20,12 @@ backend_tests!(
     one_collector_at_a_time,
 );
 
+/// A collector like `serve`'s, with `grace` for every kind of object.
 async fn collector(app: &TestApp, grace: Duration) -> Collector {
-    let db = depot::db::connect(&app.config.database_url).await.unwrap();
-    let packages = Packages::new(db.clone(), app.store.clone());
-    let uploads = Uploads::new(
-        db.clone(),
-        packages,
-        app.config.upload_expiry,
-        app.config.max_upload_size,
-    );
-    Collector::new(db, app.store.clone(), uploads, grace).with_staging_grace(grace)
+    let mut config = app.config.clone();
+    config.gc_grace = grace;
+    let services = Services::build(&config, Migrations::Require).await.unwrap();
+    services.collector.with_staging_grace(grace)
 }
 
 async fn put(app: &TestApp, path: &str, bytes: &'static [u8]) {

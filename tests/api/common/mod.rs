@@ -158,11 +158,13 @@ impl TestApp {
             async move {
                 let server = Server::build(config).await.expect("depot starts");
                 let users = server.state().users.clone();
+                // The server's own store: tests look at what it wrote.
+                let store = server.state().packages.store().clone();
                 for (name, role) in [("viewer", Role::Viewer), ("manager", Role::Manager)] {
                     // A restarted server finds them already there.
                     let _ = users.add(name, role, &Secret::new(PASSWORD)).await;
                 }
-                let _ = started.send((server.local_addr(), users));
+                let _ = started.send((server.local_addr(), users, store));
                 let _ = server
                     .run(async {
                         let _ = rx.await;
@@ -174,8 +176,7 @@ impl TestApp {
             Some(runtime) => drop(runtime.spawn(serve)),
             None => drop(tokio::spawn(serve)),
         }
-        let (addr, users) = server.await.expect("depot starts");
-        let store = BlobStore::open(&config.storage, config.max_upload_size).unwrap();
+        let (addr, users, store) = server.await.expect("depot starts");
         let base = format!("http://{addr}");
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

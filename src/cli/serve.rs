@@ -1,0 +1,244 @@
+//! `depot serve`: the HTTP server, and the settings `gc` and `doctor` share with it.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::Args;
+use url::Url;
+
+use super::DbArgs;
+use crate::app::Server;
+use crate::config::{Config, DownloadMode, Secret, StorageConfig, defaults};
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Address to listen on.
+    #[arg(long, env = "DEPOT_LISTEN", default_value_t = defaults::LISTEN)]
+    pub listen: SocketAddr,
+    /// `file://PATH` or `s3://BUCKET[/PREFIX]`; default: file://<data-dir>/blobs.
+    #[arg(long, env = "DEPOT_STORAGE_URL")]
+    pub storage_url: Option<String>,
+    /// S3 endpoint (MinIO, Garage, …); path-style addressing is used when set.
+    #[arg(long, env = "DEPOT_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    #[arg(long, env = "DEPOT_S3_REGION")]
+    pub s3_region: Option<String>,
+    /// Endpoint to sign download URLs for, when agents reach the store under another address.
+    #[arg(long, env = "DEPOT_S3_PUBLIC_ENDPOINT")]
+    pub s3_public_endpoint: Option<String>,
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide = true, hide_env_values = true)]
+    pub aws_access_key_id: Option<String>,
+    #[arg(
+        long,
+        env = "AWS_SECRET_ACCESS_KEY",
+        hide = true,
+        hide_env_values = true
+    )]
+    pub aws_secret_access_key: Option<String>,
+    /// Base of every downloadUrl; default: derived from the request.
+    #[arg(long, env = "DEPOT_PUBLIC_URL")]
+    pub public_url: Option<Url>,
+    /// Default: redirect where the store can presign (S3), else proxy.
+    #[arg(long, env = "DEPOT_DOWNLOAD_MODE", value_enum)]
+    pub download_mode: Option<DownloadMode>,
+    /// Lifetime of presigned download URLs.
+    #[arg(long, env = "DEPOT_PRESIGN_TTL", default_value_t = defaults::PRESIGN_TTL.into())]
+    pub presign_ttl: humantime::Duration,
+    /// Largest accepted upload, e.g. 8GiB or 500MB.
+    #[arg(long, env = "DEPOT_MAX_UPLOAD_SIZE", default_value_t = Size(defaults::MAX_UPLOAD_SIZE))]
+    pub max_upload_size: Size,
+    /// Uploads received at once over all users; past it, 503 with Retry-After.
+    #[arg(long, env = "DEPOT_MAX_UPLOADS", default_value_t = defaults::MAX_UPLOADS)]
+    pub max_uploads: usize,
+    /// Uploads one user may send at once; past it, 429 with Retry-After.
+    #[arg(long, env = "DEPOT_MAX_UPLOADS_PER_USER", default_value_t = defaults::MAX_UPLOADS_PER_USER)]
+    pub max_uploads_per_user: usize,
+    /// An upload that sends nothing for this long is refused (408) and cleaned up.
+    #[arg(long, env = "DEPOT_UPLOAD_IDLE_TIMEOUT", default_value_t = defaults::UPLOAD_IDLE_TIMEOUT.into())]
+    pub upload_idle_timeout: humantime::Duration,
+    /// A resumable upload left unfinished this long expires and its bytes are removed.
+    #[arg(long, env = "DEPOT_UPLOAD_EXPIRY", default_value_t = defaults::UPLOAD_EXPIRY.into())]
+    pub upload_expiry: humantime::Duration,
+    /// How often to collect garbage (unreferenced objects, leftovers); 0 never.
+    #[arg(long, env = "DEPOT_GC_INTERVAL", default_value_t = defaults::GC_INTERVAL.into())]
+    pub gc_interval: humantime::Duration,
+    /// Objects younger than this are never collected: it protects uploads in flight.
+    #[arg(long, env = "DEPOT_GC_GRACE", default_value_t = defaults::GC_GRACE.into())]
+    pub gc_grace: humantime::Duration,
+    /// obshell's chunk size, for the ChunkCount of upgrade packages.
+    #[arg(long, env = "DEPOT_UPGRADE_CHUNK_SIZE", default_value_t = Size(defaults::UPGRADE_CHUNK_SIZE))]
+    pub upgrade_chunk_size: Size,
+    /// Directory whose files are imported at start as built-in (not deletable) packages.
+    #[arg(long, env = "DEPOT_PRELOAD_DIR")]
+    pub preload_dir: Option<PathBuf>,
+    /// Do not run database migrations at start.
+    #[arg(long, env = "DEPOT_NO_MIGRATE")]
+    pub no_migrate: bool,
+    /// Password of the `admin` user created on first start (generated and printed when unset).
+    #[arg(
+        long,
+        env = "DEPOT_ADMIN_PASSWORD",
+        hide = true,
+        hide_env_values = true
+    )]
+    pub admin_password: Option<String>,
+}
+
+impl ServeArgs {
+    pub fn into_config(self) -> anyhow::Result<Config> {
+        let storage_url = self
+            .storage_url
+            .clone()
+            .unwrap_or_else(|| format!("file://{}", self.db.data_dir.join("blobs").display()));
+        let mut storage = StorageConfig::parse(&storage_url).map_err(anyhow::Error::msg)?;
+        if let StorageConfig::S3(s3) = &mut storage {
+            s3.endpoint = self.s3_endpoint;
+            s3.region = self.s3_region;
+            s3.public_endpoint = self.s3_public_endpoint;
+            s3.access_key_id = self.aws_access_key_id;
+            s3.secret_access_key = self.aws_secret_access_key.map(Secret::new);
+        }
+        let gc_interval: Duration = self.gc_interval.into();
+        Ok(Config {
+            listen: self.listen,
+            database_url: self.db.database_url(),
+            storage,
+            public_url: self.public_url,
+            download_mode: self.download_mode,
+            presign_ttl: self.presign_ttl.into(),
+            max_upload_size: self.max_upload_size.0,
+            max_uploads: self.max_uploads,
+            max_uploads_per_user: self.max_uploads_per_user,
+            upgrade_chunk_size: self.upgrade_chunk_size.0,
+            upload_idle_timeout: self.upload_idle_timeout.into(),
+            upload_expiry: self.upload_expiry.into(),
+            gc_interval: Some(gc_interval).filter(|d| !d.is_zero()),
+            gc_grace: self.gc_grace.into(),
+            preload_dir: self.preload_dir,
+            migrate: !self.no_migrate,
+            admin_password: self.admin_password.map(Secret::new),
+        })
+    }
+}
+
+/// A size flag in bytes: read like `8GiB` or `500MB`, shown (as a default
+/// in `--help`) in the largest binary unit that divides it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Size(pub u64);
+
+impl FromStr for Size {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        s.parse::<bytesize::ByteSize>().map(|b| Size(b.as_u64()))
+    }
+}
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0;
+        match [(40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")]
+            .into_iter()
+            .find(|(shift, _)| n > 0 && n.is_multiple_of(1 << shift))
+        {
+            Some((shift, unit)) => write!(f, "{}{unit}", n >> shift),
+            None => write!(f, "{n}"),
+        }
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let server = Server::build(args.into_config()?).await?;
+    server.run(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, FromArgMatches, Parser};
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    /// `args` parsed without reading the environment.
+    fn serve_config(args: &[&str]) -> Config {
+        let no_env = |arg: clap::Arg| arg.env(None);
+        let command = Cli::command()
+            .mut_args(no_env)
+            .mut_subcommands(|sub| sub.mut_args(no_env));
+        match Cli::from_arg_matches(&command.get_matches_from(args))
+            .unwrap()
+            .command
+        {
+            Command::Serve(serve) => serve.into_config().unwrap(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The flags' defaults are `Config::embedded`'s: tests run one, production
+    /// the other.
+    #[test]
+    fn serve_without_flags_is_the_embedded_default() {
+        assert_eq!(
+            serve_config(&["depot", "serve"]),
+            Config::embedded(defaults::DATA_DIR)
+        );
+    }
+
+    #[test]
+    fn sizes_and_durations() {
+        let config = serve_config(&[
+            "depot",
+            "serve",
+            "--max-upload-size",
+            "500MB",
+            "--upgrade-chunk-size",
+            "8GiB",
+            "--presign-ttl",
+            "90s",
+            "--gc-interval",
+            "0",
+        ]);
+        assert_eq!(config.max_upload_size, 500_000_000);
+        assert_eq!(config.upgrade_chunk_size, 8 << 30);
+        assert_eq!(config.presign_ttl, Duration::from_secs(90));
+        assert_eq!(config.gc_interval, None, "0 is never");
+        let bad = Cli::try_parse_from(["depot", "serve", "--max-upload-size", "lots"]);
+        assert!(bad.is_err());
+    }
+
+    #[test]
+    fn sizes_show_in_whole_units() {
+        for (n, shown) in [
+            (8 << 30, "8GiB"),
+            (16 << 20, "16MiB"),
+            (1536 << 20, "1536MiB"),
+            (500_000_000, "500000000"),
+            (0, "0"),
+        ] {
+            assert_eq!(Size(n).to_string(), shown);
+            assert_eq!(shown.parse::<Size>().unwrap(), Size(n));
+        }
+    }
+}
