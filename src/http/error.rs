@@ -190,7 +190,7 @@ impl IntoResponse for ApiError {
         let unauthorized = self.status == StatusCode::UNAUTHORIZED;
         let body = ErrorBody {
             code: self.code as u32,
-            err_code: self.code.name(),
+            err_code: self.code.name().into(),
             message: self.message,
             target: None,
         };
