@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use reqwest::{Method, StatusCode, header};
-use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use url::Url;
 
 use super::push::sha1_of;
 use super::{Client, ClientError, ClientResult, backoff, check};
+use crate::api_types::{Paged, SoftwarePackageMeta};
 
 const MAX_ATTEMPTS: u32 = 10;
 
@@ -19,11 +19,9 @@ const MAX_ATTEMPTS: u32 = 10;
 /// a directory to put it in; default: the current directory).
 pub async fn pull(client: &Client, target: &str, output: Option<&Path>) -> ClientResult<()> {
     let meta = resolve(client, target).await?;
-    let file_name = meta["fileName"]
-        .as_str()
-        .ok_or_else(|| ClientError::Other("the package has no fileName".into()))?;
-    let sha1 = meta["sha1"].as_str().unwrap_or_default().to_string();
-    let size = meta["size"].as_u64().unwrap_or(0);
+    let file_name = meta.file_name.as_str();
+    let sha1 = meta.sha1.as_str();
+    let size = u64::try_from(meta.size).unwrap_or(0);
     // Built from --server, not from the answer's downloadUrl: that one names
     // whatever host (and scheme) the server believes it has, and our
     // credentials go only where we were told to send them.
@@ -62,7 +60,7 @@ pub async fn pull(client: &Client, target: &str, output: Option<&Path>) -> Clien
     result?;
 
     let got = sha1_of(&partial).await?;
-    if !got.eq_ignore_ascii_case(&sha1) {
+    if !got.eq_ignore_ascii_case(sha1) {
         let _ = tokio::fs::remove_file(&partial).await;
         return Err(ClientError::Other(format!(
             "the download's SHA-1 is {got}, the package's {sha1}: discarded"
@@ -85,18 +83,17 @@ fn partial_path(dest: &Path) -> PathBuf {
 }
 
 /// The package's SoftwarePackageMeta, by id or by exact file name.
-async fn resolve(client: &Client, target: &str) -> ClientResult<Value> {
+async fn resolve(client: &Client, target: &str) -> ClientResult<SoftwarePackageMeta> {
     if let Ok(id) = target.parse::<i64>() {
         let url = client.url(&format!("api/v2/software-packages/{id}"))?;
         return client.call(client.request(Method::GET, url)).await;
     }
     let mut url = client.url("api/v2/software-packages")?;
     url.query_pairs_mut().append_pair("fileName", target);
-    let data = client.call(client.request(Method::GET, url)).await?;
-    data["contents"]
-        .as_array()
-        .and_then(|c| c.iter().find(|p| p["fileName"] == target))
-        .cloned()
+    let data: Paged<SoftwarePackageMeta> = client.call(client.request(Method::GET, url)).await?;
+    data.contents
+        .into_iter()
+        .find(|p| p.file_name == target)
         .ok_or_else(|| ClientError::NotFound(format!("no package named {target:?}")))
 }
 

@@ -13,11 +13,15 @@ use tokio::io::AsyncSeekExt;
 use tokio_util::io::ReaderStream;
 use url::Url;
 
-use super::{Client, ClientError, ClientResult, backoff, check};
+use super::{Client, ClientError, ClientResult, backoff, check, error_of};
+use crate::api_types::SoftwarePackageMeta;
 
 /// Consecutive failures without progress before giving up.
 const MAX_ATTEMPTS: u32 = 10;
 const TUS: (&str, &str) = ("tus-resumable", "1.0.0");
+/// The error code of an upload that is busy (another PATCH holds it) or on
+/// another replica: HEAD tells where it stands.
+const UPLOAD_BUSY: u32 = 90011;
 
 /// Pushes `files`, `jobs` at a time; prints `ID<TAB>FILE NAME` for each.
 /// Every file is tried; the first failure decides the exit code.
@@ -92,19 +96,19 @@ async fn push_one(
     let result = send(client, path, &location, length, &bar).await;
     bar.finish_and_clear();
     let package_id = result?;
+    tracing::debug!(package_id, %location, "upload complete");
 
     // The server's SHA-1 of what it stored, against ours of what we sent.
-    let meta = client
+    let meta: SoftwarePackageMeta = client
         .call(client.request(Method::GET, location.clone()))
         .await?;
-    let stored = meta["sha1"].as_str().unwrap_or_default();
-    if !stored.eq_ignore_ascii_case(&sha1) {
+    if !meta.sha1.eq_ignore_ascii_case(&sha1) {
         return Err(ClientError::Other(format!(
-            "the server stored SHA-1 {stored}, but the file's is {sha1}"
+            "the server stored SHA-1 {}, but the file's is {sha1}",
+            meta.sha1
         )));
     }
-    let name = meta["fileName"].as_str().unwrap_or(&file_name).to_string();
-    Ok((meta["id"].as_i64().unwrap_or(package_id), name))
+    Ok((meta.id, meta.file_name))
 }
 
 /// SHA-1 of a file, read in the blocking pool.
@@ -257,15 +261,13 @@ async fn patch(
     };
     let status = response.status();
     if status == StatusCode::CONFLICT {
-        // 90011: the upload is busy or elsewhere (HEAD tells); any other 409
-        // (a different package of that name) no retry changes.
+        // A busy upload is worth another try; any other 409 (a different
+        // package of that name) no retry changes.
         let text = response.text().await.unwrap_or_default();
-        let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        let message = body["error"]["message"]
-            .as_str()
-            .unwrap_or(&text)
-            .to_string();
-        return Err(if body["error"]["code"] == 90011 {
+        let error = error_of(&text);
+        let busy = error.as_ref().is_some_and(|e| e.code == UPLOAD_BUSY);
+        let message = error.map_or(text, |e| e.message);
+        return Err(if busy {
             Retry::Transient(format!("conflict: {message}"))
         } else {
             Retry::Permanent(ClientError::Conflict(message))
