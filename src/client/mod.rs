@@ -3,6 +3,7 @@
 
 mod pull;
 mod push;
+mod retry;
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -301,21 +302,9 @@ pub async fn rm(client: &Client, ids: &[i64]) -> ClientResult<()> {
     Ok(())
 }
 
-/// Retries after network failures: 0.5 s, 1 s, 2 s … up to 30 s apart.
-pub(crate) fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(500u64.saturating_mul(1 << attempt.min(6))).min(Duration::from_secs(30))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        assert_eq!(backoff(0), Duration::from_millis(500));
-        assert_eq!(backoff(2), Duration::from_secs(2));
-        assert_eq!(backoff(50), Duration::from_secs(30));
-    }
 
     #[test]
     fn exit_codes_are_distinct() {

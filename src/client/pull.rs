@@ -10,10 +10,9 @@ use tokio::io::AsyncWriteExt;
 use url::Url;
 
 use super::push::sha1_of;
-use super::{Client, ClientError, ClientResult, backoff, check};
+use super::retry::{Failure, Policy, retry};
+use super::{Client, ClientError, ClientResult, check};
 use crate::api_types::{Paged, SoftwarePackageMeta};
-
-const MAX_ATTEMPTS: u32 = 10;
 
 /// Downloads package `target` (an id or a file name) to `output` (a file, or
 /// a directory to put it in; default: the current directory).
@@ -105,40 +104,28 @@ async fn download(
     size: u64,
     bar: &ProgressBar,
 ) -> ClientResult<()> {
-    let mut attempt = 0u32;
-    loop {
-        let have = tokio::fs::metadata(partial).await.map_or(0, |m| m.len());
+    retry(&Policy::patient(!client.interactive), async || {
+        let have = length_of(partial).await;
         bar.set_position(have);
         if have == size && size > 0 {
             return Ok(());
         }
         match fetch(client, url, partial, have, bar).await {
-            Ok(()) => return Ok(()),
-            Err(Fetch::Permanent(e)) => return Err(e),
-            Err(Fetch::Transient(why)) => {
-                let now = tokio::fs::metadata(partial).await.map_or(0, |m| m.len());
-                if now > have {
-                    attempt = 0;
-                } else {
-                    attempt += 1;
-                }
-                if attempt > MAX_ATTEMPTS {
-                    return Err(ClientError::Network(format!(
-                        "no progress after {MAX_ATTEMPTS} attempts: {why}"
-                    )));
-                }
-                if !client.interactive {
-                    eprintln!("depot: download interrupted at byte {now} ({why}); resuming");
-                }
-                tokio::time::sleep(backoff(attempt)).await;
+            Err(Failure::Transient { why, .. }) => {
+                let now = length_of(partial).await;
+                Err(Failure::Transient {
+                    why: format!("download interrupted at byte {now} ({why})"),
+                    progressed: now > have,
+                })
             }
+            done => done,
         }
-    }
+    })
+    .await
 }
 
-enum Fetch {
-    Transient(String),
-    Permanent(ClientError),
+async fn length_of(path: &Path) -> u64 {
+    tokio::fs::metadata(path).await.map_or(0, |m| m.len())
 }
 
 async fn fetch(
@@ -147,29 +134,26 @@ async fn fetch(
     partial: &Path,
     have: u64,
     bar: &ProgressBar,
-) -> Result<(), Fetch> {
-    let transient = |e: reqwest::Error| Fetch::Transient(ClientError::from(e).to_string());
-    let local = |e: std::io::Error| {
-        Fetch::Permanent(ClientError::Other(format!("{}: {e}", partial.display())))
-    };
+) -> Result<(), Failure> {
+    let local = |e: std::io::Error| ClientError::Other(format!("{}: {e}", partial.display()));
     let mut request = client.request(Method::GET, url.clone());
     if have > 0 {
         request = request.header(header::RANGE, format!("bytes={have}-"));
     }
     // reqwest follows the redirect to the store and drops our credentials on the way.
-    let response = request.send().await.map_err(transient)?;
+    let response = request.send().await?;
     let status = response.status();
     if status == StatusCode::RANGE_NOT_SATISFIABLE {
         // What we have is not a prefix of this object: start over.
         tokio::fs::remove_file(partial).await.map_err(local)?;
-        return Err(Fetch::Transient(
-            "the partial file did not match; starting over".into(),
+        return Err(Failure::transient(
+            "the partial file did not match; starting over",
         ));
     }
     if status.is_server_error() {
-        return Err(Fetch::Transient(format!("the server answered {status}")));
+        return Err(Failure::transient(format!("the server answered {status}")));
     }
-    let response = check(response).await.map_err(Fetch::Permanent)?;
+    let response = check(response).await?;
     let append = response.status() == StatusCode::PARTIAL_CONTENT;
     let mut file = tokio::fs::OpenOptions::new()
         .create(true)
@@ -184,7 +168,7 @@ async fn fetch(
     }
     let mut body = response.bytes_stream();
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(transient)?;
+        let chunk = chunk?;
         file.write_all(&chunk).await.map_err(local)?;
         bar.inc(chunk.len() as u64);
     }
