@@ -2,8 +2,10 @@
 //! software-package API. Layers, top to bottom: `http` (routes, extractors,
 //! the OCP envelope), `domain` (what depot does), `db` and `store` (the
 //! metadata database and the object store). `client` is the other side:
-//! the `depot push/ls/pull/rm` commands.
+//! the `depot push/ls/pull/rm` commands. `api_types` holds the JSON shapes
+//! both sides share.
 
+pub mod api_types;
 pub mod app;
 pub mod cache;
 pub mod cli;

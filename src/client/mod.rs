@@ -3,16 +3,17 @@
 
 mod pull;
 mod push;
+mod retry;
 
 use std::io::IsTerminal;
 use std::time::Duration;
 
 use clap::Args;
 use reqwest::{RequestBuilder, Response, StatusCode};
-use serde::Deserialize;
-use serde_json::Value;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use url::Url;
 
+use crate::api_types::{Body, ErrorBody, Paged, SoftwarePackageMeta};
 use crate::config::Secret;
 
 pub use pull::pull;
@@ -159,27 +160,28 @@ impl Client {
     }
 
     /// Sends and returns the envelope's `data`, or the error it carries.
-    pub async fn call(&self, request: RequestBuilder) -> ClientResult<Value> {
-        let response = request.send().await?;
-        data(response).await
+    pub async fn call<T: DeserializeOwned>(&self, request: RequestBuilder) -> ClientResult<T> {
+        self.envelope(request)
+            .await?
+            .data
+            .ok_or_else(|| ClientError::Other("the server answered without data".into()))
+    }
+
+    /// Sends and returns the whole envelope, or the error it carries.
+    pub async fn envelope<T: DeserializeOwned>(
+        &self,
+        request: RequestBuilder,
+    ) -> ClientResult<Body<T>> {
+        let response = check(request.send().await?).await?;
+        Ok(response.json().await?)
     }
 }
 
-#[derive(Deserialize)]
-struct ErrorEnvelope {
-    error: Option<ErrorBody>,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    message: String,
-}
-
-/// The `data` of a successful envelope.
-pub(crate) async fn data(response: Response) -> ClientResult<Value> {
-    let response = check(response).await?;
-    let body: Value = response.json().await?;
-    Ok(body.get("data").cloned().unwrap_or(Value::Null))
+/// The `error` of an envelope, if `text` is one.
+pub(crate) fn error_of(text: &str) -> Option<ErrorBody> {
+    serde_json::from_str::<Body<IgnoredAny>>(text)
+        .ok()
+        .and_then(|body| body.error)
 }
 
 /// The response when successful; otherwise its envelope's message, as an error of its kind.
@@ -189,9 +191,7 @@ pub(crate) async fn check(response: Response) -> ClientResult<Response> {
         return Ok(response);
     }
     let text = response.text().await.unwrap_or_default();
-    let message = serde_json::from_str::<ErrorEnvelope>(&text)
-        .ok()
-        .and_then(|e| e.error)
+    let message = error_of(&text)
         .map(|e| e.message)
         .unwrap_or_else(|| format!("{status}: {}", text.trim()));
     Err(match status {
@@ -223,7 +223,7 @@ pub struct LsArgs {
 }
 
 /// Every package matching the filters, page by page.
-pub async fn list(client: &Client, args: &LsArgs) -> ClientResult<Vec<Value>> {
+pub async fn list(client: &Client, args: &LsArgs) -> ClientResult<Vec<SoftwarePackageMeta>> {
     const PAGE: u64 = 500;
     let mut packages = Vec::new();
     for page in 1.. {
@@ -246,13 +246,11 @@ pub async fn list(client: &Client, args: &LsArgs) -> ClientResult<Vec<Value>> {
             q.append_pair("page", &page.to_string());
             q.append_pair("size", &PAGE.to_string());
         }
-        let data = client
+        let data: Paged<SoftwarePackageMeta> = client
             .call(client.request(reqwest::Method::GET, url))
             .await?;
-        let contents = data["contents"].as_array().cloned().unwrap_or_default();
-        let total_pages = data["page"]["totalPages"].as_u64().unwrap_or(0);
-        packages.extend(contents);
-        if page >= total_pages {
+        packages.extend(data.contents);
+        if page >= data.page.total_pages {
             break;
         }
     }
@@ -268,25 +266,24 @@ pub async fn ls(client: &Client, args: &LsArgs) -> ClientResult<()> {
         );
         return Ok(());
     }
-    let s = |v: &Value, k: &str| v[k].as_str().unwrap_or("").to_string();
     println!(
         "{:>6}  {:<30} {:<12} {:<10} {:<8} {:>10}  FILE",
         "ID", "TYPE", "VERSION", "OS", "ARCH", "SIZE"
     );
     for p in &packages {
-        let size = p["size"].as_u64().unwrap_or(0);
+        let size = u64::try_from(p.size).unwrap_or(0);
         println!(
             "{:>6}  {:<30} {:<12} {:<10} {:<8} {:>10}  {}",
-            p["id"],
-            s(p, "type"),
-            s(p, "version"),
-            s(p, "operatingSystem"),
-            s(p, "architecture"),
+            p.id,
+            p.package_type,
+            p.version,
+            p.operating_system,
+            p.architecture,
             bytesize::ByteSize::b(size)
                 .display()
                 .iec_short()
                 .to_string(),
-            s(p, "fileName")
+            p.file_name
         );
     }
     eprintln!("{} package(s)", packages.len());
@@ -296,29 +293,18 @@ pub async fn ls(client: &Client, args: &LsArgs) -> ClientResult<()> {
 pub async fn rm(client: &Client, ids: &[i64]) -> ClientResult<()> {
     for id in ids {
         let url = client.url(&format!("api/v2/software-packages/{id}"))?;
+        // The answer carries no data.
         client
-            .call(client.request(reqwest::Method::DELETE, url))
+            .envelope::<IgnoredAny>(client.request(reqwest::Method::DELETE, url))
             .await?;
         println!("deleted {id}");
     }
     Ok(())
 }
 
-/// Retries after network failures: 0.5 s, 1 s, 2 s … up to 30 s apart.
-pub(crate) fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(500u64.saturating_mul(1 << attempt.min(6))).min(Duration::from_secs(30))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        assert_eq!(backoff(0), Duration::from_millis(500));
-        assert_eq!(backoff(2), Duration::from_secs(2));
-        assert_eq!(backoff(50), Duration::from_secs(30));
-    }
 
     #[test]
     fn exit_codes_are_distinct() {

@@ -6,24 +6,21 @@ use std::path::{Path, PathBuf};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use reqwest::{Method, StatusCode, header};
-use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use url::Url;
 
 use super::push::sha1_of;
-use super::{Client, ClientError, ClientResult, backoff, check};
-
-const MAX_ATTEMPTS: u32 = 10;
+use super::retry::{Failure, Policy, retry};
+use super::{Client, ClientError, ClientResult, check};
+use crate::api_types::{Paged, SoftwarePackageMeta};
 
 /// Downloads package `target` (an id or a file name) to `output` (a file, or
 /// a directory to put it in; default: the current directory).
 pub async fn pull(client: &Client, target: &str, output: Option<&Path>) -> ClientResult<()> {
     let meta = resolve(client, target).await?;
-    let file_name = meta["fileName"]
-        .as_str()
-        .ok_or_else(|| ClientError::Other("the package has no fileName".into()))?;
-    let sha1 = meta["sha1"].as_str().unwrap_or_default().to_string();
-    let size = meta["size"].as_u64().unwrap_or(0);
+    let file_name = meta.file_name.as_str();
+    let sha1 = meta.sha1.as_str();
+    let size = u64::try_from(meta.size).unwrap_or(0);
     // Built from --server, not from the answer's downloadUrl: that one names
     // whatever host (and scheme) the server believes it has, and our
     // credentials go only where we were told to send them.
@@ -62,7 +59,7 @@ pub async fn pull(client: &Client, target: &str, output: Option<&Path>) -> Clien
     result?;
 
     let got = sha1_of(&partial).await?;
-    if !got.eq_ignore_ascii_case(&sha1) {
+    if !got.eq_ignore_ascii_case(sha1) {
         let _ = tokio::fs::remove_file(&partial).await;
         return Err(ClientError::Other(format!(
             "the download's SHA-1 is {got}, the package's {sha1}: discarded"
@@ -85,18 +82,17 @@ fn partial_path(dest: &Path) -> PathBuf {
 }
 
 /// The package's SoftwarePackageMeta, by id or by exact file name.
-async fn resolve(client: &Client, target: &str) -> ClientResult<Value> {
+async fn resolve(client: &Client, target: &str) -> ClientResult<SoftwarePackageMeta> {
     if let Ok(id) = target.parse::<i64>() {
         let url = client.url(&format!("api/v2/software-packages/{id}"))?;
         return client.call(client.request(Method::GET, url)).await;
     }
     let mut url = client.url("api/v2/software-packages")?;
     url.query_pairs_mut().append_pair("fileName", target);
-    let data = client.call(client.request(Method::GET, url)).await?;
-    data["contents"]
-        .as_array()
-        .and_then(|c| c.iter().find(|p| p["fileName"] == target))
-        .cloned()
+    let data: Paged<SoftwarePackageMeta> = client.call(client.request(Method::GET, url)).await?;
+    data.contents
+        .into_iter()
+        .find(|p| p.file_name == target)
         .ok_or_else(|| ClientError::NotFound(format!("no package named {target:?}")))
 }
 
@@ -108,40 +104,28 @@ async fn download(
     size: u64,
     bar: &ProgressBar,
 ) -> ClientResult<()> {
-    let mut attempt = 0u32;
-    loop {
-        let have = tokio::fs::metadata(partial).await.map_or(0, |m| m.len());
+    retry(&Policy::patient(!client.interactive), async || {
+        let have = length_of(partial).await;
         bar.set_position(have);
         if have == size && size > 0 {
             return Ok(());
         }
         match fetch(client, url, partial, have, bar).await {
-            Ok(()) => return Ok(()),
-            Err(Fetch::Permanent(e)) => return Err(e),
-            Err(Fetch::Transient(why)) => {
-                let now = tokio::fs::metadata(partial).await.map_or(0, |m| m.len());
-                if now > have {
-                    attempt = 0;
-                } else {
-                    attempt += 1;
-                }
-                if attempt > MAX_ATTEMPTS {
-                    return Err(ClientError::Network(format!(
-                        "no progress after {MAX_ATTEMPTS} attempts: {why}"
-                    )));
-                }
-                if !client.interactive {
-                    eprintln!("depot: download interrupted at byte {now} ({why}); resuming");
-                }
-                tokio::time::sleep(backoff(attempt)).await;
+            Err(Failure::Transient { why, .. }) => {
+                let now = length_of(partial).await;
+                Err(Failure::Transient {
+                    why: format!("download interrupted at byte {now} ({why})"),
+                    progressed: now > have,
+                })
             }
+            done => done,
         }
-    }
+    })
+    .await
 }
 
-enum Fetch {
-    Transient(String),
-    Permanent(ClientError),
+async fn length_of(path: &Path) -> u64 {
+    tokio::fs::metadata(path).await.map_or(0, |m| m.len())
 }
 
 async fn fetch(
@@ -150,29 +134,26 @@ async fn fetch(
     partial: &Path,
     have: u64,
     bar: &ProgressBar,
-) -> Result<(), Fetch> {
-    let transient = |e: reqwest::Error| Fetch::Transient(ClientError::from(e).to_string());
-    let local = |e: std::io::Error| {
-        Fetch::Permanent(ClientError::Other(format!("{}: {e}", partial.display())))
-    };
+) -> Result<(), Failure> {
+    let local = |e: std::io::Error| ClientError::Other(format!("{}: {e}", partial.display()));
     let mut request = client.request(Method::GET, url.clone());
     if have > 0 {
         request = request.header(header::RANGE, format!("bytes={have}-"));
     }
     // reqwest follows the redirect to the store and drops our credentials on the way.
-    let response = request.send().await.map_err(transient)?;
+    let response = request.send().await?;
     let status = response.status();
     if status == StatusCode::RANGE_NOT_SATISFIABLE {
         // What we have is not a prefix of this object: start over.
         tokio::fs::remove_file(partial).await.map_err(local)?;
-        return Err(Fetch::Transient(
-            "the partial file did not match; starting over".into(),
+        return Err(Failure::transient(
+            "the partial file did not match; starting over",
         ));
     }
     if status.is_server_error() {
-        return Err(Fetch::Transient(format!("the server answered {status}")));
+        return Err(Failure::transient(format!("the server answered {status}")));
     }
-    let response = check(response).await.map_err(Fetch::Permanent)?;
+    let response = check(response).await?;
     let append = response.status() == StatusCode::PARTIAL_CONTENT;
     let mut file = tokio::fs::OpenOptions::new()
         .create(true)
@@ -187,7 +168,7 @@ async fn fetch(
     }
     let mut body = response.bytes_stream();
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(transient)?;
+        let chunk = chunk?;
         file.write_all(&chunk).await.map_err(local)?;
         bar.inc(chunk.len() as u64);
     }

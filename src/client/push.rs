@@ -7,17 +7,20 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use futures::{StreamExt, TryStreamExt};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use reqwest::{Method, StatusCode};
+use reqwest::{Method, Response, StatusCode};
 use sha1::{Digest, Sha1};
 use tokio::io::AsyncSeekExt;
 use tokio_util::io::ReaderStream;
 use url::Url;
 
-use super::{Client, ClientError, ClientResult, backoff, check};
+use super::retry::{Failure, Policy, retry};
+use super::{Client, ClientError, ClientResult, check, error_of};
+use crate::api_types::SoftwarePackageMeta;
 
-/// Consecutive failures without progress before giving up.
-const MAX_ATTEMPTS: u32 = 10;
 const TUS: (&str, &str) = ("tus-resumable", "1.0.0");
+/// The error code of an upload that is busy (another PATCH holds it) or on
+/// another replica: HEAD tells where it stands.
+const UPLOAD_BUSY: u32 = 90011;
 
 /// Pushes `files`, `jobs` at a time; prints `ID<TAB>FILE NAME` for each.
 /// Every file is tried; the first failure decides the exit code.
@@ -92,19 +95,19 @@ async fn push_one(
     let result = send(client, path, &location, length, &bar).await;
     bar.finish_and_clear();
     let package_id = result?;
+    tracing::debug!(package_id, %location, "upload complete");
 
     // The server's SHA-1 of what it stored, against ours of what we sent.
-    let meta = client
+    let meta: SoftwarePackageMeta = client
         .call(client.request(Method::GET, location.clone()))
         .await?;
-    let stored = meta["sha1"].as_str().unwrap_or_default();
-    if !stored.eq_ignore_ascii_case(&sha1) {
+    if !meta.sha1.eq_ignore_ascii_case(&sha1) {
         return Err(ClientError::Other(format!(
-            "the server stored SHA-1 {stored}, but the file's is {sha1}"
+            "the server stored SHA-1 {}, but the file's is {sha1}",
+            meta.sha1
         )));
     }
-    let name = meta["fileName"].as_str().unwrap_or(&file_name).to_string();
-    Ok((meta["id"].as_i64().unwrap_or(package_id), name))
+    Ok((meta.id, meta.file_name))
 }
 
 /// SHA-1 of a file, read in the blocking pool.
@@ -132,40 +135,26 @@ pub(super) async fn sha1_of(path: &Path) -> ClientResult<String> {
 /// Creates the upload; returns its URL.
 async fn create(client: &Client, length: u64, metadata: &str) -> ClientResult<Url> {
     let url = client.url("api/v2/uploads/")?;
-    let mut attempt = 0;
-    loop {
-        let sent = client
+    retry(&Policy::patient(false), async || {
+        let response = client
             .request(Method::POST, url.clone())
             .header(TUS.0, TUS.1)
             .header("upload-length", length.to_string())
             .header("upload-metadata", metadata)
             .send()
-            .await;
-        let retry = match sent {
-            Ok(response) if response.status().is_server_error() => {
-                check(response).await.err().map(|e| e.to_string())
-            }
-            Ok(response) => {
-                let response = check(response).await?;
-                let location = response
-                    .headers()
-                    .get("location")
-                    .and_then(|v| v.to_str().ok())
-                    .ok_or_else(|| ClientError::Other("the server sent no Location".into()))?;
-                return url.join(location).map_err(ClientError::other);
-            }
-            Err(e) => Some(ClientError::from(e).to_string()),
-        };
-        let why = retry.unwrap_or_default();
-        if attempt >= MAX_ATTEMPTS {
-            return Err(ClientError::Network(format!(
-                "creating the upload failed {MAX_ATTEMPTS} times: {why}"
-            )));
+            .await?;
+        if response.status().is_server_error() {
+            return Err(retry_later(response).await);
         }
-        tracing::debug!(%why, "creating the upload failed; retrying");
-        tokio::time::sleep(backoff(attempt)).await;
-        attempt += 1;
-    }
+        let response = check(response).await?;
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| ClientError::Other("the server sent no Location".into()))?;
+        Ok(url.join(location).map_err(ClientError::other)?)
+    })
+    .await
 }
 
 /// PATCHes the rest of the file until the server has it all, resuming from
@@ -177,52 +166,61 @@ async fn send(
     length: u64,
     bar: &ProgressBar,
 ) -> ClientResult<i64> {
+    // What the server holds, as far as we know.
     let mut offset = 0u64;
-    let mut attempt = 0u32;
-    loop {
-        let before = offset;
-        match patch(client, path, location, offset, bar).await {
-            Ok(Patched::Finished(id)) => return Ok(id),
-            Ok(Patched::Partial(at)) => offset = at,
-            Err(Retry::Permanent(e)) => return Err(e),
-            Err(Retry::Transient(why)) => {
-                tracing::debug!(%why, offset, "push interrupted");
-                if !client.interactive {
-                    eprintln!("depot: {}: {why}; resuming", path.display());
-                }
-                tokio::time::sleep(backoff(attempt)).await;
-                match resume_offset(client, location).await {
-                    // The answer to the last PATCH was lost, but the package is there.
-                    Ok(Resume::Finished(id)) => return Ok(id),
-                    Ok(Resume::At(at)) => offset = at,
-                    Err(Retry::Permanent(e)) => return Err(e),
-                    Err(Retry::Transient(_)) => {}
-                }
+    // Where the previous try started: a failed try made progress when the
+    // server holds more than then.
+    let mut previous = 0u64;
+    let mut first = true;
+    retry(&Policy::patient(!client.interactive), async || {
+        if !std::mem::take(&mut first) {
+            match resume_offset(client, location).await {
+                // The answer to the last PATCH was lost, but the package is there.
+                Ok(Resume::Finished(id)) => return Ok(id),
+                Ok(Resume::At(at)) => offset = at,
+                Err(permanent @ Failure::Permanent(_)) => return Err(permanent),
+                // PATCH again from where we were: its answer says where the server is.
+                Err(Failure::Transient { .. }) => {}
             }
         }
-        bar.set_position(offset);
-        if offset > before {
-            attempt = 0;
-        } else {
-            attempt += 1;
-            if attempt > MAX_ATTEMPTS {
-                return Err(ClientError::Network(format!(
-                    "no progress after {MAX_ATTEMPTS} attempts; stopped at byte {offset} of {length}"
-                )));
+        let start = offset;
+        let failure = loop {
+            match patch(client, path, location, offset, bar).await {
+                Ok(Patched::Finished(id)) => return Ok(id),
+                Ok(Patched::Partial(at)) if at > offset => offset = at,
+                Ok(Patched::Partial(at)) => {
+                    break Failure::transient(format!("the server took nothing past byte {at}"));
+                }
+                Err(failure) => break failure,
             }
-        }
-    }
+        };
+        let progressed = offset > previous;
+        previous = start;
+        Err(match failure {
+            Failure::Transient { why, .. } => Failure::Transient {
+                why: format!("{}: {why} (at byte {offset} of {length})", path.display()),
+                progressed,
+            },
+            permanent => permanent,
+        })
+    })
+    .await
+}
+
+/// A failed answer worth another try, with what it says.
+async fn retry_later(response: Response) -> Failure {
+    Failure::transient(
+        check(response)
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default(),
+    )
 }
 
 enum Patched {
     Partial(u64),
     Finished(i64),
-}
-
-enum Retry {
-    /// Worth another try after a pause: the network, the server's availability, a busy upload.
-    Transient(String),
-    Permanent(ClientError),
 }
 
 async fn patch(
@@ -231,56 +229,44 @@ async fn patch(
     location: &Url,
     offset: u64,
     bar: &ProgressBar,
-) -> Result<Patched, Retry> {
+) -> Result<Patched, Failure> {
     let mut file = tokio::fs::File::open(path)
         .await
-        .map_err(|e| Retry::Permanent(ClientError::Other(format!("{}: {e}", path.display()))))?;
+        .map_err(|e| ClientError::Other(format!("{}: {e}", path.display())))?;
     file.seek(std::io::SeekFrom::Start(offset))
         .await
-        .map_err(|e| Retry::Permanent(ClientError::Other(e.to_string())))?;
+        .map_err(|e| ClientError::Other(e.to_string()))?;
     let progress = bar.clone();
     progress.set_position(offset);
     let body = ReaderStream::with_capacity(file, 256 << 10).inspect_ok(move |chunk| {
         progress.inc(chunk.len() as u64);
     });
-    let sent = client
+    let response = client
         .request(Method::PATCH, location.clone())
         .header(TUS.0, TUS.1)
         .header("upload-offset", offset.to_string())
         .header("content-type", "application/offset+octet-stream")
         .body(reqwest::Body::wrap_stream(body))
         .send()
-        .await;
-    let response = match sent {
-        Ok(response) => response,
-        Err(e) => return Err(Retry::Transient(ClientError::from(e).to_string())),
-    };
+        .await?;
     let status = response.status();
     if status == StatusCode::CONFLICT {
-        // 90011: the upload is busy or elsewhere (HEAD tells); any other 409
-        // (a different package of that name) no retry changes.
+        // A busy upload is worth another try; any other 409 (a different
+        // package of that name) no retry changes.
         let text = response.text().await.unwrap_or_default();
-        let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        let message = body["error"]["message"]
-            .as_str()
-            .unwrap_or(&text)
-            .to_string();
-        return Err(if body["error"]["code"] == 90011 {
-            Retry::Transient(format!("conflict: {message}"))
+        let error = error_of(&text);
+        let busy = error.as_ref().is_some_and(|e| e.code == UPLOAD_BUSY);
+        let message = error.map_or(text, |e| e.message);
+        return Err(if busy {
+            Failure::transient(format!("conflict: {message}"))
         } else {
-            Retry::Permanent(ClientError::Conflict(message))
+            ClientError::Conflict(message).into()
         });
     }
     if status == StatusCode::REQUEST_TIMEOUT || status.is_server_error() {
-        return Err(Retry::Transient(
-            check(response)
-                .await
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default(),
-        ));
+        return Err(retry_later(response).await);
     }
-    let response = check(response).await.map_err(Retry::Permanent)?;
+    let response = check(response).await?;
     let header = |name: &str| {
         response
             .headers()
@@ -291,9 +277,9 @@ async fn patch(
     match (header("depot-package-id"), header("upload-offset")) {
         (Some(id), _) => Ok(Patched::Finished(id as i64)),
         (None, Some(at)) => Ok(Patched::Partial(at)),
-        (None, None) => Err(Retry::Permanent(ClientError::Other(
-            "the server answered without Upload-Offset".into(),
-        ))),
+        (None, None) => {
+            Err(ClientError::Other("the server answered without Upload-Offset".into()).into())
+        }
     }
 }
 
@@ -303,21 +289,20 @@ enum Resume {
 }
 
 /// Where the upload stands on the server (tus HEAD).
-async fn resume_offset(client: &Client, location: &Url) -> Result<Resume, Retry> {
+async fn resume_offset(client: &Client, location: &Url) -> Result<Resume, Failure> {
     let response = client
         .request(Method::HEAD, location.clone())
         .header(TUS.0, TUS.1)
         .send()
-        .await
-        .map_err(|e| Retry::Transient(ClientError::from(e).to_string()))?;
+        .await?;
     let status = response.status();
     if status.is_server_error() {
-        return Err(Retry::Transient(format!("the server answered {status}")));
+        return Err(Failure::transient(format!("the server answered {status}")));
     }
     if !status.is_success() {
         // HEAD answers carry no body: say what the status means.
         let message = format!("the upload at {location} answered {status}");
-        return Err(Retry::Permanent(match status {
+        return Err(Failure::Permanent(match status {
             StatusCode::NOT_FOUND | StatusCode::GONE => {
                 ClientError::NotFound(format!("{message}: it expired or was removed"))
             }
@@ -337,8 +322,6 @@ async fn resume_offset(client: &Client, location: &Url) -> Result<Resume, Retry>
     match (header("depot-package-id"), header("upload-offset")) {
         (Some(id), _) => Ok(Resume::Finished(id as i64)),
         (None, Some(at)) => Ok(Resume::At(at)),
-        (None, None) => Err(Retry::Permanent(ClientError::Other(
-            "HEAD without Upload-Offset".into(),
-        ))),
+        (None, None) => Err(ClientError::Other("HEAD without Upload-Offset".into()).into()),
     }
 }

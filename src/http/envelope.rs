@@ -9,41 +9,8 @@ use utoipa::ToSchema;
 
 use super::context::{RequestContext, server_name};
 
-/// The envelope on the wire; also the schema of every JSON answer in the
-/// OpenAPI description (`Body_SoftwarePackageMeta`, …).
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Body<T> {
-    /// The answer; absent on errors and on answers without data (DELETE).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<T>,
-    successful: bool,
-    /// When the answer was made, RFC 3339 in the server's time zone.
-    timestamp: String,
-    /// Milliseconds the request took.
-    duration: u64,
-    /// The HTTP status, repeated.
-    status: u16,
-    /// The request's trace id: it is in depot's log lines and traces.
-    trace_id: String,
-    /// The host name of the replica that answered.
-    server: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<ErrorBody>,
-}
-
-#[derive(Serialize, Debug, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ErrorBody {
-    /// A stable number; the README lists them all.
-    pub code: u32,
-    /// The code's name: obshell's envelope carries it beside the number.
-    pub err_code: &'static str,
-    /// What went wrong and what to do about it.
-    pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
-}
+// The shapes on the wire live in `api_types`, which the client reads too.
+pub use crate::api_types::{Body, ErrorBody, PageInfo, Paged};
 
 /// The `data` of answers that have none.
 #[derive(Serialize, ToSchema)]
@@ -84,24 +51,8 @@ pub fn render<T: Serialize>(
         duration: ctx.started.elapsed().as_millis() as u64,
         status: status.as_u16(),
         trace_id: ctx.trace_id,
-        server: server_name(),
+        server: server_name().into(),
         error,
     };
     (status, Json(body)).into_response()
-}
-
-/// `page` of a paged list.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PageInfo {
-    pub number: u64,
-    pub size: u64,
-    pub total_elements: u64,
-    pub total_pages: u64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Paged<T> {
-    pub contents: Vec<T>,
-    pub page: PageInfo,
 }

@@ -219,7 +219,7 @@ impl IntoResponse for ApiError {
         let retry_after = self.retry_after;
         let body = ErrorBody {
             code: self.code as u32,
-            err_code: self.code.name(),
+            err_code: self.code.name().into(),
             message: self.message,
             target: None,
         };

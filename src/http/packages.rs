@@ -6,7 +6,6 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, RawQuery, State};
 use axum::http::{HeaderMap, header};
 use entity::package;
-use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -25,6 +24,9 @@ use crate::domain::query::ListQuery;
 use crate::domain::users::User;
 use crate::error::Error;
 
+// The shape on the wire lives in `api_types`, which the client reads too.
+pub use crate::api_types::SoftwarePackageMeta;
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, upload))
@@ -32,39 +34,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(upload_file))
         // The upload limit is enforced while streaming (and up front from Content-Length).
         .layer(DefaultBodyLimit::disable())
-}
-
-/// SoftwarePackageMeta, field for field as OCP answers it.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct SoftwarePackageMeta {
-    id: i64,
-    /// The RPM's name (`oceanbase-ce`), or the script's file name.
-    name: String,
-    file_name: String,
-    /// `rpm`, `sh`, `py`, …
-    extension: String,
-    /// Bytes.
-    size: i64,
-    /// Lowercase hex.
-    sha1: String,
-    /// Where to download it (`GET`, with credentials).
-    download_url: String,
-    /// OB_SERVER_INSTALL_PACKAGE, OB_AGENT_INSTALL_PACKAGE, OCP_AGENT_INSTALL_PACKAGE,
-    /// OBPROXY_INSTALL_PACKAGE, OB_BACKUP_AGENT_INSTALL_PACKAGE, OTHERS_RPM or SCRIPT.
-    #[serde(rename = "type")]
-    package_type: String,
-    version: String,
-    /// The RPM's release without its distribution (`100000102023092807`).
-    build_number: String,
-    /// The distribution (`el7`), empty for scripts.
-    operating_system: String,
-    /// `x86_64`, `aarch64`, `noarch`, …
-    architecture: String,
-    /// False for built-in packages (preloaded).
-    deletable: bool,
-    /// RFC 3339.
-    create_time: String,
 }
 
 /// The multipart body of an upload: the package in the `file` field (its

@@ -11,8 +11,8 @@ use serde_json::Value;
 use crate::backend_tests;
 use crate::common::rpms::RpmSpec;
 use crate::common::source::rust_files;
+use crate::common::upgrade_dep::{DEP_YAML, DEP_YAML_PATH};
 use crate::common::{Backend, PASSWORD, TestApp, Who, envelope};
-use crate::upgrade::{DEP_YAML, DEP_YAML_PATH};
 
 /// Routes are registered only through utoipa-axum's `routes!`, which takes
 /// each route from its handler's `#[utoipa::path]`: a plain axum `.route(…)`

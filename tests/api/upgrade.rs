@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::backend_tests;
 use crate::common::rpms::{RpmSpec, signature_end, signed_md5, with_md5_signature};
+use crate::common::upgrade_dep::{DEP_YAML, DEP_YAML_PATH};
 use crate::common::{Backend, TestApp, Who, envelope, expect_error};
 
 backend_tests!(
@@ -15,9 +16,6 @@ backend_tests!(
     obshell_rules_refuse_before_storing,
     one_package_record_for_both_apis,
 );
-
-pub(crate) const DEP_YAML: &str = "# upgrade graph\n- version: 4.2.1.0\n  can_be_upgraded_to:\n    - 4.2.1.1\n\n- version: 4.2.1.1\n  can_be_upgraded_to:\n    - 4.3.0.0\n  require_from_binary:\n    value: True\n    when_come_from: [4.2.1.0]\n";
-pub(crate) const DEP_YAML_PATH: &str = "/home/admin/oceanbase/etc/oceanbase_upgrade_dep.yml";
 
 /// Bytes that do not compress away, so payloads span several chunks.
 fn noise(len: usize) -> Vec<u8> {

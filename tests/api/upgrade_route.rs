@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::common::rpms::RpmSpec;
+use crate::common::upgrade_dep::{DEP_YAML_PATH, SEED_YAML};
 use crate::common::{Backend, TestApp, Who, envelope, expect_error};
 
 backend_tests!(
@@ -13,53 +14,10 @@ backend_tests!(
     route_errors
 );
 
-/// The seed's sample graph, plus the edge 4.2.1.1 → 4.2.1.2 of later releases.
-const SEED_YAML: &str = r#"
-- version: 4.0.0.0
-  can_be_upgraded_to:
-      - 4.1.0.0
-- version: 4.1.0.0-100000192023032010
-  can_be_upgraded_to:
-    - 4.1.0.0
-  deprecated: True
-- version: 4.1.0.0
-  can_be_upgraded_to:
-      - 4.1.0.1
-- version: 4.1.0.1
-  can_be_upgraded_to:
-      - 4.1.0.2
-- version: 4.1.0.2
-  can_be_upgraded_to:
-      - 4.2.0.0
-  require_from_binary:
-    value: True
-    when_come_from: [4.0.0.0, 4.1.0.0-100000192023032010]
-- version: 4.2.0.0-100000152023080109
-  can_be_upgraded_to:
-    - 4.2.0.0
-  deprecated: True
-- version: 4.2.0.0
-  can_be_upgraded_to:
-      - 4.2.1.0
-- version: 4.2.1.0
-  can_be_upgraded_to:
-      - 4.2.1.1
-- version: 4.2.1.1
-  can_be_upgraded_to:
-      - 4.3.0.0
-      - 4.2.1.2
-  require_from_binary:
-    value: True
-    when_come_from: [4.1.0.0, 4.1.0.1, 4.1.0.2, 4.2.0.0]
-"#;
-
 async fn store(app: &TestApp, version: &str, release: &str) -> Value {
     let spec = RpmSpec::new("oceanbase-ce", version, release, "x86_64")
         .file("/home/admin/oceanbase/bin/observer", "ELF")
-        .file(
-            "/home/admin/oceanbase/etc/oceanbase_upgrade_dep.yml",
-            SEED_YAML,
-        );
+        .file(DEP_YAML_PATH, SEED_YAML);
     let form = reqwest::multipart::Form::new().part(
         "file",
         reqwest::multipart::Part::bytes(spec.build()).file_name("ob.rpm"),

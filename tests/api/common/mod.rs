@@ -5,6 +5,7 @@ pub mod garage;
 pub mod proxy;
 pub mod rpms;
 pub mod source;
+pub mod upgrade_dep;
 
 use std::path::Path;
 use std::time::Duration;
