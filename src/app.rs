@@ -10,7 +10,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use url::Url;
 
-use crate::config::{Config, DownloadMode};
+use crate::config::{Cidr, Config, DownloadMode};
 use crate::db;
 use crate::domain::audit::AuditLog;
 use crate::domain::doctor::Doctor;
@@ -59,6 +59,8 @@ pub struct Settings {
     pub upload_idle_timeout: Duration,
     pub upload_expiry: Duration,
     pub gc_interval: Option<Duration>,
+    /// Peers whose `X-Forwarded-*` headers are believed.
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 pub struct Server {
@@ -140,6 +142,7 @@ impl Server {
                 upload_idle_timeout: config.upload_idle_timeout,
                 upload_expiry: config.upload_expiry,
                 gc_interval: config.gc_interval,
+                trusted_proxies: config.trusted_proxies,
             }),
         }));
         Ok(Self { listener, state })
@@ -174,6 +177,7 @@ impl Server {
             .settings
             .gc_interval
             .map(|every| tokio::spawn(collect_garbage(self.state.collector.clone(), every)));
+        let audit = self.state.audit.clone();
         let router = crate::http::router(self.state);
         // The peer's address, for the audit log.
         axum::serve(
@@ -183,6 +187,8 @@ impl Server {
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving HTTP")?;
+        // What the last requests did, and the open aggregation windows.
+        audit.flush().await;
         sweeper.abort();
         if let Some(collector) = collector {
             collector.abort();

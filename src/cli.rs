@@ -270,6 +270,8 @@ impl ServeArgs {
             preload_dir: self.preload_dir,
             migrate: !self.no_migrate,
             admin_password: self.admin_password.map(Secret::new),
+            // `--trusted-proxy CIDR` (repeatable; DEPOT_TRUSTED_PROXY), to be wired.
+            trusted_proxies: Vec::new(),
         })
     }
 }

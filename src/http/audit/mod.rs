@@ -1,13 +1,10 @@
 //! The audit trail of the HTTP API: every change (a mutating request) and
-//! every refused attempt (401, 403) is recorded after it is answered; and
-//! `GET /api/v2/audit-events` to read it back.
+//! every refused attempt (401, 403) is recorded after it is answered
+//! (`record`); and `GET /api/v2/audit-events` to read it back.
 
-use std::net::SocketAddr;
+mod record;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{Method, StatusCode};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::extract::State;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -15,138 +12,16 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::{Require, UserAdmin};
-use super::context::RequestContext;
 use super::envelope::{Body, Envelope, PageInfo, Paged};
 use super::error::{ApiError, ApiResult};
 use super::extract::QueryParams;
 use super::openapi::Errors;
 use crate::app::AppState;
-use crate::domain::audit::{AuditLog, Event, Filter};
+use crate::domain::audit::Filter;
+pub use record::middleware;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list))
-}
-
-/// The action a request is, by method and route template.
-fn action(method: &Method, route: &str) -> String {
-    let named = match (method.as_str(), route) {
-        ("POST", "/api/v2/software-packages") => "package.upload",
-        ("POST", "/api/v2/files/uploadFile") => "package.upload",
-        ("DELETE", "/api/v2/software-packages/{id}") => "package.delete",
-        ("POST", "/api/v1/upgrade/package") => "upgrade-package.upload",
-        ("DELETE", "/api/v1/upgrade/package/{id}") => "upgrade-package.delete",
-        ("POST", "/api/v2/uploads" | "/api/v2/uploads/") => "upload.create",
-        ("PATCH", "/api/v2/uploads/{id}") => "upload.append",
-        ("DELETE", "/api/v2/uploads/{id}") => "upload.terminate",
-        ("POST", "/api/v2/tokens") => "token.create",
-        ("DELETE", "/api/v2/tokens/{id}") => "token.revoke",
-        _ => "",
-    };
-    if named.is_empty() {
-        format!("{} {route}", method.as_str())
-    } else {
-        named.to_string()
-    }
-}
-
-/// Whether a request belongs in the audit log.
-fn audited(method: &Method, route: &str, status: StatusCode) -> bool {
-    let changes = matches!(*method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE)
-        // Planning a route reads only.
-        && route != "/api/v1/upgrade/route";
-    changes || matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
-}
-
-pub async fn middleware(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
-    let target = req.uri().path().to_string();
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
-    // Behind a proxy the peer is the proxy: keep what it says it forwarded too.
-    let forwarded = req
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty());
-    let address = match (peer, forwarded) {
-        (Some(peer), Some(client)) => format!("{client} (via {peer})"),
-        (Some(peer), None) => peer,
-        (None, Some(client)) => client,
-        (None, None) => String::new(),
-    };
-    let mut pending = Pending {
-        audit: state.audit.clone(),
-        context: RequestContext::current(),
-        method,
-        route,
-        target,
-        address,
-    };
-    let response = next.run(req).await;
-    pending.finish(response.status());
-    response
-}
-
-/// An event to record once the request ends, however it ends: the write
-/// happens in a task of its own, so that it neither delays the answer nor is
-/// lost when the client hangs up (hyper then drops the request's future).
-struct Pending {
-    audit: AuditLog,
-    context: RequestContext,
-    method: Method,
-    route: String,
-    target: String,
-    address: String,
-}
-
-/// Recorded for a change whose client went away before the answer.
-const CLIENT_CLOSED: u16 = 499;
-
-impl Pending {
-    fn finish(&mut self, status: StatusCode) {
-        if audited(&self.method, &self.route, status) {
-            self.record(status.as_u16());
-        }
-        // Recorded: nothing for `drop` to do.
-        self.method = Method::GET;
-        self.route.clear();
-    }
-
-    fn record(&self, status: u16) {
-        let event = Event {
-            at: Utc::now(),
-            actor: self.context.actor().unwrap_or_default(),
-            action: action(&self.method, &self.route),
-            target: self.target.clone(),
-            status,
-            address: self.address.clone(),
-            trace_id: self.context.trace_id.clone(),
-        };
-        let audit = self.audit.clone();
-        tokio::spawn(async move {
-            if let Err(e) = audit.record(event).await {
-                tracing::error!(error = %e, "recording an audit event failed");
-            }
-        });
-    }
-}
-
-impl Drop for Pending {
-    fn drop(&mut self) {
-        // Still here: the request was cancelled before it was answered.
-        if !self.route.is_empty() && audited(&self.method, &self.route, StatusCode::OK) {
-            self.record(CLIENT_CLOSED);
-        }
-    }
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -171,16 +46,52 @@ struct ListQuery {
 #[serde(rename_all = "camelCase")]
 struct AuditEventMeta {
     id: i64,
+    /// When it happened (the first request, for an aggregated event).
     time: String,
+    /// The user, or the name a failed login tried.
     actor: String,
+    /// The token used, or the known (revoked, expired) token a refused attempt presented.
     #[serde(skip_serializing_if = "Option::is_none")]
     token_id: Option<i64>,
+    /// The start of the bearer token a refused attempt presented (`depot_AbCd…`), never the secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_hint: Option<String>,
     action: String,
+    /// The request's path (clipped); `unknown route: …` for paths depot has no route for.
     target: String,
+    /// `success`, `refused` (4xx), `failed` (5xx), `stored` (the client hung
+    /// up, the package was stored anyway) or `shed` (a summary of events the
+    /// log could not keep up with).
     outcome: String,
     status: i32,
+    /// The peer's address; `CLIENT (via PROXY)` behind a trusted proxy.
     address: String,
+    /// The request's own id (its trace id, unless the client sent a `traceparent`).
     trace_id: String,
+    /// The trace id the client sent in `traceparent`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace_link: Option<String>,
+    /// Requests this event stands for: more than 1 for refused attempts
+    /// aggregated per source and minute, and for a summary of shed events.
+    count: i64,
+    /// The last of those requests (RFC 3339), when more than one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_time: Option<String>,
+    /// The package an upload stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    package: Option<AuditPackage>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct AuditPackage {
+    id: i64,
+    file_name: String,
+    sha1: String,
+}
+
+fn time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, false)
 }
 
 fn parse_time(name: &str, value: Option<&str>) -> ApiResult<Option<DateTime<Utc>>> {
@@ -193,7 +104,8 @@ fn parse_time(name: &str, value: Option<&str>) -> ApiResult<Option<DateTime<Utc>
         .transpose()
 }
 
-/// The audit log, newest first: every change and every refused attempt.
+/// The audit log, newest first: every change, and the refused attempts
+/// (aggregated per source and minute).
 #[utoipa::path(
     get,
     path = "/api/v2/audit-events",
@@ -224,15 +136,24 @@ async fn list(
             .into_iter()
             .map(|e| AuditEventMeta {
                 id: e.id,
-                time: e.at.to_rfc3339_opts(SecondsFormat::Millis, false),
+                time: time(e.at),
                 actor: e.actor,
                 token_id: e.token_id,
+                token_hint: e.token_hint,
                 action: e.action,
                 target: e.target,
                 outcome: e.outcome,
                 status: e.status,
                 address: e.address,
                 trace_id: e.trace_id,
+                trace_link: e.trace_link,
+                count: e.count,
+                last_time: e.last_at.map(time),
+                package: e.package_id.map(|id| AuditPackage {
+                    id,
+                    file_name: e.package_file.unwrap_or_default(),
+                    sha1: e.package_sha1.unwrap_or_default(),
+                }),
             })
             .collect(),
         page: PageInfo {
@@ -242,46 +163,4 @@ async fn list(
             total_pages: total.div_ceil(size),
         },
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn actions_are_named() {
-        assert_eq!(
-            action(&Method::DELETE, "/api/v2/software-packages/{id}"),
-            "package.delete"
-        );
-        assert_eq!(
-            action(&Method::PATCH, "/api/v2/uploads/{id}"),
-            "upload.append"
-        );
-        assert_eq!(action(&Method::POST, "/api/v2/other"), "POST /api/v2/other");
-    }
-
-    #[test]
-    fn what_is_audited() {
-        assert!(audited(
-            &Method::POST,
-            "/api/v2/software-packages",
-            StatusCode::OK
-        ));
-        assert!(audited(
-            &Method::GET,
-            "/api/v2/software-packages",
-            StatusCode::UNAUTHORIZED
-        ));
-        assert!(!audited(
-            &Method::GET,
-            "/api/v2/software-packages",
-            StatusCode::OK
-        ));
-        assert!(!audited(
-            &Method::POST,
-            "/api/v1/upgrade/route",
-            StatusCode::OK
-        ));
-    }
 }
