@@ -6,6 +6,8 @@ mod common;
 mod architecture;
 
 mod audit;
+mod audit_bounds;
+mod audit_honest;
 mod auth;
 mod cli;
 mod client;

@@ -299,3 +299,6 @@ mod tests {
         assert_eq!(short.hint, "… (7 characters)");
     }
 }
+
+#[cfg(test)]
+mod db_tests;
