@@ -42,6 +42,18 @@ impl Receipt {
         RECEIPT.try_with(Clone::clone).ok()
     }
 
+    /// `f` with the current receipt, if any, as its own: for work a request
+    /// hands to a task of its own (task-locals do not follow `tokio::spawn`).
+    pub fn carry<F: Future>(f: F) -> impl Future<Output = F::Output> {
+        let current = Self::current();
+        async move {
+            match current {
+                Some(receipt) => receipt.scope(f).await,
+                None => f.await,
+            }
+        }
+    }
+
     /// Something is about to be stored; the returned guard settles the
     /// receipt when it is dropped, with what `Storing::stored` says (nothing,
     /// unless told otherwise: a failure, a panic).
@@ -110,6 +122,12 @@ mod tests {
             .scope(async { Receipt::current().expect("in scope").storing() })
             .await;
         assert!(receipt.is_storing());
+        let carried = receipt
+            .scope(async {
+                tokio::spawn(Receipt::carry(async { Receipt::current().is_some() })).await
+            })
+            .await;
+        assert!(carried.unwrap(), "carried into a task");
         let waiting = tokio::spawn({
             let receipt = receipt.clone();
             async move { receipt.settled().await }

@@ -5,7 +5,7 @@
 //! costs a few rows, not one per request.
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum_extra::headers::authorization::{Bearer, Credentials};
@@ -100,8 +100,7 @@ fn is_change(route_known: bool, authenticated: bool, status: u16, stored: bool) 
 }
 
 /// The bearer token a request presents, named without its secret.
-fn presented_token(headers: &HeaderMap) -> Option<PresentedToken> {
-    let value = headers.get(header::AUTHORIZATION)?;
+fn presented_token(value: &HeaderValue) -> Option<PresentedToken> {
     let is_bearer = value
         .as_bytes()
         .get(..Bearer::SCHEME.len())
@@ -123,7 +122,7 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
         audit: state.audit.clone(),
         context: RequestContext::current(),
         target: target(route.as_deref(), req.uri().path()),
-        presented: presented_token(req.headers()),
+        authorization: req.headers().get(header::AUTHORIZATION).cloned(),
         receipt: receipt.clone(),
         method,
         route,
@@ -146,7 +145,8 @@ struct Pending {
     route: Option<String>,
     target: String,
     address: String,
-    presented: Option<PresentedToken>,
+    /// Read only to name a refused token.
+    authorization: Option<HeaderValue>,
     /// What the request stored, reported by ingest.
     receipt: Receipt,
     done: bool,
@@ -174,9 +174,10 @@ impl Pending {
         );
         // A token that authenticated is named by its id; one refused, by its start.
         let presented = self
-            .presented
-            .clone()
-            .filter(|_| actor.as_ref().is_none_or(|a| a.token.is_none()));
+            .authorization
+            .as_ref()
+            .filter(|_| actor.as_ref().is_none_or(|a| a.token.is_none()))
+            .and_then(presented_token);
         let event = Event {
             at: Utc::now(),
             actor: actor.unwrap_or_default(),
@@ -215,7 +216,7 @@ impl Drop for Pending {
             route: self.route.take(),
             target: std::mem::take(&mut self.target),
             address: std::mem::take(&mut self.address),
-            presented: self.presented.take(),
+            authorization: self.authorization.take(),
             receipt: self.receipt.clone(),
             done: true,
         };
