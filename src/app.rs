@@ -13,7 +13,7 @@ use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use url::Url;
 
-use crate::config::{Config, DownloadMode};
+use crate::config::{Cidr, Config, DownloadMode};
 use crate::db;
 use crate::domain::admission::UploadLimits;
 use crate::domain::audit::AuditLog;
@@ -63,6 +63,8 @@ pub struct Settings {
     pub upload_idle_timeout: Duration,
     pub upload_expiry: Duration,
     pub gc_interval: Option<Duration>,
+    /// Peers whose `X-Forwarded-*` headers are believed.
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 /// What a command does about migrations this binary has and the database
@@ -172,6 +174,7 @@ impl Services {
                 upload_idle_timeout: config.upload_idle_timeout,
                 upload_expiry: config.upload_expiry,
                 gc_interval: config.gc_interval,
+                trusted_proxies: config.trusted_proxies.clone(),
             }),
         })
     }
@@ -247,6 +250,7 @@ impl Server {
             .settings
             .gc_interval
             .map(|every| tokio::spawn(collect_garbage(self.state.collector.clone(), every)));
+        let audit = self.state.audit.clone();
         let router = crate::http::router(self.state);
         // The peer's address, for the audit log.
         axum::serve(
@@ -256,6 +260,8 @@ impl Server {
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving HTTP")?;
+        // What the last requests did, and the open aggregation windows.
+        audit.flush().await;
         sweeper.abort();
         if let Some(collector) = collector {
             collector.abort();

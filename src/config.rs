@@ -1,7 +1,7 @@
 //! Runtime configuration of `depot serve`, independent of how it was given
 //! (flags and environment in `cli`, literals in tests).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -55,6 +55,9 @@ pub struct Config {
     pub migrate: bool,
     /// Password for the `admin` user created on first start.
     pub admin_password: Option<Secret>,
+    /// Peers whose `X-Forwarded-For/Host/Proto` are believed (`--trusted-proxy`);
+    /// from anyone else those headers are ignored.
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 impl Config {
@@ -81,6 +84,7 @@ impl Config {
             preload_dir: None,
             migrate: true,
             admin_password: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -164,6 +168,65 @@ pub enum DownloadMode {
     Proxy,
 }
 
+/// A network, `10.0.0.0/8` or `fd00::/8`; a bare address is a network of one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        // An IPv4 peer on a dual-stack socket shows up as ::ffff:a.b.c.d.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.network, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (addr, prefix) = s.trim().split_once('/').unwrap_or((s.trim(), ""));
+        let network: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{s:?} is not an address or a network (10.0.0.0/8, fd00::/8)"))?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            "" => max,
+            p => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{s:?}: the prefix length must be 0 to {max}"))?,
+        };
+        Ok(Self { network, prefix })
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
 /// A string that never shows up in `Debug` output or logs.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -207,6 +270,25 @@ mod tests {
         }
         assert!(StorageConfig::parse("gs://x").is_err());
         assert!(StorageConfig::parse("s3://").is_err());
+    }
+
+    #[test]
+    fn networks() {
+        let net: Cidr = "10.1.0.0/16".parse().unwrap();
+        assert!(net.contains("10.1.200.3".parse().unwrap()));
+        assert!(!net.contains("10.2.0.1".parse().unwrap()));
+        assert!(net.contains("::ffff:10.1.0.9".parse().unwrap()));
+        let one: Cidr = "127.0.0.1".parse().unwrap();
+        assert!(one.contains("127.0.0.1".parse().unwrap()));
+        assert!(!one.contains("127.0.0.2".parse().unwrap()));
+        let v6: Cidr = "fd00::/8".parse().unwrap();
+        assert!(v6.contains("fd12::1".parse().unwrap()));
+        assert!(!v6.contains("10.1.0.1".parse().unwrap()));
+        let all: Cidr = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("192.0.2.1".parse().unwrap()));
+        assert_eq!(one.to_string(), "127.0.0.1/32");
+        assert!("10.0.0.0/33".parse::<Cidr>().is_err());
+        assert!("proxy".parse::<Cidr>().is_err());
     }
 
     #[test]

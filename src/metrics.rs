@@ -23,6 +23,8 @@ pub struct Metrics {
     pub gc_runs: IntCounterVec,
     pub gc_removed_objects: IntCounter,
     pub gc_removed_bytes: IntCounter,
+    pub audit_events_shed: IntCounterVec,
+    pub audit_events_unwritten: IntCounter,
 }
 
 /// Seconds, from a millisecond to several minutes (uploads are long).
@@ -107,6 +109,17 @@ impl Metrics {
                 "depot_gc_removed_bytes_total",
                 "Bytes freed by garbage collection",
             )?,
+            audit_events_shed: IntCounterVec::new(
+                Opts::new(
+                    "depot_audit_events_shed_total",
+                    "Audit events dropped because the audit log's queue was full, by kind (change, refusal); each drop is also summarised in the log",
+                ),
+                &["kind"],
+            )?,
+            audit_events_unwritten: IntCounter::new(
+                "depot_audit_events_unwritten_total",
+                "Audit events lost because the database refused to write them",
+            )?,
             registry,
         };
         m.registry.register(Box::new(m.requests.clone()))?;
@@ -124,6 +137,9 @@ impl Metrics {
         m.registry
             .register(Box::new(m.gc_removed_objects.clone()))?;
         m.registry.register(Box::new(m.gc_removed_bytes.clone()))?;
+        m.registry.register(Box::new(m.audit_events_shed.clone()))?;
+        m.registry
+            .register(Box::new(m.audit_events_unwritten.clone()))?;
         Ok(m)
     }
 

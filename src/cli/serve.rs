@@ -11,7 +11,7 @@ use url::Url;
 
 use super::DbArgs;
 use crate::app::Server;
-use crate::config::{Config, DownloadMode, Secret, StorageConfig, defaults};
+use crate::config::{Cidr, Config, DownloadMode, Secret, StorageConfig, defaults};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -76,6 +76,14 @@ pub struct ServeArgs {
     /// Directory whose files are imported at start as built-in (not deletable) packages.
     #[arg(long, env = "DEPOT_PRELOAD_DIR")]
     pub preload_dir: Option<PathBuf>,
+    /// A proxy (address or CIDR, repeatable or comma-separated) whose
+    /// X-Forwarded-For/Host/Proto headers are believed; by default none is.
+    #[arg(
+        long = "trusted-proxy",
+        env = "DEPOT_TRUSTED_PROXY",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<Cidr>,
     /// Do not run database migrations at start.
     #[arg(long, env = "DEPOT_NO_MIGRATE")]
     pub no_migrate: bool,
@@ -120,6 +128,7 @@ impl ServeArgs {
             gc_interval: Some(gc_interval).filter(|d| !d.is_zero()),
             gc_grace: self.gc_grace.into(),
             preload_dir: self.preload_dir,
+            trusted_proxies: self.trusted_proxies,
             migrate: !self.no_migrate,
             admin_password: self.admin_password.map(Secret::new),
         })

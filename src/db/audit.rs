@@ -1,14 +1,34 @@
 use chrono::{DateTime, Utc};
 use entity::audit_event;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder,
 };
 
-pub async fn insert(db: &impl ConnectionTrait, event: audit_event::Model) -> Result<(), DbErr> {
+/// Writes an event; its id.
+pub async fn insert(db: &impl ConnectionTrait, event: audit_event::Model) -> Result<i64, DbErr> {
     let mut row = audit_event::ActiveModel::from(event);
     row.id = sea_orm::ActiveValue::NotSet;
-    row.insert(db).await?;
+    Ok(row.insert(db).await?.id)
+}
+
+/// Adds `more` requests, the last at `last_at`, to an aggregated event.
+pub async fn add_repeats(
+    db: &impl ConnectionTrait,
+    id: i64,
+    more: i64,
+    last_at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    audit_event::Entity::update_many()
+        .col_expr(
+            audit_event::Column::Count,
+            Expr::col(audit_event::Column::Count).add(more),
+        )
+        .col_expr(audit_event::Column::LastAt, Expr::value(last_at))
+        .filter(audit_event::Column::Id.eq(id))
+        .exec(db)
+        .await?;
     Ok(())
 }
 

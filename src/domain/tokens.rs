@@ -97,7 +97,7 @@ pub fn check_token_name(name: &str) -> Result<()> {
     }
 }
 
-fn hash(secret: &str) -> String {
+pub(crate) fn hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 

@@ -17,7 +17,14 @@ use crate::metrics::METRICS;
 
 #[derive(Clone, Debug)]
 pub struct RequestContext {
+    /// The trace the request belongs to, as the envelope and the exported
+    /// spans say it: the client's when it sent a `traceparent`.
     pub trace_id: String,
+    /// This request's own id, never chosen by a client: its audit event's
+    /// trace id (the same as `trace_id` unless the client sent one).
+    pub request_id: String,
+    /// The trace id the client sent, kept as the link to its trace.
+    pub trace_link: Option<String>,
     pub started: Instant,
     /// Who the request authenticated as (or tried to), for the audit log.
     pub actor: Arc<Mutex<Option<Actor>>>,
@@ -30,10 +37,15 @@ tokio::task_local! {
 impl RequestContext {
     /// The current request's context (a fresh one outside any request).
     pub fn current() -> Self {
-        CONTEXT.try_with(Clone::clone).unwrap_or_else(|_| Self {
-            trace_id: new_trace_id(),
-            started: Instant::now(),
-            actor: Arc::default(),
+        CONTEXT.try_with(Clone::clone).unwrap_or_else(|_| {
+            let trace_id = new_trace_id();
+            Self {
+                request_id: trace_id.clone(),
+                trace_id,
+                trace_link: None,
+                started: Instant::now(),
+                actor: Arc::default(),
+            }
         })
     }
 
@@ -124,12 +136,28 @@ pub async fn middleware(req: Request, next: Next) -> Response {
             .get(header::CONTENT_LENGTH)
             .is_some_and(|v| v.as_bytes() != b"0");
     // Named by route template, not the raw path, to keep cardinality low.
-    let span = tracing::info_span!("request", %method, %route, trace_id = tracing::field::Empty);
+    let span = tracing::info_span!(
+        "request",
+        %method,
+        %route,
+        trace_id = tracing::field::Empty,
+        request_id = tracing::field::Empty
+    );
+    let trace_link = parent.as_ref().map(|(trace_id, _, _)| trace_id.clone());
     let trace_id = trace_id_of(&span, parent);
     span.record("trace_id", trace_id.as_str());
+    // A client names its trace, not this request: another request may carry
+    // the same trace id, and the audit log must tell them apart.
+    let request_id = match &trace_link {
+        Some(_) => new_trace_id(),
+        None => trace_id.clone(),
+    };
+    span.record("request_id", request_id.as_str());
     let started = Instant::now();
     let context = RequestContext {
         trace_id: trace_id.clone(),
+        request_id,
+        trace_link,
         started,
         actor: Arc::default(),
     };

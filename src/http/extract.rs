@@ -6,6 +6,7 @@ use axum::http::request::Parts;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::error::ApiError;
+use super::forwarded;
 use crate::app::AppState;
 
 /// `axum::extract::Path` answering bad input in the envelope.
@@ -19,7 +20,7 @@ pub struct PathParam<T>(pub T);
 pub struct QueryParams<T>(pub T);
 
 /// The base URL clients reach depot under: `--public-url`, or what the request
-/// says (`X-Forwarded-Proto/Host` from a proxy, else `Host`).
+/// says (`X-Forwarded-Proto/Host` from a trusted proxy, else `Host`).
 pub struct BaseUrl(String);
 
 /// Characters left as they are in a path segment.
@@ -55,17 +56,14 @@ where
         if let Some(url) = &state.settings.public_url {
             return Ok(Self(url.as_str().trim_end_matches('/').to_string()));
         }
-        let header = |name: &str| {
-            parts
-                .headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.split(',').next().unwrap_or_default().trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        let proto = header("x-forwarded-proto").unwrap_or_else(|| "http".into());
-        let host = header("x-forwarded-host")
-            .or_else(|| header(header::HOST.as_str()))
+        let proxied = forwarded::trusted(
+            forwarded::peer(&parts.extensions),
+            &state.settings.trusted_proxies,
+        );
+        let header = |name: &str, believed: bool| forwarded::header(&parts.headers, name, believed);
+        let proto = header("x-forwarded-proto", proxied).unwrap_or_else(|| "http".into());
+        let host = header("x-forwarded-host", proxied)
+            .or_else(|| header(header::HOST.as_str(), true))
             .or_else(|| parts.uri.authority().map(|a| a.to_string()))
             .ok_or_else(|| {
                 ApiError::bad_request("the request has no Host header; set --public-url")

@@ -10,6 +10,7 @@ pub mod envelope;
 pub mod error;
 pub mod extract;
 pub mod files;
+pub mod forwarded;
 pub mod health;
 pub mod openapi;
 pub mod packages;

@@ -7,6 +7,8 @@ mod architecture;
 mod attacks;
 
 mod audit;
+mod audit_bounds;
+mod audit_honest;
 mod auth;
 mod cli;
 mod client;

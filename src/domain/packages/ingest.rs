@@ -12,6 +12,7 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 use super::Packages;
 use crate::db::{self, packages::NewPackage};
 use crate::domain::admission::UploadSlot;
+use crate::domain::audit::{Receipt, StoredPackage};
 use crate::domain::classify::PackageType;
 use crate::domain::filename::{check_client_name, check_stored_name, script_extension};
 use crate::domain::rpm_header::{RpmInfo, is_rpm, read_rpm_header};
@@ -89,9 +90,18 @@ impl Packages {
         // hanging up now cannot leave the staging object behind.
         let this = self.clone();
         let registering = upload.clone();
+        // The request's audit event names the package, even when its client is gone.
+        let mut storing = Receipt::current().map(|r| r.storing());
         let mut ingested = tokio::spawn(async move {
             let result = this.register(&staged, &registering).await;
             this.store.discard(&staged).await;
+            if let (Some(storing), Ok(ingested)) = (&mut storing, &result) {
+                storing.stored(StoredPackage {
+                    id: ingested.package.id,
+                    file_name: ingested.package.file_name.clone(),
+                    sha1: ingested.package.sha1.clone(),
+                });
+            }
             drop(slot);
             result
         })
