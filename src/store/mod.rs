@@ -6,31 +6,31 @@
 mod digest;
 mod error;
 mod key;
+mod presign;
 mod s3;
+mod write;
 
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
 use object_store::local::LocalFileSystem;
 pub use object_store::path::Path;
 pub use object_store::signer::Method;
-use object_store::signer::{SignedUrlOptions, Signer};
-use object_store::{GetOptions, GetRange, GetResult, ObjectStore, ObjectStoreExt, WriteMultipart};
+use object_store::signer::Signer;
+use object_store::{GetOptions, GetRange, GetResult, ObjectStore, ObjectStoreExt};
 use url::Url;
 
 pub use digest::{Digester, Digests, SignedPart, SignedPartMd5, digest_bytes, rpm_signature_end};
 pub use key::{Area, BlobKey, upload_of_part, upload_part};
+pub use write::{Staged, Written};
 
 use crate::cache::TtlCache;
 use crate::config::StorageConfig;
 use crate::error::{Error, Result};
 use crate::metrics::METRICS;
 
-/// Parts uploaded concurrently while staging: bounds memory to a few parts.
-const PARTS_IN_FLIGHT: usize = 4;
 const MIN_PART_SIZE: u64 = 8 << 20;
 /// S3 allows 10,000 parts; leave headroom.
 const MAX_PARTS: u64 = 9_000;
@@ -45,17 +45,6 @@ pub struct BlobStore {
     local_root: Option<std::path::PathBuf>,
     /// Recently presigned URLs, by what they were signed for.
     presigned: Arc<TtlCache<String, Url>>,
-}
-
-/// A presigned URL is handed out again for this part of its lifetime (at most
-/// `MAX_PRESIGN_REUSE`): signing costs more than the rest of a redirect, and
-/// every holder still gets at least 90% of the lifetime asked for.
-const PRESIGN_REUSE_FRACTION: u32 = 10;
-const MAX_PRESIGN_REUSE: Duration = Duration::from_secs(60);
-const MAX_PRESIGNED: usize = 10_000;
-
-fn presign_cache() -> Arc<TtlCache<String, Url>> {
-    Arc::new(TtlCache::new(MAX_PRESIGN_REUSE, MAX_PRESIGNED))
 }
 
 /// What `probe` measured.
@@ -73,25 +62,6 @@ pub struct ObjectInfo {
     pub path: Path,
     pub size: u64,
     pub last_modified: chrono::DateTime<chrono::Utc>,
-}
-
-/// What `write_part` stored.
-#[derive(Debug)]
-pub struct Written {
-    pub len: u64,
-    /// Why the body ended early, when it did.
-    pub cut: Option<Error>,
-}
-
-/// An upload that has been written and hashed but not yet given its content key.
-#[derive(Debug)]
-pub struct Staged {
-    pub path: Path,
-    pub size: u64,
-    pub digests: Digests,
-    /// The first bytes, to tell an RPM from a script without another read.
-    pub magic: Vec<u8>,
-    pub key: BlobKey,
 }
 
 impl BlobStore {
@@ -112,7 +82,7 @@ impl BlobStore {
                     copier: None,
                     part_size,
                     local_root: Some(root.clone()),
-                    presigned: presign_cache(),
+                    presigned: presign::cache(),
                 })
             }
             StorageConfig::S3(s3cfg) => {
@@ -128,7 +98,7 @@ impl BlobStore {
                     copier: parts.copier.map(Arc::new),
                     part_size,
                     local_root: None,
-                    presigned: presign_cache(),
+                    presigned: presign::cache(),
                 })
             }
         }
@@ -175,117 +145,6 @@ impl BlobStore {
         Some(stat.blocks_available() * stat.fragment_size())
     }
 
-    /// Streams `body` into a staging object, hashing it on the way (the RPM
-    /// signed part's MD5 only if `signed_part`). Fails with `TooLarge` as soon
-    /// as more than `limit` bytes arrive; nothing is left behind on any failure.
-    pub async fn stage<S, E>(
-        &self,
-        mut body: S,
-        limit: u64,
-        signed_part: SignedPartMd5,
-    ) -> Result<Staged>
-    where
-        S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: Into<Error>,
-    {
-        let path = key::staging_object();
-        let upload = self.store.put_multipart(&path).await?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, self.part_size);
-        let mut digester = Digester::start(signed_part);
-        let mut size = 0u64;
-        let mut magic = Vec::with_capacity(8);
-
-        let copied: Result<()> = async {
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(Into::into)?;
-                size += chunk.len() as u64;
-                if size > limit {
-                    return Err(Error::UploadTooLarge { limit });
-                }
-                if magic.len() < 8 {
-                    let take = (8 - magic.len()).min(chunk.len());
-                    magic.extend_from_slice(&chunk[..take]);
-                }
-                writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-                digester.update(chunk.clone()).await;
-                writer.put(chunk);
-            }
-            // No package is empty; and S3 servers differ on a multipart
-            // upload of nothing (Garage refuses its empty part).
-            if size == 0 {
-                return Err(Error::IllegalArgument("the file is empty".into()));
-            }
-            Ok(())
-        }
-        .await;
-
-        if let Err(e) = copied {
-            if let Err(abort) = writer.abort().await {
-                tracing::warn!(%path, error = %abort, "aborting a failed staging upload");
-            }
-            return Err(e);
-        }
-        writer.finish().await?;
-        let digests = digester.finish().await.map_err(Error::internal)?;
-        Ok(Staged {
-            key: BlobKey::from_blake3(&digests.blake3),
-            path,
-            size,
-            digests,
-            magic,
-        })
-    }
-
-    /// Writes `body` to a new object at `path`, for a resumable upload's part.
-    /// When the body breaks (client gone, stalled), what arrived is kept if
-    /// `keep_cut` and the cause returned beside the length; a store failure or
-    /// more than `limit` bytes leave nothing.
-    pub async fn write_part<S>(
-        &self,
-        path: &Path,
-        mut body: S,
-        limit: u64,
-        keep_cut: bool,
-    ) -> Result<Written>
-    where
-        S: Stream<Item = Result<Bytes>> + Unpin,
-    {
-        let upload = self.store.put_multipart(path).await?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, self.part_size);
-        let mut len = 0u64;
-        let mut cut = None;
-        let copied: Result<()> = async {
-            while let Some(chunk) = body.next().await {
-                let chunk = match chunk {
-                    Ok(chunk) => chunk,
-                    Err(e @ (Error::UploadInterrupted(_) | Error::UploadStalled { .. })) => {
-                        cut = Some(e);
-                        return Ok(());
-                    }
-                    Err(e) => return Err(e),
-                };
-                len += chunk.len() as u64;
-                if len > limit {
-                    return Err(Error::UploadTooLarge { limit });
-                }
-                writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-                writer.put(chunk);
-            }
-            Ok(())
-        }
-        .await;
-        let keep = copied.is_ok() && len > 0 && (cut.is_none() || keep_cut);
-        if !keep {
-            if let Err(abort) = writer.abort().await {
-                tracing::warn!(%path, error = %abort, "aborting a part upload");
-            }
-            copied?;
-            return Ok(Written { len: 0, cut });
-        }
-        writer.finish().await?;
-        Ok(Written { len, cut })
-    }
-
     /// Removes an object by path; a missing one is not an error.
     pub async fn delete_path(&self, path: &Path) -> Result<()> {
         match self.store.delete(path).await {
@@ -305,33 +164,6 @@ impl BlobStore {
             bytes += object.size;
         }
         Ok((count, bytes))
-    }
-
-    /// Removes a staging object. A failure is only logged: the leftover is
-    /// never referenced and costs only space.
-    pub async fn discard(&self, staged: &Staged) {
-        if let Err(e) = self.store.delete(&staged.path).await {
-            tracing::warn!(path = %staged.path, error = %e, "removing a staging object");
-        }
-    }
-
-    /// Makes sure the staged bytes exist under their content key.
-    pub async fn ensure_stored(&self, staged: &Staged) -> Result<()> {
-        if self.exists(&staged.key).await? {
-            return Ok(());
-        }
-        let to = staged.key.path();
-        METRICS
-            .store_op("copy", async {
-                match &self.copier {
-                    Some(copier) if staged.size > copier.max_single_copy => {
-                        copier.copy(&staged.path, &to, staged.size).await
-                    }
-                    // Local files: a hard link; S3: CopyObject. Both are server-side.
-                    _ => Ok(self.store.copy(&staged.path, &to).await?),
-                }
-            })
-            .await
     }
 
     pub async fn exists(&self, key: &BlobKey) -> Result<bool> {
@@ -386,39 +218,5 @@ impl BlobStore {
         Ok(METRICS
             .store_op("get", self.store.get_opts(path, options))
             .await?)
-    }
-
-    /// A URL that lets its holder `method` the object directly, with the
-    /// response headers the download should carry. Only stores that
-    /// `can_presign` (S3) have one.
-    pub async fn presign(
-        &self,
-        method: Method,
-        key: &BlobKey,
-        content_disposition: &str,
-        content_type: &str,
-        ttl: Duration,
-    ) -> Result<Url> {
-        let Some(signer) = &self.signer else {
-            return Err(Error::internal("this store cannot presign URLs"));
-        };
-        let reuse = (ttl / PRESIGN_REUSE_FRACTION).min(MAX_PRESIGN_REUSE);
-        let cache_key = format!(
-            "{method} {} {} {content_type} {content_disposition}",
-            ttl.as_millis(),
-            key.as_str()
-        );
-        if let Some(url) = self.presigned.get_within(&cache_key, reuse) {
-            return Ok(url);
-        }
-        let options = SignedUrlOptions::default().with_query([
-            ("response-content-disposition", content_disposition),
-            ("response-content-type", content_type),
-        ]);
-        let url = signer
-            .signed_url_opts(method, &key.path(), ttl, &options)
-            .await?;
-        self.presigned.insert(cache_key, url.clone());
-        Ok(url)
     }
 }
