@@ -25,6 +25,7 @@ use crate::domain::preload::preload;
 use crate::domain::tokens::Tokens;
 use crate::domain::uploads::Uploads;
 use crate::domain::users::Users;
+use crate::http::serve::{ConnectionLimits, raise_open_file_limit, serve};
 use crate::store::BlobStore;
 
 /// Everything a request handler may need; cheap to clone: axum clones it
@@ -183,6 +184,7 @@ impl Services {
 pub struct Server {
     listener: TcpListener,
     state: AppState,
+    connections: ConnectionLimits,
 }
 
 impl Server {
@@ -212,12 +214,30 @@ impl Server {
                 .await
                 .with_context(|| format!("reading the preload directory {}", dir.display()))?;
         }
+        if let Some(files) = raise_open_file_limit() {
+            let wanted = config.max_connections as u64 + OTHER_FILES;
+            if files < wanted {
+                tracing::warn!(
+                    open_files = files,
+                    max_connections = config.max_connections,
+                    "the open-file limit is below --max-connections plus what the store and \
+                     database need; raise it (ulimit -n) or lower --max-connections"
+                );
+            }
+        }
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
         Ok(Self {
             listener,
             state: AppState(Arc::new(services)),
+            connections: ConnectionLimits {
+                header_timeout: config.header_timeout,
+                max_connections: config.max_connections,
+                max_connections_per_address: config.max_connections_per_address,
+                trusted_proxies: config.trusted_proxies.clone(),
+                shutdown_grace: config.shutdown_grace,
+            },
         })
     }
 
@@ -252,14 +272,7 @@ impl Server {
             .map(|every| tokio::spawn(collect_garbage(self.state.collector.clone(), every)));
         let audit = self.state.audit.clone();
         let router = crate::http::router(self.state);
-        // The peer's address, for the audit log.
-        axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP")?;
+        serve(self.listener, router, self.connections, shutdown).await;
         // What the last requests did, and the open aggregation windows.
         audit.flush().await;
         sweeper.abort();
@@ -269,6 +282,10 @@ impl Server {
         Ok(())
     }
 }
+
+/// Descriptors depot needs besides client connections: database pool, store
+/// files, logs.
+const OTHER_FILES: u64 = 256;
 
 /// Collects garbage every `every`; among replicas, whoever takes the lock.
 async fn collect_garbage(collector: Collector, every: Duration) {

@@ -17,6 +17,10 @@ pub mod defaults {
     pub const LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
     pub const PRESIGN_TTL: Duration = Duration::from_secs(300);
     pub const MAX_UPLOADS: usize = 64;
+    pub const HEADER_TIMEOUT: Duration = Duration::from_secs(15);
+    pub const MAX_CONNECTIONS: usize = 4096;
+    pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
+    pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
     pub const MAX_UPLOADS_PER_USER: usize = 8;
     pub const MAX_UPLOAD_SIZE: u64 = 8 << 30;
     pub const UPGRADE_CHUNK_SIZE: u64 = crate::domain::upgrade::DEFAULT_CHUNK_SIZE;
@@ -40,6 +44,14 @@ pub struct Config {
     /// Uploads received at once, over all users and per user; past either,
     /// an upload is refused (503, 429) before a byte is read.
     pub max_uploads: usize,
+    /// A request's headers must arrive within this; an idle kept-alive
+    /// connection is closed after as long.
+    pub header_timeout: Duration,
+    /// Open connections, in all and from one address (trusted proxies excepted).
+    pub max_connections: usize,
+    pub max_connections_per_address: usize,
+    /// How long shutdown waits for requests in flight.
+    pub shutdown_grace: Duration,
     pub max_uploads_per_user: usize,
     /// obshell's chunk size: `ChunkCount = ceil(PayloadSize / chunk size)`.
     pub upgrade_chunk_size: u64,
@@ -75,6 +87,10 @@ impl Config {
             presign_ttl: defaults::PRESIGN_TTL,
             max_upload_size: defaults::MAX_UPLOAD_SIZE,
             max_uploads: defaults::MAX_UPLOADS,
+            header_timeout: defaults::HEADER_TIMEOUT,
+            max_connections: defaults::MAX_CONNECTIONS,
+            max_connections_per_address: defaults::MAX_CONNECTIONS_PER_ADDRESS,
+            shutdown_grace: defaults::SHUTDOWN_GRACE,
             max_uploads_per_user: defaults::MAX_UPLOADS_PER_USER,
             upgrade_chunk_size: defaults::UPGRADE_CHUNK_SIZE,
             upload_idle_timeout: defaults::UPLOAD_IDLE_TIMEOUT,

@@ -55,6 +55,18 @@ pub struct ServeArgs {
     /// Uploads received at once over all users; past it, 503 with Retry-After.
     #[arg(long, env = "DEPOT_MAX_UPLOADS", default_value_t = defaults::MAX_UPLOADS)]
     pub max_uploads: usize,
+    /// A request's headers must arrive within this; idle kept-alive connections close after it too.
+    #[arg(long, env = "DEPOT_HEADER_TIMEOUT", default_value_t = defaults::HEADER_TIMEOUT.into())]
+    pub header_timeout: humantime::Duration,
+    /// Open connections at most; past it, new ones wait in the listen backlog.
+    #[arg(long, env = "DEPOT_MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Open connections from one address (trusted proxies excepted); the excess is closed.
+    #[arg(long, env = "DEPOT_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = defaults::MAX_CONNECTIONS_PER_ADDRESS)]
+    pub max_connections_per_address: usize,
+    /// On SIGTERM, how long requests in flight may still run.
+    #[arg(long, env = "DEPOT_SHUTDOWN_GRACE", default_value_t = defaults::SHUTDOWN_GRACE.into())]
+    pub shutdown_grace: humantime::Duration,
     /// Uploads one user may send at once; past it, 429 with Retry-After.
     #[arg(long, env = "DEPOT_MAX_UPLOADS_PER_USER", default_value_t = defaults::MAX_UPLOADS_PER_USER)]
     pub max_uploads_per_user: usize,
@@ -121,6 +133,10 @@ impl ServeArgs {
             presign_ttl: self.presign_ttl.into(),
             max_upload_size: self.max_upload_size.0,
             max_uploads: self.max_uploads,
+            header_timeout: self.header_timeout.into(),
+            max_connections: self.max_connections,
+            max_connections_per_address: self.max_connections_per_address,
+            shutdown_grace: self.shutdown_grace.into(),
             max_uploads_per_user: self.max_uploads_per_user,
             upgrade_chunk_size: self.upgrade_chunk_size.0,
             upload_idle_timeout: self.upload_idle_timeout.into(),

@@ -2,7 +2,7 @@
 //! code and a message, in the OCP envelope, logged once with the trace id.
 
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection, StringRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -38,6 +38,7 @@ pub enum Code {
     AlreadyExists = 90016,
     TooManyUploads = 90017,
     ServerBusy = 90018,
+    BodyTooLarge = 90019,
 }
 
 impl Code {
@@ -68,6 +69,7 @@ impl Code {
             Code::AlreadyExists => "DEPOT_ALREADY_EXISTS",
             Code::TooManyUploads => "DEPOT_TOO_MANY_UPLOADS",
             Code::ServerBusy => "DEPOT_SERVER_BUSY",
+            Code::BodyTooLarge => "DEPOT_BODY_TOO_LARGE",
         }
     }
 }
@@ -190,6 +192,33 @@ impl ApiError {
 impl From<PathRejection> for ApiError {
     fn from(e: PathRejection) -> Self {
         Self::bad_request(e.body_text())
+    }
+}
+
+/// A body read whole, refused: over its limit (413), or not text (400).
+impl From<StringRejection> for ApiError {
+    fn from(e: StringRejection) -> Self {
+        match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Code::BodyTooLarge,
+                "the request body is larger than this endpoint reads",
+            ),
+            _ => Self::bad_request(e.body_text()),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(e: JsonRejection) -> Self {
+        match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Code::BodyTooLarge,
+                "the request body is larger than this endpoint reads",
+            ),
+            _ => Self::bad_request(e.body_text()),
+        }
     }
 }
 

@@ -71,3 +71,16 @@ where
         Ok(Self(format!("{proto}://{host}")))
     }
 }
+
+/// A route's handlers with an explicit limit on bodies they read whole,
+/// whatever the router around them says.
+pub fn with_body_limit<S: Clone + Send + Sync + 'static>(
+    (schemas, paths, method_router): utoipa_axum::router::UtoipaMethodRouter<S>,
+    limit: usize,
+) -> utoipa_axum::router::UtoipaMethodRouter<S> {
+    (
+        schemas,
+        paths,
+        method_router.layer(axum::extract::DefaultBodyLimit::max(limit)),
+    )
+}

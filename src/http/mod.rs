@@ -14,6 +14,7 @@ pub mod forwarded;
 pub mod health;
 pub mod openapi;
 pub mod packages;
+pub mod serve;
 pub mod system;
 pub mod tokens;
 pub mod upgrades;

@@ -12,15 +12,18 @@ use utoipa_axum::routes;
 use super::auth::{Require, UserAdmin};
 use super::envelope::{Body, Envelope};
 use super::error::{ApiError, ApiResult};
-use super::extract::{PathParam, QueryParams};
+use super::extract::{PathParam, QueryParams, with_body_limit};
 use super::openapi::Errors;
 use crate::app::AppState;
 use crate::domain::tokens::TokenInfo;
 use crate::domain::users::Role;
 
+/// The largest token request read (a name, a user, a role, a lifetime).
+const MAX_TOKEN_REQUEST: usize = 16 << 10;
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list, create))
+        .routes(with_body_limit(routes!(list, create), MAX_TOKEN_REQUEST))
         .routes(routes!(show, revoke))
 }
 
@@ -95,7 +98,7 @@ async fn create(
     State(state): State<AppState>,
     body: Result<Json<CreateToken>, JsonRejection>,
 ) -> ApiResult<Envelope<TokenMeta>> {
-    let Json(body) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Json(body) = body?;
     let role = body
         .role
         .as_deref()

@@ -1,6 +1,7 @@
 //! obshell's upgrade-package API: `/api/v1/upgrade/package`.
 
 use axum::extract::multipart::MultipartRejection;
+use axum::extract::rejection::StringRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, RawQuery, State};
 use axum::http::HeaderMap;
 use chrono::SecondsFormat;
@@ -13,7 +14,7 @@ use utoipa_axum::routes;
 use super::auth::{PackageManager, PackageViewer, Require};
 use super::envelope::{Body, Envelope, NoData};
 use super::error::{ApiError, ApiResult};
-use super::extract::PathParam;
+use super::extract::{PathParam, with_body_limit};
 use super::openapi::Errors;
 use super::packages::{UploadForm, receive};
 use crate::app::AppState;
@@ -28,9 +29,17 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(upload))
         .routes(routes!(list))
         .routes(routes!(remove))
-        .routes(routes!(route_stored, route_posted))
+        .routes(with_body_limit(
+            routes!(route_stored, route_posted),
+            MAX_DEP_YAML,
+        ))
+        // Upload bodies are limited while they stream; the route's YAML above keeps its own limit.
         .layer(DefaultBodyLimit::disable())
 }
+
+/// The largest dependency YAML `POST /api/v1/upgrade/route` reads (the
+/// real ones are a few KiB).
+const MAX_DEP_YAML: usize = 1 << 20;
 
 /// UpgradePkgInfo, spelled on the wire as the seed's sample response spells it
 /// (obshell's Go clients match keys regardless of case).
@@ -303,8 +312,9 @@ async fn route_posted(
     _: Require<PackageViewer>,
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
-    yaml: String,
+    yaml: Result<String, StringRejection>,
 ) -> ApiResult<Envelope<RouteAnswer>> {
+    let yaml = yaml?;
     let req = route_request(query.as_deref(), Some(yaml))?;
     let plan = state.packages.plan_upgrade(req).await?;
     Ok(Envelope::ok(plan.into()))

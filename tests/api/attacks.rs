@@ -13,7 +13,10 @@ use tokio::task::JoinHandle;
 use crate::backend_tests;
 use crate::common::{Backend, TestApp, Who, config_for, envelope};
 
-backend_tests!(slow_uploads_cannot_wedge_the_server);
+backend_tests!(
+    slow_uploads_cannot_wedge_the_server,
+    bodies_read_whole_have_a_limit
+);
 
 /// An upload that sends its multipart preamble and 1 KiB of its file, then
 /// nothing, until dropped (the client leaves).
@@ -151,4 +154,99 @@ async fn slow_uploads_cannot_wedge_the_server(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(stored, "the slots of the cut uploads were never given back");
+}
+
+/// Slowloris: one client opens connections and sends half a request on
+/// each. Those beyond its share are closed at once, the rest when the
+/// header timeout ends them, and everyone else is served all along.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_connections_cannot_deny_service() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const SHARE: usize = 20;
+    let app = TestApp::start_with(
+        Backend::SqliteLocal,
+        Box::new(|config| {
+            config.header_timeout = Duration::from_secs(1);
+            config.max_connections_per_address = SHARE;
+        }),
+    )
+    .await;
+    let server: std::net::SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
+    // The attacker comes from another loopback address than the test's client.
+    let mut attack = Vec::new();
+    for _ in 0..SHARE * 5 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let mut stream = socket.connect(server).await.unwrap();
+        // Half a request: never the blank line that ends the headers.
+        let _ = stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await;
+        attack.push(stream);
+    }
+    // Everyone else is served while the attack holds its share.
+    assert_eq!(
+        app.get(Who::Viewer, "/api/v2/software-packages")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // Every attacking connection ends: past its share at once, the others
+    // at the header timeout (a read that waited longer fails the test).
+    let mut closed = 0;
+    for stream in &mut attack {
+        let mut buf = [0u8; 1024];
+        let end = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    // hyper may answer 408 before closing.
+                    Ok(_) => continue,
+                }
+            }
+        })
+        .await;
+        assert!(end.is_ok(), "a half-open connection was never closed");
+        closed += 1;
+    }
+    assert_eq!(closed, SHARE * 5);
+    assert_eq!(
+        app.get(Who::Anonymous, "/healthz").await.status(),
+        StatusCode::OK
+    );
+}
+
+/// Every body depot reads whole has a limit: a viewer's 2 GiB body to the
+/// route planner once took 4.6 GB of memory. Just over each limit is refused
+/// with 413 in the envelope (just over: the client can still send it all
+/// before the answer, so it reads the answer rather than a broken pipe).
+async fn bodies_read_whole_have_a_limit(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let cases = [
+        (
+            Who::Viewer,
+            "/api/v1/upgrade/route?from=4.0.0.0&to=4.2.0.0",
+            "application/yaml",
+            (1 << 20) + 1024,
+        ),
+        (
+            Who::Admin,
+            "/api/v2/tokens",
+            "application/json",
+            (16 << 10) + 1024,
+        ),
+    ];
+    for (who, path, content_type, size) in cases {
+        let response = app
+            .request(who, Method::POST, path)
+            .header(CONTENT_TYPE, content_type)
+            .body(" ".repeat(size))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = envelope(response).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{path}: {body}");
+        assert_eq!(body["error"]["errCode"], "DEPOT_BODY_TOO_LARGE", "{path}");
+    }
 }
