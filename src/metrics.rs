@@ -21,6 +21,8 @@ pub struct Metrics {
     pub gc_runs: IntCounterVec,
     pub gc_removed_objects: IntCounter,
     pub gc_removed_bytes: IntCounter,
+    pub payload_walks: IntCounterVec,
+    pub payload_walks_in_progress: IntGauge,
 }
 
 /// Seconds, from a millisecond to several minutes (uploads are long).
@@ -94,6 +96,17 @@ impl Metrics {
                 "depot_gc_removed_bytes_total",
                 "Bytes freed by garbage collection",
             )?,
+            payload_walks: IntCounterVec::new(
+                Opts::new(
+                    "depot_payload_walks_total",
+                    "Walks over RPM payloads (obshell's upgrade uploads), by outcome",
+                ),
+                &["outcome"],
+            )?,
+            payload_walks_in_progress: IntGauge::new(
+                "depot_payload_walks_in_progress",
+                "Walks over RPM payloads running now",
+            )?,
             registry,
         };
         m.registry.register(Box::new(m.requests.clone()))?;
@@ -108,6 +121,9 @@ impl Metrics {
         m.registry
             .register(Box::new(m.gc_removed_objects.clone()))?;
         m.registry.register(Box::new(m.gc_removed_bytes.clone()))?;
+        m.registry.register(Box::new(m.payload_walks.clone()))?;
+        m.registry
+            .register(Box::new(m.payload_walks_in_progress.clone()))?;
         Ok(m)
     }
 

@@ -3,6 +3,9 @@
 //! checked (announced digests, obshell's rules), copied under their content
 //! key and recorded, all or nothing.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use bytes::Bytes;
 use entity::{package, upgrade_package};
 use futures::{Stream, TryStreamExt};
@@ -78,11 +81,15 @@ impl Packages {
         };
         let staged = self.store.stage(body, limit, signed_part).await?;
         // The body is consumed; finish in a task of its own so that a client
-        // hanging up now cannot leave the staging object behind.
+        // hanging up now cannot leave the staging object behind. But what is
+        // only worth doing for an answer (reading a payload through) stops
+        // when this future is dropped: when the client is gone.
+        let gone = StopOnDrop::default();
+        let stop = gone.flag();
         let this = self.clone();
         let registering = upload.clone();
         let mut ingested = tokio::spawn(async move {
-            let result = this.register(&staged, &registering).await;
+            let result = this.register(&staged, &registering, stop).await;
             this.store.discard(&staged).await;
             result
         })
@@ -95,7 +102,12 @@ impl Packages {
         Ok(ingested)
     }
 
-    async fn register(&self, staged: &Staged, upload: &Submission) -> Result<Ingested> {
+    async fn register(
+        &self,
+        staged: &Staged,
+        upload: &Submission,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Ingested> {
         check_digest(
             "SHA-1",
             upload.expected_sha1.as_deref(),
@@ -110,7 +122,7 @@ impl Packages {
         // obshell's checks and fields come first: a refused package stores nothing.
         let details = match (upload.origin == Origin::UpgradeApi, &rpm) {
             (false, _) => None,
-            (true, Some(rpm)) => Some(upgrade::inspect(&self.store, staged, rpm).await?),
+            (true, Some(rpm)) => Some(upgrade::inspect(&self.store, staged, rpm, stop).await?),
             (true, None) => return Err(Error::invalid("an upgrade package must be an RPM")),
         };
         let (package, outcome) = self.store_package(staged, new).await?;
@@ -272,5 +284,22 @@ fn same_or_conflict(
             "a different package named {:?} already exists (id {}, sha1 {}); delete it first or upload under another name",
             existing.file_name, existing.id, existing.sha1
         )))
+    }
+}
+
+/// Sets its flag when dropped: held by a request's future, it tells work
+/// running on in a task of its own that nobody waits for the answer.
+#[derive(Default)]
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl StopOnDrop {
+    fn flag(&self) -> Arc<AtomicBool> {
+        self.0.clone()
+    }
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
