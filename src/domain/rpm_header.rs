@@ -59,6 +59,21 @@ impl RpmInfo {
     }
 }
 
+/// Checks the signature's MD5 (over the main header and the payload)
+/// against the MD5 of the bytes that arrived (`computed`; `None` when they
+/// end before the signature does). An RPM signed without an MD5 passes: the
+/// rpm crate, rpmbuild in FIPS mode and newer rpm releases build them so.
+pub fn check_signed_md5(rpm: &RpmInfo, computed: Option<&str>) -> Result<(), String> {
+    match (&rpm.signed_md5, computed) {
+        (None, _) => Ok(()),
+        (Some(signed), Some(computed)) if signed == computed => Ok(()),
+        (Some(signed), computed) => Err(format!(
+            "the RPM's MD5 digest does not match its contents: it is corrupt, damaged on the way or altered (its signature says MD5 {signed}, the bytes received hash to {}); nothing was stored",
+            computed.unwrap_or("nothing")
+        )),
+    }
+}
+
 pub fn is_rpm(magic: &[u8]) -> bool {
     magic.starts_with(&RPM_MAGIC)
 }
@@ -269,6 +284,21 @@ mod tests {
         assert_eq!(i.signed_md5, None);
         let signed = crate::store::digest_bytes(&bytes).rpm_signed.unwrap();
         assert!(signed.offset < i.payload_offset);
+    }
+
+    #[test]
+    fn the_signed_md5_must_match_when_there_is_one() {
+        let signed = RpmInfo {
+            signed_md5: Some("550d75397013d00ca0a8e529d17020c3".into()),
+            ..info("1.el7")
+        };
+        assert!(check_signed_md5(&signed, Some("550d75397013d00ca0a8e529d17020c3")).is_ok());
+        let err = check_signed_md5(&signed, Some("00000000000000000000000000000000")).unwrap_err();
+        assert!(err.contains("does not match its contents"), "{err}");
+        assert!(err.contains("00000000000000000000000000000000"), "{err}");
+        assert!(check_signed_md5(&signed, None).is_err());
+        // Signed without an MD5: nothing to check.
+        assert!(check_signed_md5(&info("1.el7"), Some("abc")).is_ok());
     }
 
     #[test]

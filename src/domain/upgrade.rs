@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use futures::TryStreamExt;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
-use super::rpm_header::RpmInfo;
+use super::rpm_header::{RpmInfo, check_signed_md5};
 use super::rpm_payload::{self, Bounds, PayloadError, Stop, find_in_payload_within};
 use super::upgrade_route::parse_dep_yaml;
 use crate::db::upgrades::UpgradeDetails;
@@ -66,12 +66,8 @@ pub fn check_package(rpm: &RpmInfo) -> Result<()> {
 /// The MD5 obshell reports: the signature's, which must match the bytes that
 /// arrived; or, for an RPM signed without one, the MD5 depot computed.
 pub fn verified_md5(rpm: &RpmInfo, computed: &str) -> Result<String> {
-    match &rpm.signed_md5 {
-        Some(signed) if signed != computed => Err(Error::invalid(format!(
-            "the package is corrupt: its signature says MD5 {signed}, the bytes received hash to {computed}"
-        ))),
-        _ => Ok(computed.to_string()),
-    }
+    check_signed_md5(rpm, Some(computed)).map_err(Error::IllegalArgument)?;
+    Ok(computed.to_string())
 }
 
 /// Everything obshell reports about a staged RPM, checking it on the way.

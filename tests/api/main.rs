@@ -15,6 +15,7 @@ mod doctor;
 mod download;
 mod faults;
 mod gc;
+mod integrity;
 mod list;
 mod metrics;
 mod openapi;

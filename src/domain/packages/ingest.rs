@@ -1,7 +1,7 @@
 //! Ingest: a submitted file becomes a package. The bytes are staged and
 //! hashed, the package described from them (RPM header or script name),
-//! checked (announced digests, obshell's rules), copied under their content
-//! key and recorded, all or nothing.
+//! checked (announced digests, an RPM's own MD5, obshell's rules), copied
+//! under their content key and recorded, all or nothing.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +16,7 @@ use super::Packages;
 use crate::db::{self, packages::NewPackage};
 use crate::domain::classify::PackageType;
 use crate::domain::filename::{check_client_name, check_stored_name, script_extension};
-use crate::domain::rpm_header::{RpmInfo, is_rpm, read_rpm_header};
+use crate::domain::rpm_header::{RpmInfo, check_signed_md5, is_rpm, read_rpm_header};
 use crate::domain::upgrade;
 use crate::error::{Error, Result};
 use crate::store::{SignedPartMd5, Staged};
@@ -74,12 +74,12 @@ impl Packages {
         if let Some(name) = &upload.client_name {
             check_client_name(name).map_err(Error::IllegalArgument)?;
         }
-        // The signed part's MD5 is reported only by obshell's upgrade API.
-        let signed_part = match upload.origin {
-            Origin::UpgradeApi => SignedPartMd5::Compute,
-            Origin::PackageApi | Origin::Preload => SignedPartMd5::Skip,
-        };
-        let staged = self.store.stage(body, limit, signed_part).await?;
+        // Every RPM's signed part is hashed, to check it against the MD5 its
+        // signature carries (one more MD5 pass, on a thread of its own).
+        let staged = self
+            .store
+            .stage(body, limit, SignedPartMd5::Compute)
+            .await?;
         // The body is consumed; finish in a task of its own so that a client
         // hanging up now cannot leave the staging object behind. But what is
         // only worth doing for an answer (reading a payload through) stops
@@ -208,6 +208,8 @@ impl Packages {
                     staged.size
                 )));
             }
+            let computed = staged.digests.rpm_signed.as_ref().map(|s| s.md5.as_str());
+            check_signed_md5(&info, computed).map_err(Error::IllegalArgument)?;
             let package_type = match upload.declared_type {
                 Some(PackageType::Script) => {
                     return Err(Error::invalid(
