@@ -8,7 +8,8 @@ use std::sync::atomic::AtomicBool;
 use futures::TryStreamExt;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
-use super::rpm_header::{RpmInfo, check_signed_md5};
+use super::rpm_header::RpmInfo;
+use super::rpm_integrity::check_signed_md5;
 use super::rpm_payload::{self, Bounds, PayloadError, Stop, find_in_payload_within};
 use super::upgrade_route::parse_dep_yaml;
 use crate::db::upgrades::UpgradeDetails;

@@ -1,6 +1,7 @@
-//! What every upload path checks of what it stores: an RPM's own MD5
-//! (multipart, tus, preload and obshell's API alike), and names that are
-//! safe to paste into a shell (refused before a byte is sent, for tus).
+//! What every upload path checks of what it stores: an RPM's own digests,
+//! MD5 or SHA-256 (multipart, tus, preload and obshell's API alike), and
+//! names that are safe to paste into a shell (refused before a byte is
+//! sent, for tus).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -8,7 +9,7 @@ use reqwest::multipart::{Form, Part};
 use reqwest::{Method, Response, StatusCode};
 
 use crate::backend_tests;
-use crate::common::rpms::{ocp_agent, with_md5_signature};
+use crate::common::rpms::{RpmSpec, ocp_agent, with_md5_signature};
 use crate::common::{Backend, PASSWORD, TestApp, Who, envelope, expect_error};
 
 backend_tests!(
@@ -73,11 +74,26 @@ async fn a_damaged_rpm_is_refused_by_multipart_upload(backend: Backend) {
     assert!(app.stored_objects().await.is_empty());
     assert!(app.staging_objects().await.is_empty());
 
-    // The undamaged package is stored; so is one signed without an MD5 (as
-    // the rpm crate builds them), which has nothing to check against.
+    // Signed without an MD5, as rpm 6 and the rpm crate build them: the
+    // payload's SHA-256 in the header (rpm 4.14 and later) catches it.
+    let modern = RpmSpec::new("tools", "1.0", "1.el7", "noarch").build();
+    let message = expect_error(
+        app.upload("tools.rpm", damaged(&modern)).await,
+        StatusCode::BAD_REQUEST,
+        10001,
+    )
+    .await;
+    assert!(
+        message.contains("payload does not match its SHA-256 digest"),
+        "{message}"
+    );
+    assert_eq!(package_count(&app).await, 0);
+    assert!(app.stored_objects().await.is_empty());
+    assert!(app.staging_objects().await.is_empty());
+
+    // Undamaged, both are stored.
     app.upload_ok("agent.rpm", good).await;
-    let unsigned = crate::common::rpms::RpmSpec::new("tools", "1.0", "1.el7", "noarch").build();
-    app.upload_ok("tools.rpm", damaged(&unsigned)).await;
+    app.upload_ok("tools.rpm", modern).await;
     assert_eq!(package_count(&app).await, 2);
 }
 

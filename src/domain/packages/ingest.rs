@@ -1,6 +1,6 @@
 //! Ingest: a submitted file becomes a package. The bytes are staged and
 //! hashed, the package described from them (RPM header or script name),
-//! checked (announced digests, an RPM's own MD5, obshell's rules), copied
+//! checked (announced digests, an RPM's own digests, obshell's rules), copied
 //! under their content key and recorded, all or nothing.
 
 use std::sync::Arc;
@@ -16,7 +16,8 @@ use super::Packages;
 use crate::db::{self, packages::NewPackage};
 use crate::domain::classify::PackageType;
 use crate::domain::filename::{check_client_name, check_stored_name, script_extension};
-use crate::domain::rpm_header::{RpmInfo, check_signed_md5, is_rpm, read_rpm_header};
+use crate::domain::rpm_header::{RpmInfo, is_rpm, read_rpm};
+use crate::domain::rpm_integrity::{Received, check_rpm};
 use crate::domain::upgrade;
 use crate::error::{Error, Result};
 use crate::store::{SignedPartMd5, Staged};
@@ -74,8 +75,8 @@ impl Packages {
         if let Some(name) = &upload.client_name {
             check_client_name(name).map_err(Error::IllegalArgument)?;
         }
-        // Every RPM's signed part is hashed, to check it against the MD5 its
-        // signature carries (one more MD5 pass, on a thread of its own).
+        // Every RPM is hashed as its own digests cover it, to check it against
+        // them (one more MD5 and SHA-256 pass, on a thread of its own).
         let staged = self
             .store
             .stage(body, limit, SignedPartMd5::Compute)
@@ -192,7 +193,8 @@ impl Packages {
             let stream = self.store.get(&staged.path, None).await?.into_stream();
             let reader =
                 SyncIoBridge::new(StreamReader::new(stream.map_err(std::io::Error::other)));
-            let info = match tokio::task::spawn_blocking(move || read_rpm_header(reader)).await {
+            let (info, digests) = match tokio::task::spawn_blocking(move || read_rpm(reader)).await
+            {
                 Ok(parsed) => parsed.map_err(Error::IllegalArgument)?,
                 // The rpm crate panics on some inconsistent headers: that is bad input, not a bug of ours.
                 Err(e) if e.is_panic() => {
@@ -208,8 +210,12 @@ impl Packages {
                     staged.size
                 )));
             }
-            let computed = staged.digests.rpm_signed.as_ref().map(|s| s.md5.as_str());
-            check_signed_md5(&info, computed).map_err(Error::IllegalArgument)?;
+            let signed = staged.digests.rpm_signed.as_ref();
+            let received = Received {
+                signed_md5: signed.map(|s| s.md5.as_str()),
+                payload_sha256: signed.and_then(|s| s.payload_sha256.as_deref()),
+            };
+            check_rpm(&info, &digests, received).map_err(Error::IllegalArgument)?;
             let package_type = match upload.declared_type {
                 Some(PackageType::Script) => {
                     return Err(Error::invalid(

@@ -117,10 +117,18 @@ pub fn payload_offset(rpm: &[u8]) -> usize {
 }
 
 /// `rpm` with its payload replaced by `payload` (compressed as the header
-/// says), and a signature that matches (SIZE and MD5): a package rpmbuild
-/// could have made, whatever its payload holds.
+/// says), the header's payload digest and a signature (SIZE and MD5) that
+/// match: a package rpmbuild could have made, whatever its payload holds.
 pub fn with_payload(rpm: &[u8], payload: &[u8]) -> Vec<u8> {
-    let mut out = rpm[..payload_offset(rpm)].to_vec();
+    use sha2::{Digest, Sha256};
+    let offset = payload_offset(rpm);
+    let mut out = rpm[..offset].to_vec();
+    let old = hex::encode(Sha256::digest(&rpm[offset..]));
+    let at = out
+        .windows(old.len())
+        .position(|w| w == old.as_bytes())
+        .expect("the header carries the payload's SHA-256");
+    out[at..at + old.len()].copy_from_slice(hex::encode(Sha256::digest(payload)).as_bytes());
     out.extend_from_slice(payload);
     with_md5_signature(&out, None)
 }
