@@ -25,6 +25,8 @@ pub struct Metrics {
     pub gc_removed_bytes: IntCounter,
     pub audit_events_shed: IntCounterVec,
     pub audit_events_unwritten: IntCounter,
+    pub payload_walks: IntCounterVec,
+    pub payload_walks_in_progress: IntGauge,
 }
 
 /// Seconds, from a millisecond to several minutes (uploads are long).
@@ -120,6 +122,17 @@ impl Metrics {
                 "depot_audit_events_unwritten_total",
                 "Audit events lost because the database refused to write them",
             )?,
+            payload_walks: IntCounterVec::new(
+                Opts::new(
+                    "depot_payload_walks_total",
+                    "Walks over RPM payloads (obshell's upgrade uploads), by outcome",
+                ),
+                &["outcome"],
+            )?,
+            payload_walks_in_progress: IntGauge::new(
+                "depot_payload_walks_in_progress",
+                "Walks over RPM payloads running now",
+            )?,
             registry,
         };
         m.registry.register(Box::new(m.requests.clone()))?;
@@ -140,6 +153,9 @@ impl Metrics {
         m.registry.register(Box::new(m.audit_events_shed.clone()))?;
         m.registry
             .register(Box::new(m.audit_events_unwritten.clone()))?;
+        m.registry.register(Box::new(m.payload_walks.clone()))?;
+        m.registry
+            .register(Box::new(m.payload_walks_in_progress.clone()))?;
         Ok(m)
     }
 

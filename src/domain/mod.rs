@@ -1,5 +1,6 @@
 //! Domain logic: what depot does, independent of HTTP. Pure parts (type
-//! inference, file names, RPM headers, list queries) have no I/O at all.
+//! inference, file names, RPM headers and their digests, list queries) have
+//! no I/O at all.
 
 pub mod admission;
 pub mod audit;
@@ -13,6 +14,7 @@ pub mod packages;
 pub mod preload;
 pub mod query;
 pub mod rpm_header;
+pub mod rpm_integrity;
 pub mod rpm_payload;
 pub mod tokens;
 pub mod upgrade;

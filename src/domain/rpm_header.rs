@@ -4,8 +4,10 @@
 use std::io::{self, Read};
 
 use rpm::{IndexSignatureTag, IndexTag, PackageMetadata};
+use sha2::{Digest, Sha256};
 
 use super::classify::{PackageType, infer_rpm_type};
+use super::rpm_integrity::RpmDigests;
 
 pub const RPM_MAGIC: [u8; 4] = [0xed, 0xab, 0xee, 0xdb];
 const HEADER_MAGIC: [u8; 4] = [0x8e, 0xad, 0xe8, 0x01];
@@ -64,7 +66,13 @@ pub fn is_rpm(magic: &[u8]) -> bool {
 }
 
 /// Reads the headers of the RPM at the start of `input`.
-pub fn read_rpm_header(mut input: impl Read) -> Result<RpmInfo, String> {
+pub fn read_rpm_header(input: impl Read) -> Result<RpmInfo, String> {
+    read_rpm(input).map(|(info, _)| info)
+}
+
+/// Reads the headers of the RPM at the start of `input`, and what they say of
+/// its bytes: the header's own SHA-256 checked, the payload's to check.
+pub fn read_rpm(mut input: impl Read) -> Result<(RpmInfo, RpmDigests), String> {
     let bytes = read_header_region(&mut input)?;
     let meta = PackageMetadata::parse(&mut &bytes.region[..])
         .map_err(|e| format!("not a valid RPM package: {e}"))?;
@@ -111,7 +119,18 @@ pub fn read_rpm_header(mut input: impl Read) -> Result<RpmInfo, String> {
         .get_entry_data_as_string(IndexTag::RPMTAG_PAYLOADCOMPRESSOR)
         .ok()
         .map(str::to_string);
-    Ok(RpmInfo {
+    let digests = RpmDigests {
+        header_sha256_matches: meta
+            .signature
+            .get_entry_data_as_string(IndexSignatureTag::RPMSIGTAG_SHA256)
+            .ok()
+            .map(|signed| {
+                let header = &bytes.region[bytes.before_header..];
+                signed.eq_ignore_ascii_case(&hex::encode(Sha256::digest(header)))
+            }),
+        payload_sha256: payload_sha256(&meta),
+    };
+    let info = RpmInfo {
         name,
         version,
         release,
@@ -123,7 +142,30 @@ pub fn read_rpm_header(mut input: impl Read) -> Result<RpmInfo, String> {
         payload_offset: bytes.region.len() as u64,
         payload_compressor,
         has_observer,
-    })
+    };
+    Ok((info, digests))
+}
+
+/// The payload's SHA-256 the main header carries (PAYLOADDIGEST, rpm 4.14 and
+/// later), unless it names another algorithm.
+fn payload_sha256(meta: &PackageMetadata) -> Option<String> {
+    const SHA256: u32 = 8;
+    let header = &meta.header;
+    let algorithm = header.get_entry_data_as_u32(IndexTag::RPMTAG_PAYLOADSHA256ALGO);
+    if algorithm.is_ok_and(|a| a != SHA256) {
+        return None;
+    }
+    let digest = header
+        .get_entry_data_as_string_array(IndexTag::RPMTAG_PAYLOADSHA256)
+        .ok()
+        .and_then(|digests| digests.first().map(|d| d.to_string()))
+        .or_else(|| {
+            header
+                .get_entry_data_as_string(IndexTag::RPMTAG_PAYLOADSHA256)
+                .ok()
+                .map(str::to_string)
+        })?;
+    Some(digest.to_ascii_lowercase())
 }
 
 /// Lead, signature header (with its padding) and main header, as bytes.

@@ -2,14 +2,19 @@
 //! reports beyond the package (MD5 and size of the signed part, installed
 //! size, the upgrade dependency YAML from the payload).
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
 use futures::TryStreamExt;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::rpm_header::RpmInfo;
-use super::rpm_payload::{PayloadError, find_in_payload};
+use super::rpm_integrity::check_signed_md5;
+use super::rpm_payload::{self, Bounds, PayloadError, Stop, find_in_payload_within};
 use super::upgrade_route::parse_dep_yaml;
 use crate::db::upgrades::UpgradeDetails;
 use crate::error::{Error, Result};
+use crate::metrics::METRICS;
 use crate::store::{BlobStore, Staged};
 
 /// The packages obshell upgrades a cluster with.
@@ -62,16 +67,18 @@ pub fn check_package(rpm: &RpmInfo) -> Result<()> {
 /// The MD5 obshell reports: the signature's, which must match the bytes that
 /// arrived; or, for an RPM signed without one, the MD5 depot computed.
 pub fn verified_md5(rpm: &RpmInfo, computed: &str) -> Result<String> {
-    match &rpm.signed_md5 {
-        Some(signed) if signed != computed => Err(Error::invalid(format!(
-            "the package is corrupt: its signature says MD5 {signed}, the bytes received hash to {computed}"
-        ))),
-        _ => Ok(computed.to_string()),
-    }
+    check_signed_md5(rpm, Some(computed)).map_err(Error::IllegalArgument)?;
+    Ok(computed.to_string())
 }
 
 /// Everything obshell reports about a staged RPM, checking it on the way.
-pub async fn inspect(store: &BlobStore, staged: &Staged, rpm: &RpmInfo) -> Result<UpgradeDetails> {
+/// Setting `stop` stops reading the payload (its request is gone).
+pub async fn inspect(
+    store: &BlobStore,
+    staged: &Staged,
+    rpm: &RpmInfo,
+    stop: Arc<AtomicBool>,
+) -> Result<UpgradeDetails> {
     check_package(rpm)?;
     let signed = staged
         .digests
@@ -79,7 +86,7 @@ pub async fn inspect(store: &BlobStore, staged: &Staged, rpm: &RpmInfo) -> Resul
         .as_ref()
         .ok_or_else(|| Error::invalid("not a valid RPM package: no signature header"))?;
     let md5 = verified_md5(rpm, &signed.md5)?;
-    let upgrade_dep_yaml = read_dep_yaml(store, staged, rpm).await?;
+    let upgrade_dep_yaml = read_dep_yaml(store, staged, rpm, stop).await?;
     if !upgrade_dep_yaml.is_empty() {
         parse_dep_yaml(&upgrade_dep_yaml)
             .map_err(|e| Error::invalid(format!("oceanbase_upgrade_dep.yml is malformed: {e}")))?;
@@ -92,33 +99,67 @@ pub async fn inspect(store: &BlobStore, staged: &Staged, rpm: &RpmInfo) -> Resul
     })
 }
 
-/// The dependency YAML from the payload, by streaming decompression; empty when absent.
-async fn read_dep_yaml(store: &BlobStore, staged: &Staged, rpm: &RpmInfo) -> Result<String> {
+/// The dependency YAML from the payload, by streaming decompression; empty
+/// when absent. The walk is bounded (`rpm_payload::Bounds`): a payload that
+/// inflates beyond them is refused, and one whose request is gone is left.
+async fn read_dep_yaml(
+    store: &BlobStore,
+    staged: &Staged,
+    rpm: &RpmInfo,
+    stop: Arc<AtomicBool>,
+) -> Result<String> {
+    let compressed = staged.size.saturating_sub(rpm.payload_offset);
+    let bounds = Bounds::for_payload(compressed, stop);
     let payload = store
         .get(&staged.path, Some(rpm.payload_offset..staged.size))
         .await?
         .into_stream();
     let reader = SyncIoBridge::new(StreamReader::new(payload.map_err(std::io::Error::other)));
     let compressor = rpm.payload_compressor.clone();
-    let found = tokio::task::spawn_blocking(move || {
-        find_in_payload(
+    let walking = METRICS.payload_walks_in_progress.clone();
+    walking.inc();
+    let walked = tokio::task::spawn_blocking(move || {
+        find_in_payload_within(
             reader,
             compressor.as_deref(),
             DEP_YAML_PATH,
             MAX_DEP_YAML_BYTES,
+            &bounds,
         )
     })
-    .await
-    .map_err(Error::internal)?
-    .map_err(|e| match e {
-        // The store failed while reading: not the package's fault.
-        PayloadError::Read(io) => Error::StoreUnavailable(format!("reading the payload: {io}")),
-        other => Error::invalid(other.to_string()),
-    })?;
+    .await;
+    walking.dec();
+    let walked = walked.map_err(Error::internal)?;
+    METRICS
+        .payload_walks
+        .with_label_values(&[walk_outcome(&walked)])
+        .inc();
+    let found = walked
+        .map_err(|e| match e {
+            // The store failed while reading: not the package's fault.
+            PayloadError::Read(io) => Error::StoreUnavailable(format!("reading the payload: {io}")),
+            // Nobody waits for the answer any more.
+            PayloadError::Stopped(Stop::Stopped) => Error::UploadInterrupted(e.to_string()),
+            other => Error::invalid(other.to_string()),
+        })?
+        .found;
     match found {
         None => Ok(String::new()),
         Some(bytes) => String::from_utf8(bytes)
             .map_err(|_| Error::invalid("oceanbase_upgrade_dep.yml is not UTF-8 text")),
+    }
+}
+
+/// How a walk ended, as `depot_payload_walks_total` counts it.
+fn walk_outcome(walked: &Result<rpm_payload::Walked, PayloadError>) -> &'static str {
+    match walked {
+        Ok(w) if w.found.is_some() => "found",
+        Ok(_) => "absent",
+        Err(PayloadError::Stopped(Stop::Inflated { .. })) => "inflated",
+        Err(PayloadError::Stopped(Stop::TimedOut)) => "timed_out",
+        Err(PayloadError::Stopped(Stop::Stopped)) => "stopped",
+        Err(PayloadError::Read(_)) => "read_failed",
+        Err(_) => "refused",
     }
 }
 

@@ -10,6 +10,7 @@ const PURE_DOMAIN: &[&str] = &[
     "src/domain/filename.rs",
     "src/domain/query.rs",
     "src/domain/rpm_header.rs",
+    "src/domain/rpm_integrity.rs",
     "src/domain/rpm_payload/",
     "src/domain/upgrade_route/",
 ];

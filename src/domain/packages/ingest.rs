@@ -1,7 +1,10 @@
 //! Ingest: a submitted file becomes a package. The bytes are staged and
 //! hashed, the package described from them (RPM header or script name),
-//! checked (announced digests, obshell's rules), copied under their content
-//! key and recorded, all or nothing.
+//! checked (announced digests, an RPM's own digests, obshell's rules), copied
+//! under their content key and recorded, all or nothing.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use entity::{package, upgrade_package};
@@ -15,7 +18,8 @@ use crate::domain::admission::UploadSlot;
 use crate::domain::audit::{Receipt, StoredPackage};
 use crate::domain::classify::PackageType;
 use crate::domain::filename::{check_client_name, check_stored_name, script_extension};
-use crate::domain::rpm_header::{RpmInfo, is_rpm, read_rpm_header};
+use crate::domain::rpm_header::{RpmInfo, is_rpm, read_rpm};
+use crate::domain::rpm_integrity::{Received, check_rpm};
 use crate::domain::upgrade;
 use crate::error::{Error, Result};
 use crate::store::{SignedPartMd5, Staged};
@@ -80,20 +84,24 @@ impl Packages {
         if let Some(name) = &upload.client_name {
             check_client_name(name).map_err(Error::IllegalArgument)?;
         }
-        // The signed part's MD5 is reported only by obshell's upgrade API.
-        let signed_part = match upload.origin {
-            Origin::UpgradeApi => SignedPartMd5::Compute,
-            Origin::PackageApi | Origin::Preload => SignedPartMd5::Skip,
-        };
-        let staged = self.store.stage(body, limit, signed_part).await?;
+        // Every RPM is hashed as its own digests cover it, to check it against
+        // them (one more MD5 and SHA-256 pass, on a thread of its own).
+        let staged = self
+            .store
+            .stage(body, limit, SignedPartMd5::Compute)
+            .await?;
         // The body is consumed; finish in a task of its own so that a client
-        // hanging up now cannot leave the staging object behind.
+        // hanging up now cannot leave the staging object behind. But what is
+        // only worth doing for an answer (reading a payload through) stops
+        // when this future is dropped: when the client is gone.
+        let gone = StopOnDrop::default();
+        let stop = gone.flag();
         let this = self.clone();
         let registering = upload.clone();
         // The request's audit event names the package, even when its client is gone.
         let mut storing = Receipt::current().map(|r| r.storing());
         let mut ingested = tokio::spawn(async move {
-            let result = this.register(&staged, &registering).await;
+            let result = this.register(&staged, &registering, stop).await;
             this.store.discard(&staged).await;
             if let (Some(storing), Ok(ingested)) = (&mut storing, &result) {
                 storing.stored(StoredPackage {
@@ -114,7 +122,12 @@ impl Packages {
         Ok(ingested)
     }
 
-    async fn register(&self, staged: &Staged, upload: &Submission) -> Result<Ingested> {
+    async fn register(
+        &self,
+        staged: &Staged,
+        upload: &Submission,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Ingested> {
         check_digest(
             "SHA-1",
             upload.expected_sha1.as_deref(),
@@ -129,7 +142,7 @@ impl Packages {
         // obshell's checks and fields come first: a refused package stores nothing.
         let details = match (upload.origin == Origin::UpgradeApi, &rpm) {
             (false, _) => None,
-            (true, Some(rpm)) => Some(upgrade::inspect(&self.store, staged, rpm).await?),
+            (true, Some(rpm)) => Some(upgrade::inspect(&self.store, staged, rpm, stop).await?),
             (true, None) => return Err(Error::invalid("an upgrade package must be an RPM")),
         };
         let (package, outcome) = self.store_package(staged, new).await?;
@@ -199,7 +212,8 @@ impl Packages {
             let stream = self.store.get(&staged.path, None).await?.into_stream();
             let reader =
                 SyncIoBridge::new(StreamReader::new(stream.map_err(std::io::Error::other)));
-            let info = match tokio::task::spawn_blocking(move || read_rpm_header(reader)).await {
+            let (info, digests) = match tokio::task::spawn_blocking(move || read_rpm(reader)).await
+            {
                 Ok(parsed) => parsed.map_err(Error::IllegalArgument)?,
                 // The rpm crate panics on some inconsistent headers: that is bad input, not a bug of ours.
                 Err(e) if e.is_panic() => {
@@ -215,6 +229,12 @@ impl Packages {
                     staged.size
                 )));
             }
+            let signed = staged.digests.rpm_signed.as_ref();
+            let received = Received {
+                signed_md5: signed.map(|s| s.md5.as_str()),
+                payload_sha256: signed.and_then(|s| s.payload_sha256.as_deref()),
+            };
+            check_rpm(&info, &digests, received).map_err(Error::IllegalArgument)?;
             let package_type = match upload.declared_type {
                 Some(PackageType::Script) => {
                     return Err(Error::invalid(
@@ -291,5 +311,22 @@ fn same_or_conflict(
             "a different package named {:?} already exists (id {}, sha1 {}); delete it first or upload under another name",
             existing.file_name, existing.id, existing.sha1
         )))
+    }
+}
+
+/// Sets its flag when dropped: held by a request's future, it tells work
+/// running on in a task of its own that nobody waits for the answer.
+#[derive(Default)]
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl StopOnDrop {
+    fn flag(&self) -> Arc<AtomicBool> {
+        self.0.clone()
+    }
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }

@@ -4,14 +4,24 @@
 //! before the wanted one are skipped by copying them to a sink, so memory stays
 //! bounded whatever the payload size, and reading stops once the file is found.
 //!
+//! Every walk is bounded (`bounds`): in decompressed bytes, in time, and by
+//! its caller, so that a decompression bomb costs depot little.
+//!
 //! The cpio walk is written here rather than taken from a crate: the `cpio`
 //! crate's reader buffers an entry name of any declared length (up to 4 GiB)
 //! and refuses names that are not UTF-8, and `cpio_reader` needs the whole
 //! archive as a slice. A newc header is 110 ASCII-hex bytes, so the walk is short.
 
+mod bounds;
+
 use std::io::{self, BufReader, Read};
 
 use thiserror::Error;
+
+use bounds::{Bounded, Watch};
+pub use bounds::{
+    Bounds, MAX_RATIO, MAX_WALK_BYTES, MAX_WALK_TIME, MIN_WALK_BYTES, Stop, max_walk_bytes,
+};
 
 /// The liblzma decoder's memory limit. `xz -9` needs 65 MiB; a stream asking
 /// for more than this is refused instead of making depot allocate it.
@@ -42,6 +52,9 @@ pub enum PayloadError {
     /// The underlying reader failed (not the payload's fault).
     #[error("could not read the RPM payload: {0}")]
     Read(#[source] io::Error),
+    /// The walk went beyond its bounds, or was stopped.
+    #[error("{}", .0.describe())]
+    Stopped(Stop),
 }
 
 /// Reads the payload (the bytes after the main header) and returns the content of the
@@ -60,23 +73,60 @@ pub enum PayloadError {
 /// Reading stops right after the file's data. When the file is absent, the stream is
 /// read to its end, so that the decompressor verifies its checksums before None is
 /// returned.
+///
+/// The walk stays within `bounds`: past its decompressed bytes or its deadline, or
+/// once its stop flag is set, it ends with `PayloadError::Stopped`.
+pub fn find_in_payload_within(
+    payload: impl Read,
+    compressor: Option<&str>,
+    wanted: &str,
+    max_len: u64,
+    bounds: &Bounds,
+) -> Result<Walked, PayloadError> {
+    let watch = Watch::new(bounds);
+    let mut source = Source {
+        inner: payload,
+        watch: &watch,
+        failure: None,
+    };
+    let result = decoder(&mut source, compressor).and_then(|archive| {
+        let archive = Bounded {
+            inner: archive,
+            watch: &watch,
+        };
+        find_in_cpio(BufReader::new(archive), wanted, max_len)
+    });
+    let result = match (result, watch.stopped(), source.failure) {
+        // Past its bounds: whatever the decoder made of it.
+        (Err(_), Some(stop), _) => Err(PayloadError::Stopped(stop)),
+        // A decoder reports its input's failure as its own: say what really happened.
+        (Err(_), None, Some(failure)) => Err(PayloadError::Read(failure)),
+        (result, _, _) => result,
+    };
+    result.map(|found| Walked {
+        found,
+        bytes: watch.walked(),
+    })
+}
+
+/// What a walk found, and how far it read.
+#[derive(Debug)]
+pub struct Walked {
+    pub found: Option<Vec<u8>>,
+    /// Decompressed bytes read.
+    pub bytes: u64,
+}
+
+/// `find_in_payload_within` without bounds, for payloads known to be small.
+#[cfg(test)]
 pub fn find_in_payload(
     payload: impl Read,
     compressor: Option<&str>,
     wanted: &str,
     max_len: u64,
 ) -> Result<Option<Vec<u8>>, PayloadError> {
-    let mut source = Source {
-        inner: payload,
-        failure: None,
-    };
-    let result = decoder(&mut source, compressor)
-        .and_then(|archive| find_in_cpio(BufReader::new(archive), wanted, max_len));
-    match (result, source.failure) {
-        // A decoder reports its input's failure as its own: say what really happened.
-        (Err(_), Some(failure)) => Err(PayloadError::Read(failure)),
-        (result, _) => result,
-    }
+    find_in_payload_within(payload, compressor, wanted, max_len, &Bounds::unlimited())
+        .map(|walked| walked.found)
 }
 
 /// The decompressed payload, chosen by the PAYLOADCOMPRESSOR tag.
@@ -106,14 +156,18 @@ fn decoder<'a>(
     })
 }
 
-/// Passes reads through, remembering a failure of the reader itself.
-struct Source<R> {
+/// Passes reads through, remembering a failure of the reader itself; stops
+/// reading once the walk must stop (asked to, or late), even when the
+/// decoder reads without producing anything.
+struct Source<'w, R> {
     inner: R,
+    watch: &'w Watch,
     failure: Option<io::Error>,
 }
 
-impl<R: Read> Read for Source<R> {
+impl<R: Read> Read for Source<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.watch.check()?;
         self.inner.read(buf).inspect_err(|e| {
             if e.kind() != io::ErrorKind::Interrupted {
                 self.failure = Some(io::Error::new(e.kind(), e.to_string()));

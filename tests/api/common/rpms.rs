@@ -107,3 +107,111 @@ pub fn with_md5_signature(rpm: &[u8], md5: Option<[u8; 16]>) -> Vec<u8> {
     out.extend(signed);
     out
 }
+
+/// Where the payload starts: after the signature and the main header.
+pub fn payload_offset(rpm: &[u8]) -> usize {
+    let header = signature_end(rpm);
+    let entries = u32::from_be_bytes(rpm[header + 8..header + 12].try_into().unwrap()) as usize;
+    let data = u32::from_be_bytes(rpm[header + 12..header + 16].try_into().unwrap()) as usize;
+    header + 16 + entries * 16 + data
+}
+
+/// `rpm` with its payload replaced by `payload` (compressed as the header
+/// says), the header's payload digest and a signature (SIZE and MD5) that
+/// match: a package rpmbuild could have made, whatever its payload holds.
+pub fn with_payload(rpm: &[u8], payload: &[u8]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let offset = payload_offset(rpm);
+    let mut out = rpm[..offset].to_vec();
+    let old = hex::encode(Sha256::digest(&rpm[offset..]));
+    let at = out
+        .windows(old.len())
+        .position(|w| w == old.as_bytes())
+        .expect("the header carries the payload's SHA-256");
+    out[at..at + old.len()].copy_from_slice(hex::encode(Sha256::digest(payload)).as_bytes());
+    out.extend_from_slice(payload);
+    with_md5_signature(&out, None)
+}
+
+/// A cpio "newc" entry header and name, padded to 4 bytes (its data follows).
+pub fn newc_header(name: &str, mode: u32, size: u32) -> Vec<u8> {
+    let fields = [
+        0,
+        mode,
+        0,
+        0,
+        1,
+        0,
+        size,
+        0,
+        0,
+        0,
+        0,
+        name.len() as u32 + 1,
+        0,
+    ];
+    let mut out = b"070701".to_vec();
+    for field in fields {
+        out.extend(format!("{field:08x}").bytes());
+    }
+    out.extend(name.bytes());
+    out.push(0);
+    out.resize(out.len().next_multiple_of(4), 0);
+    out
+}
+
+/// A zstd frame written block by block: raw blocks for bytes, RLE blocks
+/// for runs of one byte (4 bytes per 128 KiB: how bombs are made).
+pub struct ZstdFrame(Vec<u8>);
+
+impl ZstdFrame {
+    const BLOCK: u64 = 128 << 10;
+
+    pub fn new() -> Self {
+        // Magic; a descriptor without content size or checksum; a 128 KiB window.
+        Self(vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 7 << 3])
+    }
+
+    fn block(&mut self, kind: u32, size: u64) {
+        let header = (kind << 1) | ((size as u32) << 3);
+        self.0.extend_from_slice(&header.to_le_bytes()[..3]);
+    }
+
+    pub fn raw(&mut self, bytes: &[u8]) -> &mut Self {
+        for chunk in bytes.chunks(Self::BLOCK as usize) {
+            self.block(0, chunk.len() as u64);
+            self.0.extend_from_slice(chunk);
+        }
+        self
+    }
+
+    pub fn run(&mut self, byte: u8, mut len: u64) -> &mut Self {
+        while len > 0 {
+            let n = len.min(Self::BLOCK);
+            self.block(1, n);
+            self.0.push(byte);
+            len -= n;
+        }
+        self
+    }
+
+    /// Ends the frame with an empty last block.
+    pub fn finish(&mut self) -> Vec<u8> {
+        self.0.extend_from_slice(&1u32.to_le_bytes()[..3]);
+        std::mem::take(&mut self.0)
+    }
+}
+
+/// A zstd cpio payload of `files` zero-filled files of `len` bytes each:
+/// `files * len` bytes in a few hundred KB.
+pub fn zero_bomb(files: u32, len: u32) -> Vec<u8> {
+    let mut frame = ZstdFrame::new();
+    for i in 0..files {
+        let name = format!("./usr/share/zeros/{i}");
+        frame.raw(&newc_header(&name, 0o100644, len));
+        frame.run(0, u64::from(len));
+        frame.run(0, (4 - u64::from(len) % 4) % 4);
+    }
+    frame.raw(&newc_header("TRAILER!!!", 0, 0));
+    frame.finish()
+}

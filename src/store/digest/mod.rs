@@ -1,14 +1,18 @@
 //! All digests of an upload, computed on blocking threads beside the network
 //! and store I/O, in lanes: the file's MD5 in one, SHA-1, SHA-256 and BLAKE3
-//! in another (with SHA-NI these three together cost about one MD5), and the
-//! RPM signed part's MD5, when asked for, in a third. The wall-clock cost is
-//! the slowest lane's, not the sum.
+//! in another (with SHA-NI these three together cost about one MD5), and an
+//! RPM's own digests (`rpm`: its signed part's MD5, its payload's SHA-256),
+//! when asked for (the domain asks for every upload, to check an RPM against
+//! them), in a third. The wall-clock cost is the slowest lane's, not the sum,
+//! while there are cores for them.
 //!
 //! A lane holds a thread only while it hashes a batch: each batch is one
 //! short blocking job that takes the lane's state and hands it back. No
 //! thread waits for a slow client, and all uploads together run at most
 //! `HASHING_JOBS` jobs, so hashing can never take the blocking threads that
 //! file I/O needs.
+
+mod rpm;
 
 use std::sync::Arc;
 
@@ -19,18 +23,22 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
+use rpm::SignedMd5;
+pub use rpm::rpm_signature_end;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Digests {
     pub sha1: String,
     pub md5: String,
     pub sha256: String,
     pub blake3: String,
-    /// For an RPM: where its signature header ends, and the MD5 of everything
-    /// after it (main header + payload), which the signature's MD5 tag covers.
+    /// For an RPM: where its signature header ends, the MD5 of everything
+    /// after it (main header + payload), which the signature's MD5 tag
+    /// covers, and the SHA-256 of the payload.
     pub rpm_signed: Option<SignedPart>,
 }
 
-/// Whether an upload's digests include the MD5 of its RPM signed part.
+/// Whether an upload's digests include an RPM's own (`SignedPart`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SignedPartMd5 {
     Compute,
@@ -41,63 +49,9 @@ pub enum SignedPartMd5 {
 pub struct SignedPart {
     pub offset: u64,
     pub md5: String,
-}
-
-/// Lead (96) + the signature header's 16-byte intro.
-const RPM_PREFIX: usize = 112;
-
-/// Where an RPM's signature header ends, from its first 112 bytes; `None`
-/// when they are not an RPM's.
-pub fn rpm_signature_end(prefix: &[u8]) -> Option<u64> {
-    let prefix = prefix.get(..RPM_PREFIX)?;
-    if prefix[..4] != [0xed, 0xab, 0xee, 0xdb] || prefix[96..100] != [0x8e, 0xad, 0xe8, 0x01] {
-        return None;
-    }
-    let entries = u64::from(u32::from_be_bytes(prefix[104..108].try_into().ok()?));
-    let data = u64::from(u32::from_be_bytes(prefix[108..112].try_into().ok()?));
-    // The signature header is padded to a multiple of 8 bytes.
-    Some(RPM_PREFIX as u64 + entries * 16 + data + (8 - data % 8) % 8)
-}
-
-/// MD5 of the bytes after the RPM signature, found while streaming.
-#[derive(Default)]
-struct SignedMd5 {
-    prefix: Vec<u8>,
-    /// Decided once the prefix is complete: `Some(None)` for a non-RPM.
-    offset: Option<Option<u64>>,
-    position: u64,
-    md5: Md5,
-}
-
-impl Lane for SignedMd5 {
-    type Out = Option<SignedPart>;
-
-    fn update(&mut self, data: &[u8]) {
-        if self.offset.is_none() {
-            let take = (RPM_PREFIX - self.prefix.len()).min(data.len());
-            self.prefix.extend_from_slice(&data[..take]);
-            if self.prefix.len() == RPM_PREFIX {
-                self.offset = Some(rpm_signature_end(&self.prefix));
-            }
-        }
-        // The offset is at least 112, so it is known before the stream reaches it.
-        if let Some(Some(offset)) = self.offset {
-            let end = self.position + data.len() as u64;
-            if end > offset {
-                let from = offset.saturating_sub(self.position) as usize;
-                self.md5.update(&data[from..]);
-            }
-        }
-        self.position += data.len() as u64;
-    }
-
-    fn finish(self) -> Option<SignedPart> {
-        let offset = self.offset.flatten().filter(|o| *o <= self.position)?;
-        Some(SignedPart {
-            offset,
-            md5: hex::encode(self.md5.finalize()),
-        })
-    }
+    /// The SHA-256 of the payload (what follows the main header), which an
+    /// RPM's PAYLOADDIGEST carries; `None` when the main header is not one.
+    pub payload_sha256: Option<String>,
 }
 
 /// Hashers that run together, one batch at a time.
@@ -211,8 +165,8 @@ pub struct Digester {
 }
 
 impl Digester {
-    /// `signed_part`: also the MD5 of an RPM's signed part, which only
-    /// obshell's upgrade API reports (a whole extra MD5 pass otherwise).
+    /// `signed_part`: also the MD5 of an RPM's signed part (a whole extra
+    /// MD5 pass over an RPM; nothing for other files).
     pub fn start(signed_part: SignedPartMd5) -> Self {
         Self {
             md5: Running::Idle(FileMd5::default()),
