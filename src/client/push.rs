@@ -267,14 +267,7 @@ async fn patch(
         return Err(retry_later(response).await);
     }
     let response = check(response).await?;
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-    };
-    match (header("depot-package-id"), header("upload-offset")) {
+    match upload_state(&response) {
         (Some(id), _) => Ok(Patched::Finished(id as i64)),
         (None, Some(at)) => Ok(Patched::Partial(at)),
         (None, None) => {
@@ -312,6 +305,16 @@ async fn resume_offset(client: &Client, location: &Url) -> Result<Resume, Failur
             _ => ClientError::Other(message),
         }));
     }
+    match upload_state(&response) {
+        (Some(id), _) => Ok(Resume::Finished(id as i64)),
+        (None, Some(at)) => Ok(Resume::At(at)),
+        (None, None) => Err(ClientError::Other("HEAD without Upload-Offset".into()).into()),
+    }
+}
+
+/// What a tus answer says of the upload: the package it became
+/// (`Depot-Package-Id`), else its offset (`Upload-Offset`).
+fn upload_state(response: &reqwest::Response) -> (Option<u64>, Option<u64>) {
     let header = |name: &str| {
         response
             .headers()
@@ -319,9 +322,5 @@ async fn resume_offset(client: &Client, location: &Url) -> Result<Resume, Failur
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok())
     };
-    match (header("depot-package-id"), header("upload-offset")) {
-        (Some(id), _) => Ok(Resume::Finished(id as i64)),
-        (None, Some(at)) => Ok(Resume::At(at)),
-        (None, None) => Err(ClientError::Other("HEAD without Upload-Offset".into()).into()),
-    }
+    (header("depot-package-id"), header("upload-offset"))
 }

@@ -195,30 +195,30 @@ impl From<PathRejection> for ApiError {
     }
 }
 
-/// A body read whole, refused: over its limit (413), or not text (400).
-impl From<StringRejection> for ApiError {
-    fn from(e: StringRejection) -> Self {
-        match e.status() {
+impl ApiError {
+    /// A body read whole, refused: over its endpoint's limit (413), or not
+    /// what the endpoint reads (400).
+    fn body_rejected(status: StatusCode, text: String) -> Self {
+        match status {
             StatusCode::PAYLOAD_TOO_LARGE => Self::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
+                status,
                 Code::BodyTooLarge,
                 "the request body is larger than this endpoint reads",
             ),
-            _ => Self::bad_request(e.body_text()),
+            _ => Self::bad_request(text),
         }
+    }
+}
+
+impl From<StringRejection> for ApiError {
+    fn from(e: StringRejection) -> Self {
+        Self::body_rejected(e.status(), e.body_text())
     }
 }
 
 impl From<JsonRejection> for ApiError {
     fn from(e: JsonRejection) -> Self {
-        match e.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => Self::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                Code::BodyTooLarge,
-                "the request body is larger than this endpoint reads",
-            ),
-            _ => Self::bad_request(e.body_text()),
-        }
+        Self::body_rejected(e.status(), e.body_text())
     }
 }
 
