@@ -13,7 +13,7 @@ use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use url::Url;
 
-use crate::config::{Cidr, Config, DownloadMode};
+use crate::config::{Cidr, Config, DownloadMode, Secret};
 use crate::db;
 use crate::domain::admission::UploadLimits;
 use crate::domain::audit::AuditLog;
@@ -66,6 +66,8 @@ pub struct Settings {
     pub gc_interval: Option<Duration>,
     /// Peers whose `X-Forwarded-*` headers are believed.
     pub trusted_proxies: Vec<Cidr>,
+    /// What `/metrics` asks of its reader, if anything.
+    pub metrics_token: Option<Secret>,
 }
 
 /// What a command does about migrations this binary has and the database
@@ -176,6 +178,7 @@ impl Services {
                 upload_expiry: config.upload_expiry,
                 gc_interval: config.gc_interval,
                 trusted_proxies: config.trusted_proxies.clone(),
+                metrics_token: config.metrics_token.clone(),
             }),
         })
     }

@@ -52,6 +52,8 @@ pub struct Config {
     pub max_connections_per_address: usize,
     /// How long shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
+    /// When set, `/metrics` answers only `Authorization: Bearer <token>`.
+    pub metrics_token: Option<Secret>,
     pub max_uploads_per_user: usize,
     /// obshell's chunk size: `ChunkCount = ceil(PayloadSize / chunk size)`.
     pub upgrade_chunk_size: u64,
@@ -91,6 +93,7 @@ impl Config {
             max_connections: defaults::MAX_CONNECTIONS,
             max_connections_per_address: defaults::MAX_CONNECTIONS_PER_ADDRESS,
             shutdown_grace: defaults::SHUTDOWN_GRACE,
+            metrics_token: None,
             max_uploads_per_user: defaults::MAX_UPLOADS_PER_USER,
             upgrade_chunk_size: defaults::UPGRADE_CHUNK_SIZE,
             upload_idle_timeout: defaults::UPLOAD_IDLE_TIMEOUT,

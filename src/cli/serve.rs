@@ -64,6 +64,9 @@ pub struct ServeArgs {
     /// Open connections from one address (trusted proxies excepted); the excess is closed.
     #[arg(long, env = "DEPOT_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = defaults::MAX_CONNECTIONS_PER_ADDRESS)]
     pub max_connections_per_address: usize,
+    /// A secret Prometheus must present (`Authorization: Bearer …`) to read /metrics; open when unset.
+    #[arg(long, env = "DEPOT_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// On SIGTERM, how long requests in flight may still run.
     #[arg(long, env = "DEPOT_SHUTDOWN_GRACE", default_value_t = defaults::SHUTDOWN_GRACE.into())]
     pub shutdown_grace: humantime::Duration,
@@ -137,6 +140,7 @@ impl ServeArgs {
             max_connections: self.max_connections,
             max_connections_per_address: self.max_connections_per_address,
             shutdown_grace: self.shutdown_grace.into(),
+            metrics_token: self.metrics_token.map(Secret::new),
             max_uploads_per_user: self.max_uploads_per_user,
             upgrade_chunk_size: self.upgrade_chunk_size.0,
             upload_idle_timeout: self.upload_idle_timeout.into(),

@@ -3,13 +3,15 @@
 //! `/metrics`.
 
 use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::IntoResponse;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::envelope::{Body, Envelope};
-use super::error::ApiResult;
+use super::error::{ApiError, ApiResult};
 use super::openapi::Errors;
 use crate::app::AppState;
 use crate::domain::liveness::check_alive;
@@ -42,21 +44,42 @@ async fn healthz() -> ApiResult<Envelope<Health>> {
     Ok(Envelope::ok(Health { status: "UP" }))
 }
 
-/// Prometheus metrics, in the text exposition format.
+/// Prometheus metrics, in the text exposition format. Open, unless depot
+/// runs with `--metrics-token`: then only `Authorization: Bearer <token>`.
 #[utoipa::path(
     get,
     path = "/metrics",
     tag = "operations",
-    responses((status = 200, description = "The metrics", content_type = "text/plain", body = String)),
+    responses((status = 200, description = "The metrics", content_type = "text/plain", body = String), Errors),
+    security((), ("metrics" = [])),
 )]
-async fn metrics() -> impl axum::response::IntoResponse {
-    (
+async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<impl IntoResponse> {
+    if let Some(token) = &state.settings.metrics_token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !presented.is_some_and(|p| same_secret(p, token.expose())) {
+            return Err(ApiError::not_authenticated());
+        }
+    }
+    Ok((
         [(
-            axum::http::header::CONTENT_TYPE,
+            header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         METRICS.render(),
-    )
+    ))
+}
+
+/// Compares digests, not the secrets, so that the time taken says nothing
+/// of how much of a guess was right.
+fn same_secret(presented: &str, expected: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(presented.as_bytes()) == Sha256::digest(expected.as_bytes())
 }
 
 /// Readiness: the database and the store answer too (Kubernetes' readiness

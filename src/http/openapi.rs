@@ -41,6 +41,7 @@ pub struct ApiDoc;
 /// as literals: attribute macros take no constants.
 const BASIC: &str = "basic";
 const BEARER: &str = "bearer";
+const METRICS: &str = "metrics";
 
 struct Security;
 
@@ -57,6 +58,11 @@ impl Modify for Security {
                 BEARER,
                 HttpAuthScheme::Bearer,
                 "an API token (`depot token create`)",
+            ),
+            (
+                METRICS,
+                HttpAuthScheme::Bearer,
+                "`--metrics-token`, when depot runs with one (for /metrics only)",
             ),
         ] {
             let http = HttpBuilder::new()

@@ -250,3 +250,39 @@ async fn bodies_read_whole_have_a_limit(backend: Backend) {
         assert_eq!(body["error"]["errCode"], "DEPOT_BODY_TOO_LARGE", "{path}");
     }
 }
+
+/// `/metrics` is open by default (Prometheus' convention) and answers only
+/// its token when depot runs with `--metrics-token`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_require_a_token() {
+    let app = TestApp::start_with(
+        Backend::SqliteLocal,
+        Box::new(|config| {
+            config.metrics_token = Some(depot::config::Secret::new("scrape-secret"));
+        }),
+    )
+    .await;
+    let anonymous = app.get(Who::Anonymous, "/metrics").await;
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let wrong = app
+        .request(Who::Anonymous, Method::GET, "/metrics")
+        .bearer_auth("scrape-secreT")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let right = app
+        .request(Who::Anonymous, Method::GET, "/metrics")
+        .bearer_auth("scrape-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), StatusCode::OK);
+    assert!(
+        right
+            .text()
+            .await
+            .unwrap()
+            .contains("depot_http_requests_total")
+    );
+}
