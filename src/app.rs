@@ -59,6 +59,8 @@ pub struct Settings {
     pub upload_idle_timeout: Duration,
     pub upload_expiry: Duration,
     pub gc_interval: Option<Duration>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (login budgets).
+    pub trusted_proxies: usize,
 }
 
 pub struct Server {
@@ -91,7 +93,8 @@ impl Server {
             None => DownloadMode::Proxy,
         };
 
-        let users = Users::new(db.clone())?;
+        let users = Users::new(db.clone())?
+            .with_login_limits(config.login_limit_user, config.login_limit_address);
         if let Some(password) = users
             .bootstrap_admin(config.admin_password.as_ref())
             .await?
@@ -140,6 +143,7 @@ impl Server {
                 upload_idle_timeout: config.upload_idle_timeout,
                 upload_expiry: config.upload_expiry,
                 gc_interval: config.gc_interval,
+                trusted_proxies: config.trusted_proxies,
             }),
         }));
         Ok(Self { listener, state })

@@ -270,6 +270,8 @@ impl ServeArgs {
             preload_dir: self.preload_dir,
             migrate: !self.no_migrate,
             admin_password: self.admin_password.map(Secret::new),
+            // The login limits and trusted proxies have no flags yet: defaults.
+            ..Config::embedded(&self.db.data_dir)
         })
     }
 }

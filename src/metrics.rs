@@ -21,6 +21,8 @@ pub struct Metrics {
     pub gc_runs: IntCounterVec,
     pub gc_removed_objects: IntCounter,
     pub gc_removed_bytes: IntCounter,
+    pub password_hashes_running: IntGauge,
+    pub logins_throttled: IntCounter,
 }
 
 /// Seconds, from a millisecond to several minutes (uploads are long).
@@ -94,6 +96,14 @@ impl Metrics {
                 "depot_gc_removed_bytes_total",
                 "Bytes freed by garbage collection",
             )?,
+            password_hashes_running: IntGauge::new(
+                "depot_password_hashes_running",
+                "Argon2 password checks running (at most one per core)",
+            )?,
+            logins_throttled: IntCounter::new(
+                "depot_logins_throttled_total",
+                "Logins refused (429) after too many failures from their address",
+            )?,
             registry,
         };
         m.registry.register(Box::new(m.requests.clone()))?;
@@ -108,6 +118,9 @@ impl Metrics {
         m.registry
             .register(Box::new(m.gc_removed_objects.clone()))?;
         m.registry.register(Box::new(m.gc_removed_bytes.clone()))?;
+        m.registry
+            .register(Box::new(m.password_hashes_running.clone()))?;
+        m.registry.register(Box::new(m.logins_throttled.clone()))?;
         Ok(m)
     }
 

@@ -2,8 +2,9 @@
 //! `Require<PackageManager>` cannot run for anyone without that permission.
 
 use std::marker::PhantomData;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use base64::Engine;
@@ -74,11 +75,14 @@ where
                     )
                 })?
             }
-            Some(Credentials::Basic { name, password }) => state
-                .users
-                .authenticate(&name, password)
-                .await?
-                .ok_or_else(ApiError::bad_credentials)?,
+            Some(Credentials::Basic { name, password }) => {
+                let from = client_address(parts, state.settings.trusted_proxies);
+                state
+                    .users
+                    .authenticate(&name, password, from)
+                    .await?
+                    .ok_or_else(ApiError::bad_credentials)?
+            }
             None => return Err(ApiError::bad_credentials()),
         };
         RequestContext::set_actor(Actor {
@@ -134,6 +138,34 @@ impl Credentials {
     }
 }
 
+/// Whom failed logins are counted against: the peer, or behind
+/// `trusted_proxies` reverse proxies the address the outermost of them saw
+/// (`X-Forwarded-For` is appended to by each proxy, so only its last
+/// `trusted_proxies` entries are theirs; what comes before is the client's say).
+fn client_address(parts: &Parts, trusted_proxies: usize) -> IpAddr {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    if trusted_proxies == 0 {
+        return peer;
+    }
+    let forwarded: Vec<&str> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    forwarded
+        .len()
+        .checked_sub(trusted_proxies)
+        .or((!forwarded.is_empty()).then_some(0))
+        .and_then(|i| forwarded[i].parse::<IpAddr>().ok())
+        .unwrap_or(peer)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,5 +205,34 @@ mod tests {
             assert_eq!(parse(bad), None, "{bad:?}");
         }
         assert_eq!(parse(&format!("Basic {}", BASE64.encode("no-colon"))), None);
+    }
+
+    fn parts(peer: &str, forwarded: &[&str]) -> Parts {
+        let mut request = axum::http::Request::builder();
+        for f in forwarded {
+            request = request.header("x-forwarded-for", *f);
+        }
+        let (mut parts, ()) = request.body(()).unwrap().into_parts();
+        parts
+            .extensions
+            .insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+        parts
+    }
+
+    #[test]
+    fn client_addresses() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let direct = parts("10.0.0.9:5000", &["1.1.1.1"]);
+        assert_eq!(client_address(&direct, 0), ip("10.0.0.9"));
+        // One proxy: the entry it appended, not what the client claimed before it.
+        let proxied = parts("10.0.0.9:5000", &["6.6.6.6, 1.1.1.1"]);
+        assert_eq!(client_address(&proxied, 1), ip("1.1.1.1"));
+        let two = parts("10.0.0.9:5000", &["6.6.6.6, 1.1.1.1", "10.0.0.5"]);
+        assert_eq!(client_address(&two, 2), ip("1.1.1.1"));
+        assert_eq!(client_address(&parts("10.0.0.9:1", &[]), 1), ip("10.0.0.9"));
+        assert_eq!(
+            client_address(&parts("10.0.0.9:1", &["junk"]), 1),
+            ip("10.0.0.9")
+        );
     }
 }

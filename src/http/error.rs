@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::envelope::{ErrorBody, NoData, render};
-use crate::error::Error;
+use crate::error::{Error, seconds_up};
 
 /// Stable error codes. OCP's own numbers keep OCP's meanings; depot's own
 /// start at 90000. The README lists them all.
@@ -36,6 +36,7 @@ pub enum Code {
     TusVersionUnsupported = 90014,
     UnsupportedMediaType = 90015,
     AlreadyExists = 90016,
+    TooManyAttempts = 90017,
 }
 
 impl Code {
@@ -64,6 +65,7 @@ impl Code {
             Code::TusVersionUnsupported => "DEPOT_TUS_VERSION_UNSUPPORTED",
             Code::UnsupportedMediaType => "DEPOT_UNSUPPORTED_MEDIA_TYPE",
             Code::AlreadyExists => "DEPOT_ALREADY_EXISTS",
+            Code::TooManyAttempts => "DEPOT_TOO_MANY_ATTEMPTS",
         }
     }
 }
@@ -73,6 +75,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: Code,
     pub message: String,
+    /// Seconds for `Retry-After`, when waiting helps.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -81,6 +85,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -136,6 +141,11 @@ impl From<Error> for ApiError {
             }
             Error::DatabaseUnavailable(_) => {
                 return Self::fault(S::SERVICE_UNAVAILABLE, Code::DatabaseUnavailable, &message);
+            }
+            Error::TooManyAttempts { retry_after } => {
+                let mut refused = Self::new(S::TOO_MANY_REQUESTS, Code::TooManyAttempts, message);
+                refused.retry_after = Some(seconds_up(*retry_after));
+                return refused;
             }
             Error::Unexpected(_) => (S::INTERNAL_SERVER_ERROR, Code::Unexpected),
         };
@@ -193,6 +203,7 @@ impl IntoResponse for ApiError {
             tracing::info!(code = self.code as u32, message = %self.message, "request refused");
         }
         let unauthorized = self.status == StatusCode::UNAUTHORIZED;
+        let retry_after = self.retry_after;
         let body = ErrorBody {
             code: self.code as u32,
             err_code: self.code.name(),
@@ -207,6 +218,11 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(r#"Basic realm="depot""#),
             );
+        }
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
