@@ -13,6 +13,7 @@ use url::Url;
 use crate::config::{Config, DownloadMode};
 use crate::db;
 use crate::domain::audit::AuditLog;
+use crate::domain::credentials;
 use crate::domain::doctor::Doctor;
 use crate::domain::downloads::Downloads;
 use crate::domain::gc::{Collector, Pass};
@@ -169,6 +170,10 @@ impl Server {
             download_mode = ?self.state.downloads.mode(),
             "depot is serving"
         );
+        let watcher = tokio::spawn(credentials::watch(
+            self.state.users.clone(),
+            self.state.tokens.clone(),
+        ));
         let sweeper = tokio::spawn(sweep_expired_uploads(
             self.state.uploads.clone(),
             self.state.settings.upload_expiry,
@@ -188,6 +193,7 @@ impl Server {
         .await
         .context("serving HTTP")?;
         sweeper.abort();
+        watcher.abort();
         if let Some(collector) = collector {
             collector.abort();
         }

@@ -23,6 +23,7 @@ pub struct Metrics {
     pub gc_removed_bytes: IntCounter,
     pub password_hashes_running: IntGauge,
     pub logins_throttled: IntCounter,
+    pub credential_caches_trusted: IntGauge,
 }
 
 /// Seconds, from a millisecond to several minutes (uploads are long).
@@ -104,6 +105,10 @@ impl Metrics {
                 "depot_logins_throttled_total",
                 "Logins refused (429) after too many failures from their address",
             )?,
+            credential_caches_trusted: IntGauge::new(
+                "depot_credential_caches_trusted",
+                "1 while this server watches credential changes (its credential caches in use), 0 while that watch is down (they are bypassed)",
+            )?,
             registry,
         };
         m.registry.register(Box::new(m.requests.clone()))?;
@@ -121,6 +126,8 @@ impl Metrics {
         m.registry
             .register(Box::new(m.password_hashes_running.clone()))?;
         m.registry.register(Box::new(m.logins_throttled.clone()))?;
+        m.registry
+            .register(Box::new(m.credential_caches_trusted.clone()))?;
         Ok(m)
     }
 

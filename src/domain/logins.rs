@@ -34,7 +34,9 @@ impl Users {
             .into();
         // Taken before the row is read: a change meanwhile keeps it uncached.
         let generation = self.recent.generation();
-        if let Some(user) = self.recent.get(&recent_key) {
+        if self.freshness.is_trusted()
+            && let Some(user) = self.recent.get(&recent_key)
+        {
             return Ok(Some(user));
         }
         let row = db::users::find_by_name(&self.db, name).await?;

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod classify;
+pub mod credentials;
 pub mod doctor;
 pub mod downloads;
 pub mod filename;

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use sea_orm::{DatabaseConnection, SqlErr};
+use sea_orm::{DatabaseConnection, SqlErr, TransactionTrait};
 
+use super::credentials::Freshness;
 use super::passwords::{HashLoad, Hashers, hash_password};
 use super::throttle::{self, Throttle};
 use crate::cache::TtlCache;
@@ -122,8 +123,8 @@ pub fn generate_password() -> Secret {
 /// time), so a password change or a removal takes effect regardless.
 pub(super) const VERIFIED_TTL: Duration = Duration::from_secs(60);
 /// How long a verified name and password are trusted without reading the
-/// user's row either: the bound on how late a server learns of a password
-/// change or a removal made elsewhere (the CLI, another replica).
+/// user's row either, and only while this server's credential watch is
+/// current (`credentials`): a change made anywhere ends it within a second.
 pub(super) const RECENT_TTL: Duration = Duration::from_secs(30);
 pub(super) const MAX_VERIFIED: usize = 10_000;
 
@@ -141,6 +142,8 @@ pub struct Users {
     pub(super) verified: Arc<TtlCache<[u8; 32], ()>>,
     /// Name and password → the user, for `RECENT_TTL`.
     pub(super) recent: Arc<TtlCache<[u8; 32], User>>,
+    /// Whether `recent` may answer (kept by `credentials::watch`).
+    pub(super) freshness: Arc<Freshness>,
 }
 
 impl Users {
@@ -153,6 +156,7 @@ impl Users {
             throttle: Throttle::new(throttle::PER_USER, throttle::PER_ADDRESS),
             verified: Arc::new(TtlCache::new(VERIFIED_TTL, MAX_VERIFIED)),
             recent: Arc::new(TtlCache::new(RECENT_TTL, MAX_VERIFIED)),
+            freshness: Arc::default(),
         })
     }
 
@@ -167,9 +171,17 @@ impl Users {
         self.hashers.load()
     }
 
+    pub(super) fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub(super) fn freshness(&self) -> &Freshness {
+        &self.freshness
+    }
+
     /// Forgets every name and password this process verified recently (each
-    /// is read from its row again), after a user's row changed.
-    fn forget_all(&self) {
+    /// is read from its row again), after a credential changed somewhere.
+    pub(super) fn forget_all(&self) {
         self.recent.invalidate(|_, _| true);
     }
 
@@ -194,20 +206,44 @@ impl Users {
             .collect()
     }
 
+    /// Every server stops accepting the old password within a second.
     pub async fn set_password(&self, name: &str, password: &Secret) -> Result<()> {
         check_password(password.expose())?;
         let hash = self.hashers.hash(password.expose()).await?;
-        if !db::users::set_password(&self.db, name, hash).await? {
-            return Err(Error::NotFound(format!("no user {name:?}")));
-        }
-        self.forget_all();
-        Ok(())
+        let txn = self.db.begin().await?;
+        let changed = db::users::set_password(&txn, name, hash).await?;
+        self.changed(txn, changed, name).await
     }
 
+    /// Changes a user's role (their tokens are capped by it); a demotion
+    /// holds on every server within a second.
+    pub async fn set_role(&self, name: &str, role: Role) -> Result<()> {
+        let txn = self.db.begin().await?;
+        let changed = db::users::set_role(&txn, name, role.as_str()).await?;
+        self.changed(txn, changed, name).await
+    }
+
+    /// Removes a user and their tokens, on every server within a second.
     pub async fn remove(&self, name: &str) -> Result<()> {
-        if !db::users::delete(&self.db, name).await? {
+        let txn = self.db.begin().await?;
+        let changed = db::users::delete(&txn, name).await?;
+        self.changed(txn, changed, name).await
+    }
+
+    /// Ends a change to `name`'s row: moves the credential epoch in the same
+    /// transaction (every server empties its caches when it sees it) and
+    /// forgets at once what this process cached.
+    async fn changed(
+        &self,
+        txn: sea_orm::DatabaseTransaction,
+        changed: bool,
+        name: &str,
+    ) -> Result<()> {
+        if !changed {
             return Err(Error::NotFound(format!("no user {name:?}")));
         }
+        db::credentials::bump(&txn).await?;
+        txn.commit().await?;
         self.forget_all();
         Ok(())
     }

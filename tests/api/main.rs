@@ -7,6 +7,7 @@ mod architecture;
 
 mod audit;
 mod auth;
+mod auth_replicas;
 mod auth_throttle;
 mod cli;
 mod client;
