@@ -17,6 +17,7 @@ use crate::config::{Cidr, Config, DownloadMode, Secret};
 use crate::db;
 use crate::domain::admission::UploadLimits;
 use crate::domain::audit::AuditLog;
+use crate::domain::credentials;
 use crate::domain::doctor::Doctor;
 use crate::domain::downloads::Downloads;
 use crate::domain::gc::{Collector, Pass};
@@ -145,7 +146,8 @@ impl Services {
             None if store.can_presign() => DownloadMode::Redirect,
             None => DownloadMode::Proxy,
         };
-        let users = Users::new(db.clone())?;
+        let users = Users::new(db.clone())?
+            .with_login_limits(config.login_limit_user, config.login_limit_address);
         let tokens = Tokens::new(db.clone());
         let audit = AuditLog::new(db.clone());
         let packages = Packages::new(db.clone(), store.clone()).with_upload_limits(UploadLimits {
@@ -264,6 +266,10 @@ impl Server {
             download_mode = ?self.state.downloads.mode(),
             "depot is serving"
         );
+        let watcher = tokio::spawn(credentials::watch(
+            self.state.users.clone(),
+            self.state.tokens.clone(),
+        ));
         let sweeper = tokio::spawn(sweep_expired_uploads(
             self.state.uploads.clone(),
             self.state.settings.upload_expiry,
@@ -279,6 +285,7 @@ impl Server {
         // What the last requests did, and the open aggregation windows.
         audit.flush().await;
         sweeper.abort();
+        watcher.abort();
         if let Some(collector) = collector {
             collector.abort();
         }

@@ -72,6 +72,10 @@ pub struct Config {
     /// Peers whose `X-Forwarded-For/Host/Proto` are believed (`--trusted-proxy`);
     /// from anyone else those headers are ignored.
     pub trusted_proxies: Vec<Cidr>,
+    /// Failed logins allowed per user name and client address.
+    pub login_limit_user: Rate,
+    /// Failed logins allowed per client address, whatever the user name.
+    pub login_limit_address: Rate,
 }
 
 impl Config {
@@ -104,6 +108,8 @@ impl Config {
             migrate: true,
             admin_password: None,
             trusted_proxies: Vec::new(),
+            login_limit_user: crate::domain::throttle::PER_USER,
+            login_limit_address: crate::domain::throttle::PER_ADDRESS,
         }
     }
 }
@@ -219,6 +225,60 @@ impl Cidr {
     }
 }
 
+/// A budget of events: `burst` at once, refilled at `burst` per `period`
+/// (written `5/1m`). A zero burst means unlimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    pub burst: u32,
+    pub period: Duration,
+}
+
+impl Rate {
+    pub const UNLIMITED: Rate = Rate {
+        burst: 0,
+        period: Duration::ZERO,
+    };
+
+    pub const fn new(burst: u32, period: Duration) -> Self {
+        Self { burst, period }
+    }
+
+    /// `N/DURATION` (`5/1m`, `100/1h`), or `off`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(Self::UNLIMITED);
+        }
+        let bad = || format!("{s:?} is not a rate like 5/1m (N per duration) or off");
+        let (n, period) = s.split_once('/').ok_or_else(bad)?;
+        let burst: u32 = n.trim().parse().map_err(|_| bad())?;
+        let period = humantime::parse_duration(period.trim()).map_err(|_| bad())?;
+        if burst == 0 || period.is_zero() {
+            return Err(bad());
+        }
+        Ok(Self { burst, period })
+    }
+
+    pub fn is_unlimited(&self) -> bool {
+        self.burst == 0
+    }
+
+    /// How long one event takes to be refilled.
+    pub fn interval(&self) -> Duration {
+        self.period / self.burst.max(1)
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_unlimited() {
+            f.write_str("off")
+        } else {
+            let period = humantime::format_duration(self.period);
+            write!(f, "{}/{period}", self.burst)
+        }
+    }
+}
+
 impl std::str::FromStr for Cidr {
     type Err = String;
 
@@ -308,6 +368,18 @@ mod tests {
         assert_eq!(one.to_string(), "127.0.0.1/32");
         assert!("10.0.0.0/33".parse::<Cidr>().is_err());
         assert!("proxy".parse::<Cidr>().is_err());
+    }
+
+    #[test]
+    fn parses_rates() {
+        let rate = Rate::parse("5/1m").unwrap();
+        assert_eq!(rate, Rate::new(5, Duration::from_secs(60)));
+        assert_eq!(rate.interval(), Duration::from_secs(12));
+        assert_eq!(rate.to_string(), "5/1m");
+        assert!(Rate::parse("off").unwrap().is_unlimited());
+        for bad in ["5", "0/1m", "5/0s", "x/1m", "5/soon"] {
+            assert!(Rate::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

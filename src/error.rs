@@ -47,6 +47,10 @@ pub enum Error {
     /// depot receives as many uploads as it takes at once.
     #[error("{0}")]
     ServerBusy(String),
+    /// Too many failed logins from this client: refused without checking,
+    /// until `retry_after` has passed.
+    #[error("too many failed logins; retry in {} s", seconds_up(*retry_after))]
+    TooManyAttempts { retry_after: std::time::Duration },
     /// The object store is out of space (a full disk, an exhausted quota).
     #[error("object store: {0}")]
     StoreFull(String),
@@ -79,6 +83,11 @@ impl Error {
     pub fn internal(msg: impl fmt::Display) -> Self {
         Self::Unexpected(msg.to_string())
     }
+}
+
+/// Whole seconds, rounded up, at least 1: what `Retry-After` says.
+pub fn seconds_up(d: std::time::Duration) -> u64 {
+    (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
 }
 
 /// The whole `source()` chain as one string: what each layer said.

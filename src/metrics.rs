@@ -27,6 +27,9 @@ pub struct Metrics {
     pub audit_events_unwritten: IntCounter,
     pub payload_walks: IntCounterVec,
     pub payload_walks_in_progress: IntGauge,
+    pub password_hashes_running: IntGauge,
+    pub logins_throttled: IntCounter,
+    pub credential_caches_trusted: IntGauge,
 }
 
 /// Seconds, from a millisecond to several minutes (uploads are long).
@@ -133,6 +136,18 @@ impl Metrics {
                 "depot_payload_walks_in_progress",
                 "Walks over RPM payloads running now",
             )?,
+            password_hashes_running: IntGauge::new(
+                "depot_password_hashes_running",
+                "Argon2 password checks running (at most one per core)",
+            )?,
+            logins_throttled: IntCounter::new(
+                "depot_logins_throttled_total",
+                "Logins refused (429) after too many failures from their address",
+            )?,
+            credential_caches_trusted: IntGauge::new(
+                "depot_credential_caches_trusted",
+                "1 while this server watches credential changes (its credential caches in use), 0 while that watch is down (they are bypassed)",
+            )?,
             registry,
         };
         m.registry.register(Box::new(m.requests.clone()))?;
@@ -156,6 +171,11 @@ impl Metrics {
         m.registry.register(Box::new(m.payload_walks.clone()))?;
         m.registry
             .register(Box::new(m.payload_walks_in_progress.clone()))?;
+        m.registry
+            .register(Box::new(m.password_hashes_running.clone()))?;
+        m.registry.register(Box::new(m.logins_throttled.clone()))?;
+        m.registry
+            .register(Box::new(m.credential_caches_trusted.clone()))?;
         Ok(m)
     }
 

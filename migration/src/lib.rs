@@ -12,6 +12,7 @@ mod m20261122_000006_create_locks;
 mod m20261122_000007_create_audit_events;
 mod m20261122_000008_index_package_lists;
 mod m20261124_000001_audit_event_details;
+mod m20261129_000009_create_credential_epoch;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000007_create_audit_events::Migration),
             Box::new(m20261122_000008_index_package_lists::Migration),
             Box::new(m20261124_000001_audit_event_details::Migration),
+            Box::new(m20261129_000009_create_credential_epoch::Migration),
         ]
     }
 }

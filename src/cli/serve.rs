@@ -11,7 +11,7 @@ use url::Url;
 
 use super::DbArgs;
 use crate::app::Server;
-use crate::config::{Cidr, Config, DownloadMode, Secret, StorageConfig, defaults};
+use crate::config::{Cidr, Config, DownloadMode, Rate, Secret, StorageConfig, defaults};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -91,6 +91,12 @@ pub struct ServeArgs {
     /// Directory whose files are imported at start as built-in (not deletable) packages.
     #[arg(long, env = "DEPOT_PRELOAD_DIR")]
     pub preload_dir: Option<PathBuf>,
+    /// Failed logins allowed per user name and client address: N/DURATION (e.g. 10/1m), or off.
+    #[arg(long, env = "DEPOT_LOGIN_LIMIT_USER", default_value_t = crate::domain::throttle::PER_USER, value_parser = Rate::parse)]
+    pub login_limit_user: Rate,
+    /// Failed logins allowed per client address, whatever the user names: N/DURATION, or off.
+    #[arg(long, env = "DEPOT_LOGIN_LIMIT_ADDRESS", default_value_t = crate::domain::throttle::PER_ADDRESS, value_parser = Rate::parse)]
+    pub login_limit_address: Rate,
     /// A proxy (address or CIDR, repeatable or comma-separated) whose
     /// X-Forwarded-For/Host/Proto headers are believed; by default none is.
     #[arg(
@@ -149,6 +155,8 @@ impl ServeArgs {
             gc_grace: self.gc_grace.into(),
             preload_dir: self.preload_dir,
             trusted_proxies: self.trusted_proxies,
+            login_limit_user: self.login_limit_user,
+            login_limit_address: self.login_limit_address,
             migrate: !self.no_migrate,
             admin_password: self.admin_password.map(Secret::new),
         })

@@ -37,6 +37,12 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Change a user's role (a demotion holds on every server within a second).
+    Role {
+        name: String,
+        #[arg(value_parser = role())]
+        role: Role,
+    },
     /// Remove a user.
     Remove { name: String },
 }
@@ -72,6 +78,10 @@ pub async fn run(args: UserArgs) -> anyhow::Result<()> {
             if generated {
                 println!("password: {}", password.expose());
             }
+        }
+        UserCommand::Role { name, role } => {
+            users.set_role(&name, role).await?;
+            println!("{name} is now {role}");
         }
         UserCommand::Remove { name } => {
             users.remove(&name).await?;

@@ -2,6 +2,7 @@
 //! needs, one module per table. Nothing above this layer writes SQL.
 
 pub mod audit;
+pub mod credentials;
 mod error;
 pub mod locks;
 pub mod packages;

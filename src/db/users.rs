@@ -59,6 +59,15 @@ pub async fn set_password(
     Ok(res.rows_affected > 0)
 }
 
+pub async fn set_role(db: &impl ConnectionTrait, name: &str, role: &str) -> Result<bool, DbErr> {
+    let res = user::Entity::update_many()
+        .col_expr(user::Column::Role, sea_orm::sea_query::Expr::value(role))
+        .filter(user::Column::Name.eq(name))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected > 0)
+}
+
 pub async fn delete(db: &impl ConnectionTrait, name: &str) -> Result<bool, DbErr> {
     let res = user::Entity::delete_many()
         .filter(user::Column::Name.eq(name))

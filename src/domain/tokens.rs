@@ -9,9 +9,10 @@ use chrono::{DateTime, Utc};
 use entity::api_token;
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, TransactionTrait};
 use sha2::{Digest, Sha256};
 
+use super::credentials::Freshness;
 use super::users::{Role, User};
 use crate::cache::TtlCache;
 use crate::config::Secret;
@@ -23,10 +24,10 @@ pub const TOKEN_PREFIX: &str = "depot_";
 const SECRET_LEN: usize = 40;
 /// Last-used times are recorded with this resolution.
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
-/// How long a verified token is trusted without reading its row again: the
-/// bound on how late another replica (or the CLI) learns of a revocation, an
-/// expiry moved earlier, or a removed user. This replica forgets a token it
-/// revokes at once.
+/// How long a verified token is trusted without reading its row again, and
+/// only while this server's credential watch is current (`credentials`): a
+/// revocation, a removed or demoted user, anywhere, ends it within a second.
+/// This replica forgets a token it revokes at once.
 pub const VERIFIED_TTL: Duration = Duration::from_secs(30);
 const MAX_VERIFIED: usize = 10_000;
 
@@ -35,6 +36,8 @@ pub struct Tokens {
     db: DatabaseConnection,
     /// Token hash → what its row said, for `VERIFIED_TTL`.
     verified: Arc<TtlCache<String, Verified>>,
+    /// Whether `verified` may answer (kept by `credentials::watch`).
+    freshness: Arc<Freshness>,
 }
 
 #[derive(Clone)]
@@ -106,7 +109,17 @@ impl Tokens {
         Self {
             db,
             verified: Arc::new(TtlCache::new(VERIFIED_TTL, MAX_VERIFIED)),
+            freshness: Arc::default(),
         }
+    }
+
+    pub(super) fn freshness(&self) -> &Freshness {
+        &self.freshness
+    }
+
+    /// Forgets every token this process verified, after a credential changed somewhere.
+    pub(super) fn forget_all(&self) {
+        self.verified.invalidate(|_, _| true);
     }
 
     /// Creates a token for `user_name`; the secret is returned once and
@@ -188,33 +201,31 @@ impl Tokens {
         TokenInfo::new(row, user)
     }
 
-    /// Revokes a token; the next request with it is refused.
+    /// Revokes a token: this server refuses it from the next request on,
+    /// every other within a second (the credential epoch moves with it).
     pub async fn revoke(&self, id: i64) -> Result<TokenInfo> {
-        let revoked = self.revoke_row(id).await;
-        self.forget(id);
-        revoked
-    }
-
-    async fn revoke_row(&self, id: i64) -> Result<TokenInfo> {
-        if !db::tokens::revoke(&self.db, id).await? {
-            // Unknown, or already revoked: tell which.
-            let token = self.get(id).await?;
-            if token.revoked_at.is_some() {
-                return Ok(token);
-            }
+        let txn = self.db.begin().await?;
+        if db::tokens::revoke(&txn, id).await? {
+            db::credentials::bump(&txn).await?;
         }
+        txn.commit().await?;
+        self.forget(id);
+        // Unknown (404), or revoked now or before.
         self.get(id).await
     }
 
     /// The user a bearer secret acts for, with the token's role ceiling
     /// applied; `None` for an unknown, revoked or expired token. A token
-    /// verified in the last `VERIFIED_TTL` is not read again.
+    /// verified in the last `VERIFIED_TTL` is not read again while the
+    /// credential watch is current.
     pub async fn authenticate(&self, secret: &Secret) -> Result<Option<User>> {
         let token_hash = hash(secret.expose());
         let now = Utc::now();
         // Taken before the row is read: a revocation meanwhile keeps it uncached.
         let generation = self.verified.generation();
-        if let Some(mut hit) = self.verified.get(&token_hash) {
+        if self.freshness.is_trusted()
+            && let Some(mut hit) = self.verified.get(&token_hash)
+        {
             if hit.expires_at.is_some_and(|at| at <= now) {
                 return Ok(None);
             }

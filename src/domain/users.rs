@@ -5,16 +5,15 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
-use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use sea_orm::{DatabaseConnection, SqlErr};
-use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
+use sea_orm::{DatabaseConnection, SqlErr, TransactionTrait};
 
+use super::credentials::Freshness;
+use super::passwords::{HashLoad, Hashers, hash_password};
+use super::throttle::{self, Throttle};
 use crate::cache::TtlCache;
-use crate::config::Secret;
+use crate::config::{Rate, Secret};
 use crate::db;
 use crate::error::{Error, Result};
 
@@ -135,122 +134,77 @@ pub fn generate_password() -> Secret {
     )
 }
 
-pub fn hash_password(password: &str) -> Result<String> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(Error::internal)
-}
-
-/// Constant-time by construction (argon2 compares digests in constant time).
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &h)
-            .is_ok()
-    })
-}
-
-/// How long a verified name and password are trusted without Argon2 again.
-/// The stored hash is part of the key, so a password change or removal
-/// takes effect here regardless.
-const VERIFIED_TTL: Duration = Duration::from_secs(60);
+/// How long a verified name, password and stored hash are trusted without
+/// Argon2 again. The stored hash is part of the key (and the row is read each
+/// time), so a password change or a removal takes effect regardless.
+pub(super) const VERIFIED_TTL: Duration = Duration::from_secs(60);
 /// How long a verified name and password are trusted without reading the
-/// user's row either: the bound on how late a server learns of a password
-/// change or a removal made elsewhere (the CLI, another replica).
-pub const RECENT_TTL: Duration = Duration::from_secs(30);
-const MAX_VERIFIED: usize = 10_000;
+/// user's row either, and only while this server's credential watch is
+/// current (`credentials`): a change made anywhere ends it within a second.
+pub(super) const RECENT_TTL: Duration = Duration::from_secs(30);
+pub(super) const MAX_VERIFIED: usize = 10_000;
 
-/// User administration, shared by the CLI and the server.
+/// User administration, shared by the CLI and the server; logging in is in
+/// `logins`.
 #[derive(Clone)]
 pub struct Users {
-    db: DatabaseConnection,
-    /// Verified against when the user does not exist, so that timing does not tell.
-    dummy_hash: Arc<String>,
-    /// Argon2 costs ~19 MiB and tens of milliseconds per check: at most one
-    /// per core at a time, whatever a flood of requests asks for.
-    verifying: Arc<Semaphore>,
+    pub(super) db: DatabaseConnection,
+    /// Verified against when the user does not exist, so that timing does not
+    /// tell; of a password nobody knows.
+    pub(super) dummy_hash: Arc<String>,
+    pub(super) hashers: Hashers,
+    pub(super) throttle: Throttle,
     /// Name, password and stored hash that Argon2 accepted, for `VERIFIED_TTL`.
-    verified: Arc<TtlCache<[u8; 32], ()>>,
+    pub(super) verified: Arc<TtlCache<[u8; 32], ()>>,
     /// Name and password → the user, for `RECENT_TTL`.
-    recent: Arc<TtlCache<[u8; 32], User>>,
+    pub(super) recent: Arc<TtlCache<[u8; 32], User>>,
+    /// Whether `recent` may answer (kept by `credentials::watch`).
+    pub(super) freshness: Arc<Freshness>,
 }
 
 impl Users {
+    /// With the default login limits; a server sets its own (`with_login_limits`).
     pub fn new(db: DatabaseConnection) -> Result<Self> {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Self {
             db,
-            dummy_hash: Arc::new(hash_password("not-a-real-password")?),
-            verifying: Arc::new(Semaphore::new(cores)),
+            dummy_hash: Arc::new(hash_password(generate_password().expose())?),
+            hashers: Hashers::per_core(),
+            throttle: Throttle::new(throttle::PER_USER, throttle::PER_ADDRESS),
             verified: Arc::new(TtlCache::new(VERIFIED_TTL, MAX_VERIFIED)),
             recent: Arc::new(TtlCache::new(RECENT_TTL, MAX_VERIFIED)),
+            freshness: Arc::default(),
         })
     }
 
-    /// Checks a name and password; `None` when they do not match a user.
-    pub async fn authenticate(&self, name: &str, password: Secret) -> Result<Option<User>> {
-        let recent_key: [u8; 32] = Sha256::new()
-            .chain_update(name)
-            .chain_update([0])
-            .chain_update(password.expose())
-            .finalize()
-            .into();
-        if let Some(user) = self.recent.get(&recent_key) {
-            return Ok(Some(user));
-        }
-        let row = db::users::find_by_name(&self.db, name).await?;
-        let hash = row
-            .as_ref()
-            .map(|r| r.password_hash.clone())
-            .unwrap_or_else(|| self.dummy_hash.as_ref().clone());
-        let key: [u8; 32] = Sha256::new()
-            .chain_update(name)
-            .chain_update([0])
-            .chain_update(password.expose())
-            .chain_update([0])
-            .chain_update(&hash)
-            .finalize()
-            .into();
-        let recently_verified = row.is_some() && self.verified.get(&key).is_some();
-        let ok = if recently_verified {
-            true
-        } else {
-            let _permit = self.verifying.acquire().await.map_err(Error::internal)?;
-            // Off the async workers: this is pure CPU.
-            let ok = tokio::task::spawn_blocking(move || verify_password(password.expose(), &hash))
-                .await
-                .map_err(Error::internal)?;
-            if ok && row.is_some() {
-                self.verified.insert(key, ());
-            }
-            ok
-        };
-        match row {
-            Some(r) if ok => {
-                let user = User {
-                    id: r.id,
-                    name: r.name,
-                    role: r.role.parse()?,
-                    token: None,
-                };
-                self.recent.insert(recent_key, user.clone());
-                Ok(Some(user))
-            }
-            _ => Ok(None),
-        }
+    /// Failed logins allowed per user name and address, and per address.
+    pub fn with_login_limits(mut self, per_user: Rate, per_address: Rate) -> Self {
+        self.throttle = Throttle::new(per_user, per_address);
+        self
     }
 
-    /// Forgets what this process verified for `name`, after its row changed.
-    fn forget(&self, name: &str) {
-        self.recent.invalidate(|_, user| user.name == name);
+    /// Argon2 checks running now, at most ever, and the bound.
+    pub fn password_hash_load(&self) -> HashLoad {
+        self.hashers.load()
+    }
+
+    pub(super) fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub(super) fn freshness(&self) -> &Freshness {
+        &self.freshness
+    }
+
+    /// Forgets every name and password this process verified recently (each
+    /// is read from its row again), after a credential changed somewhere.
+    pub(super) fn forget_all(&self) {
+        self.recent.invalidate(|_, _| true);
     }
 
     pub async fn add(&self, name: &str, role: Role, password: &Secret) -> Result<()> {
         check_user_name(name)?;
         check_password(password.expose())?;
-        let hash = hash_password(password.expose())?;
+        let hash = self.hashers.hash(password.expose()).await?;
         match db::users::insert(&self.db, name, hash, role.as_str()).await {
             Ok(_) => Ok(()),
             Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => Err(
@@ -268,20 +222,45 @@ impl Users {
             .collect()
     }
 
+    /// Every server stops accepting the old password within a second.
     pub async fn set_password(&self, name: &str, password: &Secret) -> Result<()> {
         check_password(password.expose())?;
-        if !db::users::set_password(&self.db, name, hash_password(password.expose())?).await? {
-            return Err(Error::NotFound(format!("no user {name:?}")));
-        }
-        self.forget(name);
-        Ok(())
+        let hash = self.hashers.hash(password.expose()).await?;
+        let txn = self.db.begin().await?;
+        let changed = db::users::set_password(&txn, name, hash).await?;
+        self.changed(txn, changed, name).await
     }
 
+    /// Changes a user's role (their tokens are capped by it); a demotion
+    /// holds on every server within a second.
+    pub async fn set_role(&self, name: &str, role: Role) -> Result<()> {
+        let txn = self.db.begin().await?;
+        let changed = db::users::set_role(&txn, name, role.as_str()).await?;
+        self.changed(txn, changed, name).await
+    }
+
+    /// Removes a user and their tokens, on every server within a second.
     pub async fn remove(&self, name: &str) -> Result<()> {
-        if !db::users::delete(&self.db, name).await? {
+        let txn = self.db.begin().await?;
+        let changed = db::users::delete(&txn, name).await?;
+        self.changed(txn, changed, name).await
+    }
+
+    /// Ends a change to `name`'s row: moves the credential epoch in the same
+    /// transaction (every server empties its caches when it sees it) and
+    /// forgets at once what this process cached.
+    async fn changed(
+        &self,
+        txn: sea_orm::DatabaseTransaction,
+        changed: bool,
+        name: &str,
+    ) -> Result<()> {
+        if !changed {
             return Err(Error::NotFound(format!("no user {name:?}")));
         }
-        self.forget(name);
+        db::credentials::bump(&txn).await?;
+        txn.commit().await?;
+        self.forget_all();
         Ok(())
     }
 
@@ -317,15 +296,6 @@ mod tests {
         assert!(Role::Manager.grants(PackageManager));
         assert!(!Role::Manager.grants(UserAdmin));
         assert!(Role::Admin.grants(UserAdmin) && Role::Admin.grants(PackageManager));
-    }
-
-    #[test]
-    fn password_hashes_verify() {
-        let hash = hash_password("correct horse").unwrap();
-        assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse", &hash));
-        assert!(!verify_password("wrong horse", &hash));
-        assert!(!verify_password("correct horse", "garbage"));
     }
 
     #[test]

@@ -2,16 +2,19 @@
 //! `Require<PackageManager>` cannot run for anyone without that permission.
 
 use std::marker::PhantomData;
+use std::net::{IpAddr, Ipv4Addr};
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
-use axum_extra::headers::authorization::{Basic, Bearer, Credentials};
+use axum::http::{HeaderValue, StatusCode, header};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::context::RequestContext;
 use super::error::{ApiError, Code};
+use super::forwarded;
 use crate::app::AppState;
-use crate::config::Secret;
+use crate::config::{Cidr, Secret};
 use crate::domain::audit::Actor;
 use crate::domain::users::{Permission, User};
 
@@ -54,45 +57,34 @@ where
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             return Err(ApiError::not_authenticated());
         };
-        // `decode` expects its own scheme (it asserts so in debug builds).
-        let is_bearer = value
-            .as_bytes()
-            .get(..Bearer::SCHEME.len())
-            .is_some_and(|s| s.eq_ignore_ascii_case(Bearer::SCHEME.as_bytes()));
-        let is_basic = value
-            .as_bytes()
-            .get(..Basic::SCHEME.len())
-            .is_some_and(|s| s.eq_ignore_ascii_case(Basic::SCHEME.as_bytes()));
-        let attempted = is_basic
-            .then(|| Basic::decode(value))
-            .flatten()
-            .map(|b| b.username().to_string());
+        let credentials = Credentials::parse(value);
+        let attempted = match &credentials {
+            Some(Credentials::Basic { name, .. }) => name.clone(),
+            _ => String::new(),
+        };
         RequestContext::set_actor(Actor {
-            name: attempted.unwrap_or_default(),
+            name: attempted,
             token: None,
         });
-        let user = if is_bearer {
-            let bearer = Bearer::decode(value).ok_or_else(ApiError::bad_credentials)?;
-            state
-                .tokens
-                .authenticate(&Secret::new(bearer.token()))
-                .await?
-                .ok_or_else(|| {
+        let user = match credentials {
+            Some(Credentials::Bearer(secret)) => {
+                state.tokens.authenticate(&secret).await?.ok_or_else(|| {
                     ApiError::new(
                         StatusCode::UNAUTHORIZED,
                         Code::BadCredentials,
                         "unknown, expired or revoked API token",
                     )
                 })?
-        } else if is_basic {
-            let basic = Basic::decode(value).ok_or_else(ApiError::bad_credentials)?;
-            state
-                .users
-                .authenticate(basic.username(), Secret::new(basic.password()))
-                .await?
-                .ok_or_else(ApiError::bad_credentials)?
-        } else {
-            return Err(ApiError::bad_credentials());
+            }
+            Some(Credentials::Basic { name, password }) => {
+                let from = client_address(parts, &state.settings.trusted_proxies);
+                state
+                    .users
+                    .authenticate(&name, password, from)
+                    .await?
+                    .ok_or_else(ApiError::bad_credentials)?
+            }
+            None => return Err(ApiError::bad_credentials()),
         };
         RequestContext::set_actor(Actor {
             name: user.name.clone(),
@@ -113,5 +105,89 @@ where
             ));
         }
         Ok(Self(user, PhantomData))
+    }
+}
+
+/// What an `Authorization` header carries: `Basic base64(name:password)` or
+/// `Bearer SECRET` (schemes in any case); `None` for anything else, an empty
+/// secret included.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Credentials {
+    Basic { name: String, password: Secret },
+    Bearer(Secret),
+}
+
+impl Credentials {
+    pub fn parse(value: &HeaderValue) -> Option<Self> {
+        let (scheme, rest) = value.to_str().ok()?.trim().split_once(' ')?;
+        let rest = rest.trim();
+        if rest.is_empty() {
+            return None;
+        }
+        if scheme.eq_ignore_ascii_case("bearer") {
+            return Some(Self::Bearer(Secret::new(rest)));
+        }
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return None;
+        }
+        let decoded = String::from_utf8(BASE64.decode(rest).ok()?).ok()?;
+        let (name, password) = decoded.split_once(':')?;
+        Some(Self::Basic {
+            name: name.to_string(),
+            password: Secret::new(password),
+        })
+    }
+}
+
+/// Whom failed logins are counted against: the client, as the trusted
+/// proxies in front of depot (`--trusted-proxy`) name it, else the peer.
+fn client_address(parts: &Parts, trusted_proxies: &[Cidr]) -> IpAddr {
+    forwarded::client_ip(
+        forwarded::peer(&parts.extensions),
+        &parts.headers,
+        trusted_proxies,
+    )
+    .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(value: &str) -> Option<Credentials> {
+        Credentials::parse(&HeaderValue::from_str(value).unwrap())
+    }
+
+    #[test]
+    fn authorization_headers() {
+        assert_eq!(
+            parse("Bearer depot_abc"),
+            Some(Credentials::Bearer(Secret::new("depot_abc")))
+        );
+        assert_eq!(
+            parse("bearer   depot_abc "),
+            Some(Credentials::Bearer(Secret::new("depot_abc")))
+        );
+        assert_eq!(
+            parse(&format!("Basic {}", BASE64.encode("ops:pa:ss"))),
+            Some(Credentials::Basic {
+                name: "ops".into(),
+                password: Secret::new("pa:ss")
+            })
+        );
+        // Schemes without credentials, unknown schemes, broken encodings.
+        for bad in [
+            "Bearer",
+            "Bearer ",
+            "bearer",
+            "Basic",
+            "Basic ",
+            "Bearerx",
+            "Basic !!!",
+            "Digest x",
+        ] {
+            assert_eq!(parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(parse(&format!("Basic {}", BASE64.encode("no-colon"))), None);
     }
 }

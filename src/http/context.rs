@@ -239,10 +239,13 @@ fn record(
         .with_label_values(&[method, route])
         .observe(took.as_secs_f64());
     let code = response.extensions().get::<Code>().copied();
-    // Not failures of an upload: no credentials, and a resumable upload's
-    // offset conflict (the client resumes from HEAD).
+    // Not failures of an upload: no credentials (or too many wrong ones), and
+    // a resumable upload's offset conflict (the client resumes from HEAD).
     let counted = !matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
-        && code != Some(Code::UploadOffsetConflict);
+        && !matches!(
+            code,
+            Some(Code::UploadOffsetConflict | Code::TooManyAttempts)
+        );
     if upload && counted && (status.is_client_error() || status.is_server_error()) {
         let cause = code.map_or("UNKNOWN", Code::name);
         METRICS.uploads_failed.with_label_values(&[cause]).inc();

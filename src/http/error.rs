@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::envelope::{ErrorBody, NoData, render};
-use crate::error::Error;
+use crate::error::{Error, seconds_up};
 
 /// Stable error codes. OCP's own numbers keep OCP's meanings; depot's own
 /// start at 90000. The README lists them all.
@@ -39,6 +39,7 @@ pub enum Code {
     TooManyUploads = 90017,
     ServerBusy = 90018,
     BodyTooLarge = 90019,
+    TooManyAttempts = 90020,
 }
 
 impl Code {
@@ -70,6 +71,7 @@ impl Code {
             Code::TooManyUploads => "DEPOT_TOO_MANY_UPLOADS",
             Code::ServerBusy => "DEPOT_SERVER_BUSY",
             Code::BodyTooLarge => "DEPOT_BODY_TOO_LARGE",
+            Code::TooManyAttempts => "DEPOT_TOO_MANY_ATTEMPTS",
         }
     }
 }
@@ -161,6 +163,11 @@ impl From<Error> for ApiError {
             }
             Error::DatabaseUnavailable(_) => {
                 return Self::fault(S::SERVICE_UNAVAILABLE, Code::DatabaseUnavailable, &message);
+            }
+            Error::TooManyAttempts { retry_after } => {
+                let refused = Self::new(S::TOO_MANY_REQUESTS, Code::TooManyAttempts, message)
+                    .with_retry_after(seconds_up(*retry_after));
+                return refused;
             }
             Error::Unexpected(_) => (S::INTERNAL_SERVER_ERROR, Code::Unexpected),
         };

@@ -32,8 +32,24 @@ pub fn client_address(peer: Option<IpAddr>, headers: &HeaderMap, proxies: &[Cidr
     let Some(peer) = peer else {
         return String::new();
     };
+    match forwarded_client(peer, headers, proxies) {
+        Some(client) => format!("{client} (via {peer})"),
+        None => peer.to_string(),
+    }
+}
+
+/// The client's own address: the peer's, or behind trusted proxies the one
+/// `X-Forwarded-For` names (as `client_address`).
+pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, proxies: &[Cidr]) -> Option<IpAddr> {
+    let peer = peer?;
+    Some(forwarded_client(peer, headers, proxies).unwrap_or(peer))
+}
+
+/// Behind trusted proxies, the nearest address in `X-Forwarded-For` that is
+/// not one of them; `None` from anyone else.
+fn forwarded_client(peer: IpAddr, headers: &HeaderMap, proxies: &[Cidr]) -> Option<IpAddr> {
     if !trusted(Some(peer), proxies) {
-        return peer.to_string();
+        return None;
     }
     let hops: Vec<&str> = headers
         .get_all("x-forwarded-for")
@@ -52,10 +68,7 @@ pub fn client_address(peer: Option<IpAddr>, headers: &HeaderMap, proxies: &[Cidr
             break;
         }
     }
-    match client {
-        Some(client) => format!("{client} (via {peer})"),
-        None => peer.to_string(),
-    }
+    client
 }
 
 /// One hop: an address, perhaps with a port (`1.2.3.4:5678`, `[::1]:80`).

@@ -99,7 +99,8 @@ impl IntoResponses for Errors {
                 "4XX".to_string(),
                 envelope_response(
                     "Refused: bad input (400), not authenticated (401), not permitted (403), \
-                     not found (404), conflict (409), too large (413), stalled (408), …; \
+                     not found (404), conflict (409), too large (413), stalled (408), \
+                     too many failed logins (429, with `Retry-After`), …; \
                      `error.code` says which",
                 ),
             ),

@@ -14,6 +14,7 @@ backend_tests!(
     unknown_routes,
     password_changes_take_effect_at_once,
     probes_are_open,
+    schemes_without_credentials_are_refused,
 );
 
 async fn time_and_info_are_open(backend: crate::common::Backend) {
@@ -199,4 +200,27 @@ async fn probes_are_open(backend: crate::common::Backend) {
         (status, body["data"]["status"].as_str()),
         (StatusCode::OK, Some("READY"))
     );
+}
+
+/// `Authorization: Bearer` with no token used to panic (500).
+async fn schemes_without_credentials_are_refused(backend: crate::common::Backend) {
+    let app = TestApp::start(backend).await;
+    for value in [
+        "Bearer",
+        "bearer",
+        "Bearer  ",
+        "Basic",
+        "Bearerdepot_x",
+        "Negotiate abc",
+    ] {
+        let response = app
+            .http
+            .get(app.url("/api/v2/software-packages"))
+            .header(header::AUTHORIZATION, value)
+            .send()
+            .await
+            .unwrap();
+        let message = expect_error(response, StatusCode::UNAUTHORIZED, 30004).await;
+        assert!(!message.contains("internal"), "{value:?}: {message}");
+    }
 }

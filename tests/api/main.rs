@@ -10,6 +10,8 @@ mod audit;
 mod audit_bounds;
 mod audit_honest;
 mod auth;
+mod auth_replicas;
+mod auth_throttle;
 mod bombs;
 mod cli;
 mod client;

@@ -4,15 +4,14 @@
 //! aggregated per source and kind by the audit log, so that a flood of them
 //! costs a few rows, not one per request.
 
+use crate::http::auth::Credentials;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum_extra::headers::authorization::{Bearer, Credentials};
 use chrono::Utc;
 
 use crate::app::AppState;
-use crate::config::Secret;
 use crate::domain::audit::{AuditLog, Event, PresentedToken, Receipt, StoredPackage};
 use crate::http::context::RequestContext;
 use crate::http::forwarded;
@@ -101,12 +100,10 @@ fn is_change(route_known: bool, authenticated: bool, status: u16, stored: bool) 
 
 /// The bearer token a request presents, named without its secret.
 fn presented_token(value: &HeaderValue) -> Option<PresentedToken> {
-    let is_bearer = value
-        .as_bytes()
-        .get(..Bearer::SCHEME.len())
-        .is_some_and(|s| s.eq_ignore_ascii_case(Bearer::SCHEME.as_bytes()));
-    let bearer = is_bearer.then(|| Bearer::decode(value)).flatten()?;
-    Some(PresentedToken::new(&Secret::new(bearer.token())))
+    match Credentials::parse(value)? {
+        Credentials::Bearer(secret) => Some(PresentedToken::new(&secret)),
+        Credentials::Basic { .. } => None,
+    }
 }
 
 pub async fn middleware(State(state): State<AppState>, req: Request, next: Next) -> Response {

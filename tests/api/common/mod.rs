@@ -104,19 +104,7 @@ pub async fn config_for(backend: Backend, dir: &Path) -> Config {
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.admin_password = Some(Secret::new(PASSWORD));
     if backend == Backend::PostgresS3 {
-        let admin_url = env("DEPOT_TEST_DATABASE_URL");
-        let name = unique("depot_test_");
-        let admin = depot::db::connect(&admin_url)
-            .await
-            .expect("connecting to PostgreSQL");
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("creating a test database");
-        let (root, _) = admin_url
-            .rsplit_once('/')
-            .expect("a database URL ends with /DB");
-        config.database_url = format!("{root}/{name}");
+        config.database_url = fresh_postgres_url().await;
         let mut s3 = S3Config::new(env("DEPOT_TEST_S3_BUCKET"));
         s3.prefix = Some(unique("t-"));
         s3.endpoint = Some(env("DEPOT_TEST_S3_ENDPOINT"));
@@ -126,6 +114,23 @@ pub async fn config_for(backend: Backend, dir: &Path) -> Config {
         config.storage = StorageConfig::S3(s3);
     }
     config
+}
+
+/// A fresh database on the test PostgreSQL server; its URL.
+pub async fn fresh_postgres_url() -> String {
+    let admin_url = env("DEPOT_TEST_DATABASE_URL");
+    let name = unique("depot_test_");
+    let admin = depot::db::connect(&admin_url)
+        .await
+        .expect("connecting to PostgreSQL");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("creating a test database");
+    let (root, _) = admin_url
+        .rsplit_once('/')
+        .expect("a database URL ends with /DB");
+    format!("{root}/{name}")
 }
 
 impl TestApp {
