@@ -67,7 +67,7 @@ async fn expect_throttled(response: reqwest::Response) -> u64 {
         .unwrap()
         .parse()
         .unwrap();
-    let message = expect_error(response, StatusCode::TOO_MANY_REQUESTS, 90017).await;
+    let message = expect_error(response, StatusCode::TOO_MANY_REQUESTS, 90020).await;
     assert!(message.contains("too many failed logins"), "{message}");
     retry_after
 }
