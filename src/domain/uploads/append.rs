@@ -12,6 +12,7 @@ use super::finish::failure_kind;
 use super::lease::Lease;
 use super::{Appended, Uploads, to_i64};
 use crate::db;
+use crate::db::uploads::Offset;
 use crate::domain::admission::UploadSlot;
 use crate::domain::users::User;
 use crate::error::{Error, Result};
@@ -124,8 +125,14 @@ impl Uploads {
                 length: to_i64(written.len)?,
                 object_path: path.to_string(),
             };
+            // The last part's bytes count once the package exists.
+            let moves = if complete {
+                Offset::Hold
+            } else {
+                Offset::Advance
+            };
             let committed =
-                db::uploads::commit_part(&self.db, lease.id(), part, expires_at, !complete).await;
+                db::uploads::commit_part(&self.db, lease.id(), part, expires_at, moves).await;
             if !matches!(committed, Ok(true)) {
                 self.discard(&path).await;
                 committed?;

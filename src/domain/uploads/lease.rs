@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::to_i64;
 use crate::db;
+use crate::db::uploads::LeaseStatus;
 use crate::error::{Error, Result};
 
 /// How long a lease lasts without renewal: a crashed replica blocks an
@@ -197,19 +198,19 @@ async fn keep(db: DatabaseConnection, upload_id: String, lease: String, state: A
         if state.finishing.load(Ordering::Relaxed) {
             continue;
         }
-        match db::uploads::takeover_requested(&db, &upload_id, &lease).await {
-            Ok(Some(false)) | Err(_) => {}
-            Ok(Some(true)) if state.quiet_for() >= QUIET_BEFORE_TAKEOVER => {
+        match db::uploads::lease_status(&db, &upload_id, &lease).await {
+            Ok(LeaseStatus::Held) | Err(_) => {}
+            Ok(LeaseStatus::TakeoverRequested) if state.quiet_for() >= QUIET_BEFORE_TAKEOVER => {
                 state.revoked.cancel();
                 return;
             }
-            Ok(Some(true)) => {
+            Ok(LeaseStatus::TakeoverRequested) => {
                 if let Err(e) = db::uploads::decline_takeover(&db, &upload_id, &lease).await {
                     tracing::warn!(upload = %upload_id, error = %e, "declining a takeover");
                 }
             }
             // Lost (expired and taken): stop writing.
-            Ok(None) => {
+            Ok(LeaseStatus::Lost) => {
                 state.revoked.cancel();
                 return;
             }
