@@ -16,7 +16,7 @@ use crate::db::uploads::Offset;
 use crate::domain::admission::UploadSlot;
 use crate::domain::users::User;
 use crate::error::{Error, Result};
-use crate::store::{Path, upload_part};
+use crate::store::{OnCut, Path, upload_part};
 
 impl Uploads {
     /// Stores `body` at `offset` of the upload; ingests the file when it
@@ -95,9 +95,14 @@ impl Uploads {
             })
             // A takeover ends the body here; what arrived is kept below.
             .take_until(Box::pin(lease.revoked()));
+        // Bytes cut short cannot match a checksum given for the whole request.
+        let on_cut = match checksum {
+            None => OnCut::Keep,
+            Some(_) => OnCut::Discard,
+        };
         let written = self
             .store()
-            .write_part(&path, body, remaining, checksum.is_none())
+            .write_part(&path, body, remaining, on_cut)
             .await
             .map_err(|e| match e {
                 Error::UploadTooLarge { .. } => Error::invalid(format!(
