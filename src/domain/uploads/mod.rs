@@ -50,7 +50,8 @@
 //!
 //! `expires_at` is set at creation and moved on by every committed part and
 //! by the package's storing; `get` answers `UploadExpired` (410) for an
-//! expired upload without a package. A request holding the lease is not stopped by expiry.
+//! expired upload without a package. A request holding the lease is not
+//! stopped by expiry.
 //!
 //! # The lease protocol
 //!
@@ -78,11 +79,12 @@
 //! 6. **Takeover.** A PATCH that finds the lease held asks its holder to
 //!    give way (a flag on the row) and tries again for `TAKEOVER_WAIT`. The
 //!    keeper looks every `TAKEOVER_POLL`: if its client sent nothing for
-//!    `QUIET_BEFORE_TAKEOVER` it gives way (the body ends there, what arrived
-//!    is committed, the request answers 409 and releases the lease);
-//!    otherwise it declines and the asker asks again. A finishing holder
-//!    neither gives way nor declines. When the offset moves while the asker
-//!    waits, or the wait ends, the asker answers 409.
+//!    `QUIET_BEFORE_TAKEOVER` it gives way: the body ends there, what arrived
+//!    is committed (unless an `Upload-Checksum` no longer matches it), and
+//!    the request fails and releases the lease. Otherwise it declines, and
+//!    the asker asks again. A finishing holder neither gives way nor
+//!    declines. When the offset moves while the asker waits, or the wait
+//!    ends, the asker answers 409.
 //! 7. **Release.** A request gives its lease back when it ends; storing the
 //!    package or recording a refusal clears it in the same transaction. A
 //!    lease dropped without release is no longer renewed, and expires.
