@@ -65,19 +65,34 @@ pub async fn request_takeover(
     Ok(())
 }
 
-/// Whether someone asked this lease's holder to give way; `None` when the
-/// lease is no longer held by `lease`.
-pub async fn takeover_requested(
+/// What the holder of a lease finds when it looks at its upload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaseStatus {
+    /// Still its own, and nobody asked for it.
+    Held,
+    /// Still its own, and a newer request asked it to give way.
+    TakeoverRequested,
+    /// No longer its own (expired and taken, or the upload is gone).
+    Lost,
+}
+
+/// Whether `lease` still holds the upload, and whether someone asked its
+/// holder to give way.
+pub async fn lease_status(
     db: &impl ConnectionTrait,
     id: &str,
     lease: &str,
-) -> Result<Option<bool>, DbErr> {
-    Ok(upload::Entity::find()
+) -> Result<LeaseStatus, DbErr> {
+    let row = upload::Entity::find()
         .filter(upload::Column::Id.eq(id))
         .filter(upload::Column::LeaseId.eq(lease))
         .one(db)
-        .await?
-        .map(|row| row.takeover_requested))
+        .await?;
+    Ok(match row {
+        None => LeaseStatus::Lost,
+        Some(row) if row.takeover_requested => LeaseStatus::TakeoverRequested,
+        Some(_) => LeaseStatus::Held,
+    })
 }
 
 /// Declines a takeover: the holder's client is still sending.
@@ -119,17 +134,26 @@ pub async fn release(db: &impl ConnectionTrait, id: &str, lease: &str) -> Result
     Ok(())
 }
 
+/// What committing a part does to the upload's offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Offset {
+    /// Moves past the part: more parts are to come.
+    Advance,
+    /// Stays at the part's start: the last part's bytes count once the
+    /// package exists (`finish`), so that a HEAD never reports a complete
+    /// upload that could still fail to be stored.
+    Hold,
+}
+
 /// Records a stored part, if the lease is still ours and nobody moved the
 /// offset; `false` otherwise (the part is not ours to keep). The offset moves
-/// past it only when `advance`: the last part's bytes count once the package
-/// exists (`finish`), so that a HEAD never reports a complete upload that
-/// could still fail to be stored.
+/// past it as `offset` says.
 pub async fn commit_part(
     db: &DatabaseConnection,
     lease: &str,
     part: upload_part::Model,
     expires_at: DateTime<Utc>,
-    advance: bool,
+    offset: Offset,
 ) -> Result<bool, DbErr> {
     let txn = db.begin().await?;
     let mut update = upload::Entity::update_many()
@@ -137,7 +161,7 @@ pub async fn commit_part(
         .filter(upload::Column::Id.eq(part.upload_id.as_str()))
         .filter(upload::Column::LeaseId.eq(lease))
         .filter(upload::Column::ReceivedBytes.eq(part.start));
-    if advance {
+    if offset == Offset::Advance {
         update = update.col_expr(
             upload::Column::ReceivedBytes,
             Expr::value(part.start + part.length),

@@ -24,7 +24,7 @@ use url::Url;
 
 pub use digest::{Digester, Digests, SignedPart, SignedPartMd5, digest_bytes, rpm_signature_end};
 pub use key::{Area, BlobKey, upload_of_part, upload_part};
-pub use write::{Staged, Written};
+pub use write::{OnCut, Staged, Written};
 
 use crate::cache::TtlCache;
 use crate::config::StorageConfig;

@@ -22,6 +22,15 @@ pub struct Written {
     pub cut: Option<Error>,
 }
 
+/// What `write_part` does with the bytes of a body that breaks off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnCut {
+    /// Keeps what arrived, for the client to resume after it.
+    Keep,
+    /// Leaves nothing (what arrived cannot be checked, say).
+    Discard,
+}
+
 /// An upload that has been written and hashed but not yet given its content key.
 #[derive(Debug)]
 pub struct Staged {
@@ -97,14 +106,14 @@ impl BlobStore {
 
     /// Writes `body` to a new object at `path`, for a resumable upload's part.
     /// When the body breaks (client gone, stalled), what arrived is kept if
-    /// `keep_cut` and the cause returned beside the length; a store failure or
-    /// more than `limit` bytes leave nothing.
+    /// `on_cut` says so, and the cause returned beside the length; a store
+    /// failure or more than `limit` bytes leave nothing.
     pub async fn write_part<S>(
         &self,
         path: &Path,
         mut body: S,
         limit: u64,
-        keep_cut: bool,
+        on_cut: OnCut,
     ) -> Result<Written>
     where
         S: Stream<Item = Result<Bytes>> + Unpin,
@@ -133,7 +142,7 @@ impl BlobStore {
             Ok(())
         }
         .await;
-        let keep = copied.is_ok() && len > 0 && (cut.is_none() || keep_cut);
+        let keep = copied.is_ok() && len > 0 && (cut.is_none() || on_cut == OnCut::Keep);
         if !keep {
             if let Err(abort) = writer.abort().await {
                 tracing::warn!(%path, error = %abort, "aborting a part upload");

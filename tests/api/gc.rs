@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use depot::app::{Migrations, Services};
 use depot::domain::gc::{Collector, Pass, Report};
-use depot::store::Path;
+use depot::store::{OnCut, Path};
 use futures::stream;
 use reqwest::{Method, StatusCode};
 
@@ -31,7 +31,7 @@ async fn collector(app: &TestApp, grace: Duration) -> Collector {
 async fn put(app: &TestApp, path: &str, bytes: &'static [u8]) {
     let body = stream::iter([Ok::<_, depot::error::Error>(Bytes::from_static(bytes))]);
     app.store
-        .write_part(&Path::from(path), body, u64::MAX, false)
+        .write_part(&Path::from(path), body, u64::MAX, OnCut::Discard)
         .await
         .unwrap();
 }

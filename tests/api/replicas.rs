@@ -255,7 +255,10 @@ async fn three_replicas_behave_as_one_service() {
     let body = futures::stream::iter([Ok::<_, depot::error::Error>(bytes::Bytes::from_static(
         b"x",
     ))]);
-    store.write_part(&litter, body, 1, false).await.unwrap();
+    store
+        .write_part(&litter, body, 1, depot::store::OnCut::Discard)
+        .await
+        .unwrap();
     let runs: Vec<_> = (0..3)
         .map(|_| {
             let mut cmd = command(&env);

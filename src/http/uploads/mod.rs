@@ -1,17 +1,18 @@
 //! `/api/v2/uploads/`: resumable uploads over the tus 1.0.0 protocol (core,
 //! creation, creation-with-upload, termination, expiration, checksum), plus
-//! `GET` of an upload for the package it became.
+//! `GET` of an upload for the package it became. The handlers are here; the
+//! protocol's headers are read and written in `tus`.
+
+mod tus;
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::map_response;
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use chrono::{DateTime, Utc};
 use tracing::Instrument;
-use utoipa_axum::router::OpenApiRouter;
+use utoipa::openapi::path::{Operation, PathItem};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
 use super::auth::{PackageManager, Require};
@@ -22,32 +23,66 @@ use super::extract::{BaseUrl, PathParam};
 use super::openapi::Errors;
 use super::packages::SoftwarePackageMeta;
 use crate::app::AppState;
-use crate::domain::uploads::{Appended, Checksum, ChecksumAlgorithm, NewUpload};
+use crate::domain::uploads::{Appended, ChecksumAlgorithm};
 use crate::domain::users::User;
 use crate::error::Error;
-
-const TUS_VERSION: &str = "1.0.0";
-const TUS_EXTENSIONS: &str = "creation,creation-with-upload,termination,expiration,checksum";
-const OFFSET_OCTET_STREAM: &str = "application/offset+octet-stream";
-/// The package a finished upload became (a depot extension of tus).
-pub const PACKAGE_ID: &str = "depot-package-id";
+pub use tus::PACKAGE_ID;
+use tus::{
+    OFFSET_OCTET_STREAM, TUS_EXTENSIONS, TUS_VERSION, check_version, content_type_is_offset_stream,
+    header_u64, http_date, parse_checksum, parse_metadata, progress_headers, put,
+};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(create, options))
-        // tus clients are often given the endpoint with a trailing slash.
-        .routes(routes!(create_slash, options_slash))
+        .routes(with_trailing_slash(routes!(create, options)))
         .routes(routes!(show, head, patch, terminate, options_upload))
         .layer(DefaultBodyLimit::disable())
-        .layer(map_response(tus_resumable))
+        .layer(map_response(tus::tus_resumable))
 }
 
-async fn tus_resumable(mut response: Response) -> Response {
-    response.headers_mut().insert(
-        HeaderName::from_static("tus-resumable"),
-        HeaderValue::from_static(TUS_VERSION),
-    );
-    response
+/// Serves the same handlers at each path and at that path with a trailing
+/// slash (tus clients are often given the endpoint with one), both described
+/// by the handlers' one `#[utoipa::path]`. The copies' operation ids end in
+/// `_slash`, for every operation id to stay unique.
+fn with_trailing_slash(
+    (schemas, mut paths, handlers): UtoipaMethodRouter<AppState>,
+) -> UtoipaMethodRouter<AppState> {
+    let slashed: Vec<_> = paths
+        .paths
+        .iter()
+        .map(|(path, item)| {
+            let mut item = item.clone();
+            for operation in operations(&mut item) {
+                if let Some(id) = &mut operation.operation_id {
+                    id.push_str("_slash");
+                }
+            }
+            (format!("{path}/"), item)
+        })
+        .collect();
+    // `OpenApiRouter::routes` routes `handlers` at every path listed.
+    paths.paths.extend(slashed);
+    (schemas, paths, handlers)
+}
+
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    let PathItem {
+        get,
+        put,
+        post,
+        delete,
+        options,
+        head,
+        patch,
+        trace,
+        query,
+        additional_operations,
+        ..
+    } = item;
+    [get, put, post, delete, options, head, patch, trace, query]
+        .into_iter()
+        .flatten()
+        .chain(additional_operations.values_mut())
 }
 
 /// What the server supports (tus discovery); no authentication, as tus
@@ -78,17 +113,6 @@ async fn options(State(state): State<AppState>) -> Response {
     );
     put(headers, "tus-checksum-algorithm", &algorithms);
     response
-}
-
-/// The same, under the endpoint with a trailing slash.
-#[utoipa::path(
-    options,
-    path = "/api/v2/uploads/",
-    tag = "uploads",
-    responses((status = 204, description = "The server's tus capabilities")),
-)]
-async fn options_slash(state: State<AppState>) -> Response {
-    options(state).await
 }
 
 /// The same, for one upload.
@@ -143,36 +167,6 @@ struct Created;
     security(("basic" = []), ("bearer" = [])),
 )]
 async fn create(
-    caller: Require<PackageManager>,
-    state: State<AppState>,
-    base: BaseUrl,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<Response> {
-    start(caller, state, base, headers, body).await
-}
-
-/// The same, under the endpoint with a trailing slash.
-#[utoipa::path(
-    post,
-    path = "/api/v2/uploads/",
-    tag = "uploads",
-    params(CreationHeaders),
-    request_body(content = String, content_type = "application/offset+octet-stream", description = "Optionally, the first bytes"),
-    responses(Created, Errors),
-    security(("basic" = []), ("bearer" = [])),
-)]
-async fn create_slash(
-    caller: Require<PackageManager>,
-    state: State<AppState>,
-    base: BaseUrl,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<Response> {
-    start(caller, state, base, headers, body).await
-}
-
-async fn start(
     Require(user, _): Require<PackageManager>,
     State(state): State<AppState>,
     base: BaseUrl,
@@ -355,214 +349,4 @@ async fn terminate(
     check_version(&headers)?;
     state.uploads.terminate(&user, &id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn progress_headers(out: &mut HeaderMap, appended: &Appended) {
-    put(out, "upload-offset", &appended.offset.to_string());
-    put(out, "upload-expires", &http_date(appended.expires_at));
-    if let Some(package) = &appended.package {
-        put(out, PACKAGE_ID, &package.id.to_string());
-    }
-}
-
-fn put(headers: &mut HeaderMap, name: &str, value: &str) {
-    if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
-        headers.insert(name, value);
-    }
-}
-
-/// RFC 9110's IMF-fixdate, as `Upload-Expires` wants it.
-fn http_date(at: DateTime<Utc>) -> String {
-    at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
-}
-
-fn check_version(headers: &HeaderMap) -> ApiResult<()> {
-    match headers.get("tus-resumable").map(HeaderValue::as_bytes) {
-        Some(b"1.0.0") => Ok(()),
-        other => {
-            let said = other.map(String::from_utf8_lossy);
-            Err(ApiError::new(
-                StatusCode::PRECONDITION_FAILED,
-                Code::TusVersionUnsupported,
-                match said {
-                    Some(v) => format!(
-                        "tus version {v} is not supported; this server speaks {TUS_VERSION}"
-                    ),
-                    None => format!("Tus-Resumable: {TUS_VERSION} is required"),
-                },
-            ))
-        }
-    }
-}
-
-fn content_type_is_offset_stream(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|t| t.trim().eq_ignore_ascii_case(OFFSET_OCTET_STREAM))
-        })
-}
-
-fn header_u64(headers: &HeaderMap, name: &str) -> ApiResult<Option<u64>> {
-    headers
-        .get(name)
-        .map(|v| {
-            v.to_str()
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!("{name} must be a non-negative integer"))
-                })
-        })
-        .transpose()
-}
-
-/// `Upload-Metadata: key base64,key base64,…`: `filename` (required), and
-/// optionally `type` (as the 2.4 call's parameter), `sha1` and `sha256`.
-fn parse_metadata(headers: &HeaderMap, length: u64) -> ApiResult<NewUpload> {
-    let raw = headers
-        .get("upload-metadata")
-        .map(|v| {
-            v.to_str()
-                .map_err(|_| ApiError::bad_request("Upload-Metadata must be ASCII"))
-        })
-        .transpose()?
-        .unwrap_or_default();
-    let mut new = NewUpload {
-        length,
-        metadata: raw.to_string(),
-        ..NewUpload::default()
-    };
-    let mut file_name = None;
-    for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once(' ').unwrap_or((pair, ""));
-        let value = BASE64
-            .decode(value.trim())
-            .ok()
-            .and_then(|v| String::from_utf8(v).ok())
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "Upload-Metadata: the value of {key:?} is not base64 of UTF-8 text"
-                ))
-            })?;
-        match key {
-            "filename" | "name" => file_name = Some(value),
-            // Browser clients (Uppy) send the MIME type as `type`: not ours to read.
-            "type" if !value.trim().is_empty() && !value.contains('/') => {
-                new.declared_type = Some(value.trim().parse().map_err(ApiError::bad_request)?)
-            }
-            "sha1" => new.sha1 = Some(hex_digest("sha1", &value, 40)?),
-            "sha256" => new.sha256 = Some(hex_digest("sha256", &value, 64)?),
-            // Other keys (tus clients add their own) are kept and echoed only.
-            _ => {}
-        }
-    }
-    new.file_name = file_name.ok_or_else(|| {
-        ApiError::bad_request("Upload-Metadata must carry the file's name as `filename`")
-    })?;
-    Ok(new)
-}
-
-fn hex_digest(name: &str, value: &str, len: usize) -> ApiResult<String> {
-    let value = value.trim();
-    if value.len() == len && value.bytes().all(|b| b.is_ascii_hexdigit()) {
-        Ok(value.to_ascii_lowercase())
-    } else {
-        Err(ApiError::bad_request(format!(
-            "Upload-Metadata: {name} must be {len} hexadecimal digits"
-        )))
-    }
-}
-
-/// `Upload-Checksum: ALGORITHM BASE64` for the bytes of this one request.
-fn parse_checksum(headers: &HeaderMap) -> ApiResult<Option<Checksum>> {
-    let Some(value) = headers.get("upload-checksum") else {
-        return Ok(None);
-    };
-    let value = value
-        .to_str()
-        .map_err(|_| ApiError::bad_request("Upload-Checksum must be ASCII"))?;
-    let (name, digest) = value.trim().split_once(' ').ok_or_else(|| {
-        ApiError::bad_request("Upload-Checksum must be `ALGORITHM BASE64-DIGEST`")
-    })?;
-    let algorithm = ChecksumAlgorithm::parse(name).ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "checksum algorithm {name:?} is not supported (sha1, sha256, md5)"
-        ))
-    })?;
-    let expected = BASE64
-        .decode(digest.trim())
-        .map_err(|_| ApiError::bad_request("Upload-Checksum's digest is not base64"))?;
-    Ok(Some(Checksum {
-        algorithm,
-        expected,
-    }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            put(&mut h, k, v);
-        }
-        h
-    }
-
-    #[test]
-    fn metadata_is_decoded() {
-        let meta = format!(
-            "filename {},type {},sha1 {},other",
-            BASE64.encode("a.rpm"),
-            BASE64.encode("OB_SERVER_INSTALL_PACKAGE"),
-            BASE64.encode("A".repeat(40))
-        );
-        let new = parse_metadata(&headers(&[("upload-metadata", &meta)]), 7).unwrap();
-        assert_eq!(new.file_name, "a.rpm");
-        assert_eq!(
-            new.declared_type.unwrap().as_str(),
-            "OB_SERVER_INSTALL_PACKAGE"
-        );
-        assert_eq!(new.sha1.unwrap(), "a".repeat(40));
-        assert_eq!(new.metadata, meta);
-        assert_eq!(new.length, 7);
-    }
-
-    #[test]
-    fn bad_metadata_is_refused() {
-        assert!(parse_metadata(&headers(&[]), 1).is_err());
-        let bad = headers(&[("upload-metadata", "filename ***")]);
-        assert!(parse_metadata(&bad, 1).is_err());
-        let short = format!(
-            "filename {},sha1 {}",
-            BASE64.encode("a.sh"),
-            BASE64.encode("abc")
-        );
-        assert!(parse_metadata(&headers(&[("upload-metadata", &short)]), 1).is_err());
-    }
-
-    #[test]
-    fn checksums_and_versions() {
-        let h = headers(&[("upload-checksum", "sha1 Kq5sNclPz7QV2+lfQIuc6R7oRu0=")]);
-        let c = parse_checksum(&h).unwrap().unwrap();
-        assert_eq!(c.algorithm, ChecksumAlgorithm::Sha1);
-        assert_eq!(c.expected.len(), 20);
-        assert!(parse_checksum(&headers(&[("upload-checksum", "crc32 AAAA")])).is_err());
-        assert!(check_version(&headers(&[("tus-resumable", "1.0.0")])).is_ok());
-        assert!(check_version(&headers(&[("tus-resumable", "0.2.2")])).is_err());
-        assert!(check_version(&headers(&[])).is_err());
-    }
-
-    #[test]
-    fn dates_are_imf_fixdate() {
-        let at = DateTime::parse_from_rfc3339("2026-11-22T08:49:37Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        assert_eq!(http_date(at), "Sun, 22 Nov 2026 08:49:37 GMT");
-    }
 }
