@@ -43,6 +43,9 @@ impl std::ops::Deref for AppState {
 }
 
 pub struct Services {
+    /// For the server's owner (tests, tools), never for handlers: they go
+    /// through the domain.
+    store: BlobStore,
     pub packages: Packages,
     pub downloads: Downloads,
     pub doctor: Doctor,
@@ -156,14 +159,21 @@ impl Services {
         });
         let uploads = Uploads::new(
             db.clone(),
+            store.clone(),
             packages.clone(),
             config.upload_expiry,
             config.max_upload_size,
         );
         let collector = Collector::new(db.clone(), store.clone(), uploads.clone(), config.gc_grace);
         let doctor = Doctor::new(db, store.clone(), collector.clone());
-        let downloads = Downloads::new(packages.clone(), store, download_mode, config.presign_ttl);
+        let downloads = Downloads::new(
+            packages.clone(),
+            store.clone(),
+            download_mode,
+            config.presign_ttl,
+        );
         Ok(Self {
+            store: store.clone(),
             packages,
             downloads,
             doctor,
@@ -254,6 +264,12 @@ impl Server {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// The object store the server writes to, for tests and tools that
+    /// inspect it.
+    pub fn store(&self) -> &BlobStore {
+        &self.state.store
     }
 
     /// Serves until `shutdown` completes, then lets requests in flight finish.

@@ -48,10 +48,6 @@ impl Packages {
         }
     }
 
-    pub fn store(&self) -> &BlobStore {
-        &self.store
-    }
-
     /// A slot to receive an upload by `user` that announces `length` bytes
     /// (when it does), or why it is refused before a byte is read: no slot
     /// free, over `limit`, more than a local store has free.

@@ -125,6 +125,7 @@ use crate::store::BlobStore;
 #[derive(Clone)]
 pub struct Uploads {
     db: DatabaseConnection,
+    store: BlobStore,
     packages: Packages,
     expiry: Duration,
     max_size: u64,
@@ -154,12 +155,14 @@ pub struct Appended {
 impl Uploads {
     pub fn new(
         db: DatabaseConnection,
+        store: BlobStore,
         packages: Packages,
         expiry: Duration,
         max_size: u64,
     ) -> Self {
         Self {
             db,
+            store,
             packages,
             expiry,
             max_size,
@@ -171,7 +174,7 @@ impl Uploads {
     }
 
     fn store(&self) -> &BlobStore {
-        self.packages.store()
+        &self.store
     }
 
     fn expires_from(&self, now: DateTime<Utc>) -> DateTime<Utc> {

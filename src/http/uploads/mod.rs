@@ -23,6 +23,7 @@ use super::extract::{BaseUrl, PathParam};
 use super::openapi::Errors;
 use super::packages::SoftwarePackageMeta;
 use crate::app::AppState;
+use crate::domain::audit::Receipt;
 use crate::domain::uploads::{Appended, ChecksumAlgorithm};
 use crate::domain::users::User;
 use crate::error::Error;
@@ -298,14 +299,12 @@ async fn append(
     let uploads = state.uploads.clone();
     let body = idle_limited(body.into_data_stream(), state.settings.upload_idle_timeout);
     let id = id.to_string();
-    let appended =
-        // The request's span goes along, for the trace id on the task's log lines.
-        tokio::spawn(
-            async move { uploads.append(&user, &id, offset, body, checksum).await }
-                .instrument(tracing::Span::current()),
-        )
+    // The request's span goes along (the trace id on the task's log lines),
+    // and its audit receipt (the package the last PATCH stores).
+    let append = async move { uploads.append(&user, &id, offset, body, checksum).await };
+    let appended = tokio::spawn(Receipt::carry(append).instrument(tracing::Span::current()))
         .await
-            .map_err(Error::internal)??;
+        .map_err(Error::internal)??;
     Ok(appended)
 }
 

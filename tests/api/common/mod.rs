@@ -165,7 +165,7 @@ impl TestApp {
                 let server = Server::build(config).await.expect("depot starts");
                 let users = server.state().users.clone();
                 // The server's own store: tests look at what it wrote.
-                let store = server.state().packages.store().clone();
+                let store = server.store().clone();
                 for (name, role) in [("viewer", Role::Viewer), ("manager", Role::Manager)] {
                     // A restarted server finds them already there.
                     let _ = users.add(name, role, &Secret::new(PASSWORD)).await;
