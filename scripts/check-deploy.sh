@@ -160,9 +160,10 @@ assert env["DEPOT_DATABASE_URL"].startswith("postgres://")
 assert "mc mb --ignore-existing local/depot" in s["minio-init"]["command"][0]
 assert s["otel-collector"]["profiles"] == ["observability"] and s["jaeger"]["profiles"] == ["observability"]
 assert "8080" in s["depot"]["ports"][0]
-known = set(re.findall(r'env\s*=\s*"([A-Z0-9_]+)"', open("src/cli.rs").read()))
+import glob
+known = set(re.findall(r'env\s*=\s*"([A-Z0-9_]+)"', "".join(open(f).read() for f in glob.glob("src/cli/*.rs"))))
 unknown = sorted(k for k in env if k.startswith("DEPOT_") and k not in known)
-assert not unknown, f"depot's environment names variables depot does not read (src/cli.rs): {unknown}"
+assert not unknown, f"depot's environment names variables depot does not read (src/cli/): {unknown}"
 
 otel = yaml.safe_load(open("deploy/otel-collector.yaml"))
 for pipeline, p in otel["service"]["pipelines"].items():
@@ -177,7 +178,7 @@ ok "depends_on conditions, health checks, S3/PostgreSQL wiring, collector pipeli
 # --- Helm chart ---------------------------------------------------------------
 log "Helm chart: lint, schema, render and Kubernetes schemas for each value set"
 "$PY" - "$WORK" <<'PY' || die "Helm chart checks"
-import copy, re, sys
+import copy, glob, re, sys
 import jsonschema
 import yaml
 import helm_python as helm
@@ -187,8 +188,8 @@ CHART = "charts/depot"
 WORK = sys.argv[1]
 # Oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and the newest known.
 KUBE_VERSIONS = ["1.25.0", kv.latest_version()]
-# Every DEPOT_* variable depot reads (flags' `env = "..."` in src/cli.rs).
-KNOWN_ENV = set(re.findall(r'env\s*=\s*"([A-Z0-9_]+)"', open("src/cli.rs").read()))
+# Every DEPOT_* variable depot reads (flags' `env = "..."` in src/cli/).
+KNOWN_ENV = set(re.findall(r'env\s*=\s*"([A-Z0-9_]+)"', "".join(open(f).read() for f in glob.glob("src/cli/*.rs"))))
 KNOWN_ENV |= {"RUST_LOG", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
 assert "DEPOT_LISTEN" in KNOWN_ENV and "DEPOT_NO_MIGRATE" in KNOWN_ENV, KNOWN_ENV
 
@@ -323,7 +324,7 @@ def check_case(case, values, objs):
     SEEN_ENV.update(env_names)
     unknown = sorted(n for n in env_names if n not in KNOWN_ENV)
     if unknown:
-        fail(case, f"environment variables depot does not read (src/cli.rs): {unknown}")
+        fail(case, f"environment variables depot does not read (src/cli/): {unknown}")
     if ctr["livenessProbe"]["httpGet"]["path"] != "/healthz" or ctr["readinessProbe"]["httpGet"]["path"] != "/readyz":
         fail(case, "probes are not /healthz (liveness) and /readyz (readiness)")
     mounts = {m["mountPath"]: m["name"] for m in ctr["volumeMounts"]}

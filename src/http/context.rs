@@ -219,17 +219,7 @@ fn record(
     upload: bool,
 ) {
     let status = response.status();
-    // Any token is a method to hyper: only the standard ones become labels.
-    let method = match *method {
-        Method::GET
-        | Method::HEAD
-        | Method::POST
-        | Method::PUT
-        | Method::PATCH
-        | Method::DELETE
-        | Method::OPTIONS => method.as_str(),
-        _ => "OTHER",
-    };
+    let method = super::audit::method_name(method);
     METRICS
         .requests
         .with_label_values(&[method, route, status.as_str()])

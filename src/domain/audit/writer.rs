@@ -21,6 +21,23 @@ const BATCH: usize = 256;
 /// How often closed windows and shed events are written.
 const TICK: Duration = Duration::from_secs(1);
 
+/// A row to insert: the serial of a first refusal, the event, the hash of
+/// the token it presented.
+type Row = (Option<u64>, audit_event::Model, Option<String>);
+
+/// Puts a queued entry with the rows to insert or the flushes to answer.
+fn sort(entry: Entry, rows: &mut Vec<Row>, flushes: &mut Vec<oneshot::Sender<()>>) {
+    match entry {
+        Entry::Change { row, token_hash } => rows.push((None, row, token_hash)),
+        Entry::First {
+            serial,
+            row,
+            token_hash,
+        } => rows.push((Some(serial), row, token_hash)),
+        Entry::Flush(done) => flushes.push(done),
+    }
+}
+
 pub enum Entry {
     /// A change: written as it is.
     Change {
@@ -135,15 +152,7 @@ impl Writer {
         let mut flushes = Vec::new();
         let mut rows = Vec::with_capacity(batch.len());
         for entry in batch.drain(..) {
-            match entry {
-                Entry::Change { row, token_hash } => rows.push((None, row, token_hash)),
-                Entry::First {
-                    serial,
-                    row,
-                    token_hash,
-                } => rows.push((Some(serial), row, token_hash)),
-                Entry::Flush(done) => flushes.push(done),
-            }
+            sort(entry, &mut rows, &mut flushes);
         }
         self.insert(rows).await;
         if !flushes.is_empty() {
@@ -154,7 +163,7 @@ impl Writer {
         }
     }
 
-    async fn insert(&mut self, rows: Vec<(Option<u64>, audit_event::Model, Option<String>)>) {
+    async fn insert(&mut self, rows: Vec<Row>) {
         if rows.is_empty() {
             return;
         }
@@ -215,15 +224,7 @@ impl Writer {
             let mut rows = Vec::new();
             let mut flushes = Vec::new();
             while let Ok(entry) = rx.try_recv() {
-                match entry {
-                    Entry::Change { row, token_hash } => rows.push((None, row, token_hash)),
-                    Entry::First {
-                        serial,
-                        row,
-                        token_hash,
-                    } => rows.push((Some(serial), row, token_hash)),
-                    Entry::Flush(done) => flushes.push(done),
-                }
+                sort(entry, &mut rows, &mut flushes);
             }
             self.insert(rows).await;
             if let Err(e) = self.count(closed).await {

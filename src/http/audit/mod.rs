@@ -18,6 +18,7 @@ use super::extract::QueryParams;
 use super::openapi::Errors;
 use crate::app::AppState;
 use crate::domain::audit::Filter;
+pub(crate) use record::method_name;
 pub use record::middleware;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -44,8 +44,9 @@ fn action(method: &Method, route: Option<&str>) -> String {
     }
 }
 
-/// Any token is a method to hyper: only the standard ones are named.
-fn method_name(method: &Method) -> &str {
+/// Any token is a method to hyper: only the standard ones are named (in
+/// audit events and metric labels alike).
+pub(crate) fn method_name(method: &Method) -> &str {
     match *method {
         Method::GET
         | Method::HEAD
