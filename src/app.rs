@@ -24,7 +24,7 @@ use crate::domain::gc::{Collector, Pass};
 use crate::domain::packages::Packages;
 use crate::domain::preload::preload;
 use crate::domain::tokens::Tokens;
-use crate::domain::uploads::Uploads;
+use crate::domain::uploads::{UploadQuota, Uploads};
 use crate::domain::users::Users;
 use crate::http::serve::{ConnectionLimits, raise_open_file_limit, serve};
 use crate::store::BlobStore;
@@ -163,7 +163,11 @@ impl Services {
             packages.clone(),
             config.upload_expiry,
             config.max_upload_size,
-        );
+        )
+        .with_quota(UploadQuota {
+            open: config.max_open_uploads,
+            bytes: config.max_open_upload_bytes,
+        });
         let collector = Collector::new(db.clone(), store.clone(), uploads.clone(), config.gc_grace);
         let doctor = Doctor::new(db, store.clone(), collector.clone());
         let downloads = Downloads::new(

@@ -17,6 +17,8 @@ pub mod defaults {
     pub const LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
     pub const PRESIGN_TTL: Duration = Duration::from_secs(300);
     pub const MAX_UPLOADS: usize = 64;
+    pub const MAX_OPEN_UPLOADS: usize = 32;
+    pub const MAX_OPEN_UPLOAD_BYTES: u64 = 64 << 30;
     pub const HEADER_TIMEOUT: Duration = Duration::from_secs(15);
     pub const MAX_CONNECTIONS: usize = 4096;
     pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
@@ -55,6 +57,9 @@ pub struct Config {
     /// When set, `/metrics` answers only `Authorization: Bearer <token>`.
     pub metrics_token: Option<Secret>,
     pub max_uploads_per_user: usize,
+    /// Resumable uploads one user may have in progress, and the bytes they may announce.
+    pub max_open_uploads: usize,
+    pub max_open_upload_bytes: u64,
     /// obshell's chunk size: `ChunkCount = ceil(PayloadSize / chunk size)`.
     pub upgrade_chunk_size: u64,
     /// How long an upload may send nothing before it is refused.
@@ -99,6 +104,8 @@ impl Config {
             shutdown_grace: defaults::SHUTDOWN_GRACE,
             metrics_token: None,
             max_uploads_per_user: defaults::MAX_UPLOADS_PER_USER,
+            max_open_uploads: defaults::MAX_OPEN_UPLOADS,
+            max_open_upload_bytes: defaults::MAX_OPEN_UPLOAD_BYTES,
             upgrade_chunk_size: defaults::UPGRADE_CHUNK_SIZE,
             upload_idle_timeout: defaults::UPLOAD_IDLE_TIMEOUT,
             upload_expiry: defaults::UPLOAD_EXPIRY,

@@ -55,6 +55,12 @@ pub struct ServeArgs {
     /// Uploads received at once over all users; past it, 503 with Retry-After.
     #[arg(long, env = "DEPOT_MAX_UPLOADS", default_value_t = defaults::MAX_UPLOADS)]
     pub max_uploads: usize,
+    /// Resumable uploads one user may have in progress; past it, creation answers 429.
+    #[arg(long, env = "DEPOT_MAX_OPEN_UPLOADS", default_value_t = defaults::MAX_OPEN_UPLOADS)]
+    pub max_open_uploads: usize,
+    /// Bytes one user's resumable uploads in progress may announce, e.g. 64GiB.
+    #[arg(long, env = "DEPOT_MAX_OPEN_UPLOAD_BYTES", default_value_t = Size(defaults::MAX_OPEN_UPLOAD_BYTES))]
+    pub max_open_upload_bytes: Size,
     /// A request's headers must arrive within this; idle kept-alive connections close after it too.
     #[arg(long, env = "DEPOT_HEADER_TIMEOUT", default_value_t = defaults::HEADER_TIMEOUT.into())]
     pub header_timeout: humantime::Duration,
@@ -148,6 +154,8 @@ impl ServeArgs {
             shutdown_grace: self.shutdown_grace.into(),
             metrics_token: self.metrics_token.map(Secret::new),
             max_uploads_per_user: self.max_uploads_per_user,
+            max_open_uploads: self.max_open_uploads,
+            max_open_upload_bytes: self.max_open_upload_bytes.0,
             upgrade_chunk_size: self.upgrade_chunk_size.0,
             upload_idle_timeout: self.upload_idle_timeout.into(),
             upload_expiry: self.upload_expiry.into(),

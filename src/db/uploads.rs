@@ -334,3 +334,28 @@ pub async fn in_progress(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
         .count(db)
         .await
 }
+
+/// How many uploads `user_id` has in progress, and the bytes they announce.
+pub async fn in_progress_of(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(u64, u64), DbErr> {
+    let lengths: Vec<i64> = upload::Entity::find()
+        .select_only()
+        .column(upload::Column::Length)
+        .filter(upload::Column::UserId.eq(user_id))
+        .filter(upload::Column::PackageId.is_null())
+        .filter(upload::Column::FailureKind.is_null())
+        .filter(upload::Column::ExpiresAt.gt(now))
+        // One more than any bound would allow is enough to judge.
+        .limit(MAX_COUNTED)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let bytes = lengths.iter().map(|l| *l as u64).sum();
+    Ok((lengths.len() as u64, bytes))
+}
+
+/// Uploads counted per user at most (above any sane `--max-open-uploads`).
+const MAX_COUNTED: u64 = 10_000;

@@ -15,7 +15,8 @@ use crate::common::{Backend, TestApp, Who, config_for, envelope};
 
 backend_tests!(
     slow_uploads_cannot_wedge_the_server,
-    bodies_read_whole_have_a_limit
+    bodies_read_whole_have_a_limit,
+    resumable_uploads_are_bounded_per_user
 );
 
 /// An upload that sends its multipart preamble and 1 KiB of its file, then
@@ -285,4 +286,66 @@ async fn metrics_can_require_a_token() {
             .unwrap()
             .contains("depot_http_requests_total")
     );
+}
+
+/// Resumable uploads reserve what they announce: one user may have only so
+/// many in progress, announcing only so many bytes, with little metadata.
+/// Terminating one makes room again; other users are not affected.
+async fn resumable_uploads_are_bounded_per_user(backend: Backend) {
+    use base64::Engine;
+    let app = TestApp::start_with(
+        backend,
+        Box::new(|config| {
+            config.max_open_uploads = 3;
+            config.max_open_upload_bytes = 10 << 20;
+        }),
+    )
+    .await;
+    let create = |who: Who, length: u64, metadata: String| {
+        app.request(who, Method::POST, "/api/v2/uploads/")
+            .header("tus-resumable", "1.0.0")
+            .header("upload-length", length.to_string())
+            .header("upload-metadata", metadata)
+            .send()
+    };
+    let name = |n: &str| {
+        format!(
+            "filename {}",
+            base64::engine::general_purpose::STANDARD.encode(n)
+        )
+    };
+    let mut created = Vec::new();
+    for i in 0..3 {
+        let response = create(Who::Manager, 1 << 20, name(&format!("u{i}.sh")))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        created.push(response.headers()["location"].to_str().unwrap().to_string());
+    }
+    // A fourth: too many in progress.
+    let (status, body) = envelope(create(Who::Manager, 1, name("u3.sh")).await.unwrap()).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"]["errCode"], "DEPOT_TOO_MANY_UPLOADS");
+    // Another user is not affected; but cannot announce more than the bytes allowed.
+    let (status, body) =
+        envelope(create(Who::Admin, 11 << 20, name("big.sh")).await.unwrap()).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let response = create(Who::Admin, 1 << 20, name("fine.sh")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    // Metadata is kept, so it is small.
+    let long = format!("{},note {}", name("meta.sh"), "A".repeat(8 << 10));
+    let (status, _) = envelope(create(Who::Admin, 1, long).await.unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Terminating one makes room.
+    let gone = app
+        .http
+        .delete(&created[0])
+        .basic_auth("manager", Some(crate::common::PASSWORD))
+        .header("tus-resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), StatusCode::NO_CONTENT);
+    let response = create(Who::Manager, 1, name("u4.sh")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
 }

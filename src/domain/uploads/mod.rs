@@ -129,7 +129,20 @@ pub struct Uploads {
     packages: Packages,
     expiry: Duration,
     max_size: u64,
+    quota: UploadQuota,
 }
+
+/// What one user may have in progress at once: uploads, and the bytes they
+/// announce (`--max-open-uploads`, `--max-open-upload-bytes`). Checked when an
+/// upload is created, so that nobody reserves what they will not send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UploadQuota {
+    pub open: usize,
+    pub bytes: u64,
+}
+
+/// The `Upload-Metadata` kept (and echoed by HEAD): a name, a type, digests.
+const MAX_METADATA: usize = 4 << 10;
 
 /// What a client announces when it creates an upload.
 #[derive(Clone, Debug, Default)]
@@ -166,7 +179,16 @@ impl Uploads {
             packages,
             expiry,
             max_size,
+            quota: UploadQuota {
+                open: crate::config::defaults::MAX_OPEN_UPLOADS,
+                bytes: crate::config::defaults::MAX_OPEN_UPLOAD_BYTES,
+            },
         }
+    }
+
+    pub fn with_quota(mut self, quota: UploadQuota) -> Self {
+        self.quota = quota;
+        self
     }
 
     pub fn max_size(&self) -> u64 {
@@ -182,9 +204,30 @@ impl Uploads {
     }
 
     pub async fn create(&self, user: &User, new: NewUpload) -> Result<upload::Model> {
-        self.packages.check_room(new.length, self.max_size)?;
+        if new.metadata.len() > MAX_METADATA {
+            return Err(Error::invalid(format!(
+                "Upload-Metadata is {} bytes; at most {MAX_METADATA} are kept",
+                new.metadata.len()
+            )));
+        }
         check_client_name(&new.file_name).map_err(Error::IllegalArgument)?;
+        self.packages.check_room(new.length, self.max_size)?;
         let now = Utc::now();
+        let (open, announced) = db::uploads::in_progress_of(&self.db, user.id, now).await?;
+        if open >= self.quota.open as u64 {
+            return Err(Error::TooManyUploads(format!(
+                "{:?} has {open} resumable uploads in progress, the most one user may; \
+                 finish or terminate (DELETE) one first",
+                user.name
+            )));
+        }
+        if announced.saturating_add(new.length) > self.quota.bytes {
+            return Err(Error::TooManyUploads(format!(
+                "{:?}'s resumable uploads in progress announce {announced} bytes; with {} more \
+                 they would pass the {} a user may; finish or terminate (DELETE) one first",
+                user.name, new.length, self.quota.bytes
+            )));
+        }
         let row = upload::Model {
             id: Uuid::new_v4().to_string(),
             user_id: user.id,
