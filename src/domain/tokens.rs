@@ -158,8 +158,12 @@ impl Tokens {
                 .map(char::from)
                 .collect::<String>()
         );
+        // In a transaction of its own: the secret is shown only once the row
+        // is committed. SQLite answers an INSERT … RETURNING with its row
+        // before the commit that may yet fail (a full disk).
+        let txn = self.db.begin().await?;
         let row = db::tokens::insert(
-            &self.db,
+            &txn,
             db::tokens::NewToken {
                 name,
                 user_id: user.id,
@@ -169,6 +173,7 @@ impl Tokens {
             },
         )
         .await?;
+        txn.commit().await?;
         Ok((TokenInfo::new(row, user.name)?, Secret::new(secret)))
     }
 

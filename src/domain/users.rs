@@ -205,8 +205,10 @@ impl Users {
         check_user_name(name)?;
         check_password(password.expose())?;
         let hash = self.hashers.hash(password.expose()).await?;
-        match db::users::insert(&self.db, name, hash, role.as_str()).await {
-            Ok(_) => Ok(()),
+        // Committed before it is reported: see `Tokens::create`.
+        let txn = self.db.begin().await?;
+        match db::users::insert(&txn, name, hash, role.as_str()).await {
+            Ok(_) => Ok(txn.commit().await?),
             Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => Err(
                 Error::AlreadyExists(format!("user {name:?} already exists")),
             ),
