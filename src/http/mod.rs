@@ -12,6 +12,7 @@ pub mod extract;
 pub mod files;
 pub mod forwarded;
 pub mod health;
+pub mod multipart;
 pub mod openapi;
 pub mod packages;
 pub mod serve;

@@ -2,8 +2,7 @@
 //! upload call `/api/v2/files/uploadFile`.
 
 use axum::debug_handler;
-use axum::extract::multipart::MultipartRejection;
-use axum::extract::{DefaultBodyLimit, Multipart, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Multipart, RawQuery, Request, State};
 use axum::http::{HeaderMap, header};
 use entity::package;
 use utoipa::ToSchema;
@@ -15,6 +14,7 @@ use super::body::idle_limited;
 use super::envelope::{Body, Envelope, NoData, PageInfo, Paged};
 use super::error::{ApiError, ApiResult};
 use super::extract::{BaseUrl, PathParam};
+use super::multipart::{self, Preamble};
 use super::openapi::Errors;
 use crate::app::AppState;
 use crate::domain::admission::UploadSlot;
@@ -143,10 +143,9 @@ async fn upload(
     Require(user, _): Require<PackageManager>,
     State(state): State<AppState>,
     base: BaseUrl,
-    headers: HeaderMap,
-    multipart: Result<Multipart, MultipartRejection>,
+    request: Request,
 ) -> ApiResult<Envelope<SoftwarePackageMeta>> {
-    let ingested = receive(&state, &user, &headers, multipart, Submission::default()).await?;
+    let ingested = receive(&state, &user, request, Submission::default()).await?;
     Ok(Envelope::ok(SoftwarePackageMeta::new(
         ingested.package,
         &base,
@@ -171,8 +170,7 @@ async fn upload_file(
     State(state): State<AppState>,
     base: BaseUrl,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    multipart: Result<Multipart, MultipartRejection>,
+    request: Request,
 ) -> ApiResult<Envelope<SoftwarePackageMeta>> {
     let declared =
         declared_type(query.as_deref().unwrap_or_default()).map_err(ApiError::bad_request)?;
@@ -180,7 +178,7 @@ async fn upload_file(
         declared_type: declared,
         ..Submission::default()
     };
-    let ingested = receive(&state, &user, &headers, multipart, upload).await?;
+    let ingested = receive(&state, &user, request, upload).await?;
     Ok(Envelope::ok(SoftwarePackageMeta::new(
         ingested.package,
         &base,
@@ -200,8 +198,7 @@ fn declared_type(query: &str) -> Result<Option<PackageType>, String> {
 pub(super) async fn receive(
     state: &AppState,
     user: &User,
-    headers: &HeaderMap,
-    multipart: Result<Multipart, MultipartRejection>,
+    request: Request,
     upload: Submission,
 ) -> ApiResult<Ingested> {
     // Refused before reading a byte: hyper then never asks the client for the
@@ -209,9 +206,10 @@ pub(super) async fn receive(
     let limit = state.settings.max_upload_size;
     let slot = state
         .packages
-        .admit(&user.name, announced_length(headers), limit)?;
+        .admit(&user.name, announced_length(request.headers()), limit)?;
+    let (multipart, preamble) = multipart::bounded(request).await;
     let mut multipart = multipart?;
-    let result = receive_file(state, slot, &mut multipart, upload).await;
+    let result = receive_file(state, slot, &mut multipart, &preamble, upload).await;
     if result.is_err() {
         linger(&mut multipart).await;
     }
@@ -222,6 +220,7 @@ async fn receive_file(
     state: &AppState,
     slot: UploadSlot,
     multipart: &mut Multipart,
+    preamble: &Preamble,
     upload: Submission,
 ) -> ApiResult<Ingested> {
     let limit = state.settings.max_upload_size;
@@ -237,6 +236,7 @@ async fn receive_file(
         if field.name() != Some("file") {
             continue;
         }
+        preamble.reached_file();
         let upload = Submission {
             client_name: field.file_name().map(str::to_string),
             ..upload

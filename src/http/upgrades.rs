@@ -1,9 +1,7 @@
 //! obshell's upgrade-package API: `/api/v1/upgrade/package`.
 
-use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::StringRejection;
-use axum::extract::{DefaultBodyLimit, Multipart, RawQuery, State};
-use axum::http::HeaderMap;
+use axum::extract::{DefaultBodyLimit, RawQuery, Request, State};
 use chrono::SecondsFormat;
 use entity::{package, upgrade_package};
 use serde::Serialize;
@@ -94,14 +92,13 @@ impl UpgradePkgInfo {
 async fn upload(
     Require(user, _): Require<PackageManager>,
     State(state): State<AppState>,
-    headers: HeaderMap,
-    multipart: Result<Multipart, MultipartRejection>,
+    request: Request,
 ) -> ApiResult<Envelope<UpgradePkgInfo>> {
     let upload = Submission {
         origin: Origin::UpgradeApi,
         ..Submission::default()
     };
-    let ingested = receive(&state, &user, &headers, multipart, upload).await?;
+    let ingested = receive(&state, &user, request, upload).await?;
     let details = ingested
         .upgrade
         .ok_or_else(|| Error::internal("an upgrade upload recorded no upgrade details"))?;

@@ -16,7 +16,8 @@ use crate::common::{Backend, TestApp, Who, config_for, envelope};
 backend_tests!(
     slow_uploads_cannot_wedge_the_server,
     bodies_read_whole_have_a_limit,
-    resumable_uploads_are_bounded_per_user
+    resumable_uploads_are_bounded_per_user,
+    what_comes_before_the_file_is_bounded
 );
 
 /// An upload that sends its multipart preamble and 1 KiB of its file, then
@@ -348,4 +349,54 @@ async fn resumable_uploads_are_bounded_per_user(backend: Backend) {
     assert_eq!(gone.status(), StatusCode::NO_CONTENT);
     let response = create(Who::Manager, 1, name("u4.sh")).await.unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+/// A multipart body that never reaches its file: a preamble without a
+/// boundary, or an endless field header. The parser reads such bytes whole
+/// while it looks for the boundary (~690 MB a request before the 408 once);
+/// now it stops past 1 MiB: the client gets its answer (or is cut off)
+/// having sent a small part of the 256 MiB it offers, and a real upload
+/// still works.
+async fn what_comes_before_the_file_is_bounded(backend: Backend) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const BOUNDARY: &str = "depot-preamble";
+    const OFFERED: u64 = 256 << 20;
+    let app = TestApp::start(backend).await;
+    let endless_header = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.sh\"\r\nX-Pad: "
+    );
+    for start in [String::new(), endless_header] {
+        let sent = Arc::new(AtomicU64::new(0));
+        let counter = sent.clone();
+        let chunks = std::iter::once(Bytes::from(start))
+            .chain((0..OFFERED >> 16).map(|_| Bytes::from(vec![b'a'; 64 << 10])))
+            .map(move |chunk| {
+                counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                Ok::<_, std::io::Error>(chunk)
+            });
+        let response = app
+            .request(Who::Manager, Method::POST, "/api/v2/software-packages")
+            .header(
+                CONTENT_TYPE,
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+            .send()
+            .await;
+        let sent = sent.load(Ordering::Relaxed);
+        assert!(
+            sent < OFFERED / 4,
+            "the server read {sent} bytes before the file"
+        );
+        // Refused with 400; or, while the client still sends, cut off.
+        if let Ok(response) = response {
+            let (status, body) = envelope(response).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        }
+    }
+    let fine = app
+        .upload("after-preamble.sh", b"echo fine\n".to_vec())
+        .await;
+    assert_eq!(fine.status(), StatusCode::OK);
 }
