@@ -302,8 +302,17 @@ impl Server {
         let audit = self.state.audit.clone();
         let router = crate::http::router(self.state);
         serve(self.listener, router, self.connections, shutdown).await;
-        // What the last requests did, and the open aggregation windows.
-        audit.flush().await;
+        // What the last requests did, and the open aggregation windows; a
+        // database that does not answer cannot hold the shutdown past its bound.
+        if tokio::time::timeout(AUDIT_FLUSH_GRACE, audit.flush())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                grace = ?AUDIT_FLUSH_GRACE,
+                "the audit log could not be written before shutdown; its last events are lost"
+            );
+        }
         sweeper.abort();
         watcher.abort();
         if let Some(collector) = collector {
@@ -312,6 +321,9 @@ impl Server {
         Ok(())
     }
 }
+
+/// How long shutdown waits for the audit log's last events to be written.
+const AUDIT_FLUSH_GRACE: Duration = Duration::from_secs(10);
 
 /// Descriptors depot needs besides client connections: database pool, store
 /// files, logs.

@@ -400,3 +400,53 @@ async fn what_comes_before_the_file_is_bounded(backend: Backend) {
         .await;
     assert_eq!(fine.status(), StatusCode::OK);
 }
+
+/// SIGTERM ends the server within `--shutdown-grace`, even while a client
+/// holds a request open (a slow upload that would otherwise keep it for the
+/// whole idle timeout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_within_its_grace() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_for(Backend::SqliteLocal, dir.path()).await;
+    config.shutdown_grace = Duration::from_secs(1);
+    let server = depot::app::Server::build(config).await.unwrap();
+    let addr = server.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    // A slow upload by the admin, held open.
+    let (feed, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
+    feed.send(Ok(Bytes::from_static(
+        b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"s.sh\"\r\n\r\n#",
+    )))
+    .await
+    .unwrap();
+    let body = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    let upload = tokio::spawn(
+        reqwest::Client::new()
+            .post(format!("http://{addr}/api/v2/software-packages"))
+            .basic_auth("admin", Some(crate::common::PASSWORD))
+            .header(CONTENT_TYPE, "multipart/form-data; boundary=b")
+            .body(reqwest::Body::wrap_stream(body))
+            .send(),
+    );
+    // Wait until the server has the upload in hand.
+    let metrics = format!("http://{addr}/metrics");
+    for _ in 0..100 {
+        let text = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+        if text.lines().any(|l| l == "depot_upload_slots_in_use 1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(()).unwrap();
+    // The grace (1 s) and the audit flush: well within 20 s, far below the
+    // upload's 60 s idle timeout.
+    let ended = tokio::time::timeout(Duration::from_secs(20), running).await;
+    assert!(ended.is_ok(), "the server did not stop within its grace");
+    drop(feed);
+    upload.abort();
+}
