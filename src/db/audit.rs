@@ -2,15 +2,18 @@ use chrono::{DateTime, Utc};
 use entity::audit_event;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
 };
 
 /// Writes an event; its id.
-pub async fn insert(db: &impl ConnectionTrait, event: audit_event::Model) -> Result<i64, DbErr> {
+pub async fn insert(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    event: audit_event::Model,
+) -> Result<i64, DbErr> {
     let mut row = audit_event::ActiveModel::from(event);
     row.id = sea_orm::ActiveValue::NotSet;
-    Ok(row.insert(db).await?.id)
+    Ok(super::insert_committed(db, row).await?.id)
 }
 
 /// Adds `more` requests, the last at `last_at`, to an aggregated event.

@@ -17,7 +17,11 @@ use std::time::{Duration, Instant};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{
+    ActiveModelBehavior, ActiveModelTrait, ConnectOptions, ConnectionTrait, Database,
+    DatabaseConnection, DbBackend, DbErr, EntityTrait, IntoActiveModel, TransactionSession,
+    TransactionTrait,
+};
 
 use crate::error::{Error, Result};
 use crate::metrics::METRICS;
@@ -62,6 +66,18 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
         .sqlx_logging(false)
         // On every pooled connection: readers do not block the writer, and a
         // writer waits for the lock instead of failing at once.
+        // A SQLite connection whose COMMIT or ROLLBACK failed (a full disk) can
+        // be left inside a transaction that sqlx no longer tracks, or tracks
+        // one that SQLite already ended. Either way its next "transaction"
+        // would be a savepoint of a transaction that never commits, holding
+        // the write lock: such a connection is closed, not reused.
+        .map_sqlx_sqlite_before_acquire({
+            let suspect = last_failure.clone();
+            move |conn, _meta| {
+                let probe = suspect.within(TEST_AFTER_FAILURE);
+                Box::pin(async move { Ok(sqlite_idle(conn, probe).await) })
+            }
+        })
         .map_sqlx_sqlite_opts(|o| {
             o.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
@@ -79,6 +95,53 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
             .observe(info.elapsed.as_secs_f64());
     });
     Ok(db)
+}
+
+/// Whether a pooled SQLite connection is outside any transaction, as it must
+/// be between uses. sqlx's own count is always checked; SQLite's is probed
+/// (a `BEGIN` fails inside a transaction) shortly after a statement failed,
+/// the only time the two can disagree.
+async fn sqlite_idle(conn: &mut sea_orm::sqlx::SqliteConnection, probe: bool) -> bool {
+    use sea_orm::sqlx::{Connection, Executor};
+    if conn.is_in_transaction() {
+        tracing::warn!("closing a database connection left inside a transaction");
+        return false;
+    }
+    if !probe {
+        return true;
+    }
+    match conn.execute("BEGIN").await {
+        Ok(_) => conn.execute("ROLLBACK").await.is_ok(),
+        Err(_) => {
+            tracing::warn!("closing a database connection left inside a transaction");
+            false
+        }
+    }
+}
+
+/// Inserts a row and returns it as stored, committed before it is returned.
+///
+/// On SQLite an `INSERT … RETURNING` outside a transaction commits only when
+/// sqlx resets the statement after reading its row, and sqlx drops what that
+/// reset reports: a commit that fails there (a full disk) would lose a row
+/// the caller already holds. In a transaction of its own, the `COMMIT`
+/// reports the failure. Inside a caller's transaction this is a savepoint.
+pub async fn insert_committed<C, A>(
+    db: &C,
+    row: A,
+) -> Result<<A::Entity as EntityTrait>::Model, DbErr>
+where
+    C: ConnectionTrait + TransactionTrait,
+    A: ActiveModelTrait + ActiveModelBehavior + Send,
+    <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
+{
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return row.insert(db).await;
+    }
+    let txn = db.begin().await?;
+    let model = row.insert(&txn).await?;
+    txn.commit().await?;
+    Ok(model)
 }
 
 /// A pooled connection idle this long is pinged before use.
@@ -138,7 +201,7 @@ pub fn known_migrations() -> usize {
 
 /// The database's size on disk, as the database reports it.
 pub async fn size_bytes(db: &DatabaseConnection) -> Result<Option<u64>> {
-    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    use sea_orm::Statement;
     let sql = match db.get_database_backend() {
         DbBackend::Postgres => "SELECT pg_database_size(current_database())::bigint AS size",
         DbBackend::Sqlite => {

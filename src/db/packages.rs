@@ -2,8 +2,8 @@ use chrono::Utc;
 use entity::{blob, package};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr,
-    EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Order,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 
 use crate::domain::query::{Direction, ListQuery, SortField};
@@ -236,11 +236,11 @@ pub async fn references(db: &impl ConnectionTrait, key: &str) -> Result<u64, DbE
 }
 
 pub async fn insert(
-    db: &impl ConnectionTrait,
+    db: &(impl ConnectionTrait + TransactionTrait),
     new: &NewPackage,
     staged: &Staged,
 ) -> Result<package::Model, DbErr> {
-    package::ActiveModel {
+    let row = package::ActiveModel {
         name: Set(new.name.clone()),
         file_name: Set(new.file_name.clone()),
         extension: Set(new.extension.clone()),
@@ -257,9 +257,8 @@ pub async fn insert(
         deletable: Set(new.deletable),
         created_at: Set(Utc::now()),
         ..Default::default()
-    }
-    .insert(db)
-    .await
+    };
+    super::insert_committed(db, row).await
 }
 
 /// Deletes a package row; false when it was already gone.

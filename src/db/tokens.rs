@@ -2,8 +2,8 @@ use chrono::{DateTime, Utc};
 use entity::{api_token, user};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr,
-    EntityTrait, QueryFilter, QueryOrder,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, TransactionTrait,
 };
 
 pub struct NewToken<'a> {
@@ -15,10 +15,10 @@ pub struct NewToken<'a> {
 }
 
 pub async fn insert(
-    db: &impl ConnectionTrait,
+    db: &(impl ConnectionTrait + TransactionTrait),
     new: NewToken<'_>,
 ) -> Result<api_token::Model, DbErr> {
-    api_token::ActiveModel {
+    let row = api_token::ActiveModel {
         name: Set(new.name.to_string()),
         user_id: Set(new.user_id),
         role: Set(new.role.to_string()),
@@ -26,9 +26,8 @@ pub async fn insert(
         created_at: Set(Utc::now()),
         expires_at: Set(new.expires_at),
         ..Default::default()
-    }
-    .insert(db)
-    .await
+    };
+    super::insert_committed(db, row).await
 }
 
 /// The token with this hash and its user, whatever its state.

