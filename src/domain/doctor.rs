@@ -227,7 +227,15 @@ async fn diagnose(db: &DatabaseConnection, store: &BlobStore, collector: &Collec
 
     // Uploads and objects.
     checks.push(uploads_check(db).await);
-    match collector.run(Pass::DryRun).await {
+    let dry_run = collector.run(Pass::DryRun).await;
+    if let Ok(Some(why)) = dry_run.as_ref().map(|r| r.blind_spot.clone()) {
+        checks.push(Check::warn(
+            "unfinished writes",
+            why,
+            "give depot static S3 credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or set the bucket's lifecycle rule AbortIncompleteMultipartUpload",
+        ));
+    }
+    match dry_run {
         Ok(report) if report.skipped => checks.push(Check::ok(
             "orphaned objects",
             "a garbage collection is running now",
@@ -238,10 +246,19 @@ async fn diagnose(db: &DatabaseConnection, store: &BlobStore, collector: &Collec
         Ok(report) => checks.push(Check::warn(
             "orphaned objects",
             format!(
-                "{} object(s) and {} expired upload(s) no package needs, {}",
+                "{} object(s) and {} expired upload(s) no package needs, {}{}",
                 report.objects(),
                 report.expired_uploads,
-                size(report.bytes())
+                size(report.bytes()),
+                report
+                    .oldest_unfinished
+                    .map(|t| format!(
+                        "; {} unfinished write(s), {}, the oldest from {}",
+                        report.unfinished_writes,
+                        size(report.unfinished_bytes),
+                        t.format("%Y-%m-%d %H:%M UTC")
+                    ))
+                    .unwrap_or_default()
             ),
             "run `depot gc` (serve also collects every --gc-interval)",
         )),

@@ -80,11 +80,22 @@ pub struct Report {
     pub stray_upload_bytes: u64,
     pub staging_leftovers: u64,
     pub staging_bytes: u64,
+    /// Writes that never finished, outside any listing of objects: a local
+    /// store's temporary files, S3's unaborted multipart uploads.
+    pub unfinished_writes: u64,
+    pub unfinished_bytes: u64,
+    /// When the oldest of them was last written to.
+    pub oldest_unfinished: Option<chrono::DateTime<Utc>>,
+    /// A part of the store that could not be searched, and why.
+    pub blind_spot: Option<String>,
 }
 
 impl Report {
     pub fn objects(&self) -> u64 {
-        self.unreferenced_objects + self.stray_upload_parts + self.staging_leftovers
+        self.unreferenced_objects
+            + self.stray_upload_parts
+            + self.staging_leftovers
+            + self.unfinished_writes
     }
 
     pub fn bytes(&self) -> u64 {
@@ -92,6 +103,7 @@ impl Report {
             + self.expired_upload_bytes
             + self.stray_upload_bytes
             + self.staging_bytes
+            + self.unfinished_bytes
     }
 }
 
@@ -124,13 +136,22 @@ impl fmt::Display for Report {
             self.stray_upload_parts,
             size(self.stray_upload_bytes)
         )?;
-        write!(
+        writeln!(
             f,
-            "{verb} {} staging leftover(s), {}; {} in all",
+            "{verb} {} staging leftover(s), {}",
             self.staging_leftovers,
             size(self.staging_bytes),
-            size(self.bytes())
-        )
+        )?;
+        writeln!(
+            f,
+            "{verb} {} unfinished write(s) (temporary files, multipart uploads), {}",
+            self.unfinished_writes,
+            size(self.unfinished_bytes),
+        )?;
+        if let Some(why) = &self.blind_spot {
+            writeln!(f, "not searched: {why}")?;
+        }
+        write!(f, "{} in all", size(self.bytes()))
     }
 }
 
@@ -303,6 +324,27 @@ impl Collector {
             report.staging_leftovers += 1;
             report.staging_bytes += object.size;
         }
+
+        // Writes that never finished. A live one is being written to (a
+        // temporary file's time moves with each write) or was begun within
+        // an upload's life: the staging grace covers both.
+        let search = self.store.leftovers().await?;
+        report.blind_spot = search.blind_spot;
+        for leftover in search.found {
+            let age = Utc::now().signed_duration_since(leftover.since);
+            if !age.to_std().is_ok_and(|age| age >= self.staging_grace) {
+                continue;
+            }
+            if !dry_run {
+                self.store.remove_leftover(&leftover).await?;
+            }
+            report.unfinished_writes += 1;
+            report.unfinished_bytes += leftover.size;
+            report.oldest_unfinished = Some(match report.oldest_unfinished {
+                Some(t) => t.min(leftover.since),
+                None => leftover.since,
+            });
+        }
         Ok(report)
     }
 
@@ -338,10 +380,12 @@ mod tests {
             expired_upload_bytes: 1024,
             staging_leftovers: 1,
             staging_bytes: 1,
+            unfinished_writes: 2,
+            unfinished_bytes: 10,
             ..Report::default()
         };
-        assert_eq!(report.objects(), 3);
-        assert_eq!(report.bytes(), 3073);
+        assert_eq!(report.objects(), 5);
+        assert_eq!(report.bytes(), 3083);
         let text = report.to_string();
         assert!(
             text.starts_with("removed 2 unreferenced object(s), 2.0K"),
@@ -351,7 +395,10 @@ mod tests {
             dry_run: true,
             ..report
         };
-        assert!(dry.to_string().contains("would remove"));
+        assert!(
+            dry.to_string()
+                .contains("would remove 2 unfinished write(s)")
+        );
         let skipped = Report {
             skipped: true,
             ..Report::default()

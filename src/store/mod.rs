@@ -6,6 +6,7 @@
 mod digest;
 mod error;
 mod key;
+mod leftovers;
 mod presign;
 mod s3;
 mod write;
@@ -24,6 +25,7 @@ use url::Url;
 
 pub use digest::{Digester, Digests, SignedPart, SignedPartMd5, digest_bytes, rpm_signature_end};
 pub use key::{Area, BlobKey, upload_of_part, upload_part};
+pub use leftovers::{Leftover, LeftoverKind, Search};
 pub use write::{OnCut, Staged, Written};
 
 use crate::cache::TtlCache;
@@ -39,7 +41,8 @@ const MAX_PARTS: u64 = 9_000;
 pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
     signer: Option<Arc<dyn Signer>>,
-    copier: Option<Arc<s3::LargeCopier>>,
+    /// The S3 API beyond object_store's, when static credentials allow it.
+    sdk: Option<Arc<s3::S3Sdk>>,
     part_size: usize,
     /// The directory of a local store, for its free space.
     local_root: Option<std::path::PathBuf>,
@@ -79,7 +82,7 @@ impl BlobStore {
                 Ok(Self {
                     store: Arc::new(fs),
                     signer: None,
-                    copier: None,
+                    sdk: None,
                     part_size,
                     local_root: Some(root.clone()),
                     presigned: presign::cache(),
@@ -87,15 +90,15 @@ impl BlobStore {
             }
             StorageConfig::S3(s3cfg) => {
                 let parts = s3::open(s3cfg)?;
-                if parts.copier.is_none() {
+                if parts.sdk.is_none() {
                     tracing::warn!(
-                        "no static S3 credentials: packages over 5 GiB cannot be stored (server-side copy needs them)"
+                        "no static S3 credentials: packages over 5 GiB cannot be stored (server-side copy needs them), and unfinished multipart uploads are not collected"
                     );
                 }
                 Ok(Self {
                     store: parts.store,
                     signer: Some(parts.signer),
-                    copier: parts.copier.map(Arc::new),
+                    sdk: parts.sdk.map(Arc::new),
                     part_size,
                     local_root: None,
                     presigned: presign::cache(),

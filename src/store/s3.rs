@@ -1,6 +1,7 @@
-//! S3 specifics: building the object_store client, and the one operation
-//! object_store lacks: copying an object over 5 GiB (UploadPartCopy), which is
-//! what `aws-sdk-s3` is in the dependency list for.
+//! S3 specifics: building the object_store client, and the operations
+//! object_store lacks, which are what `aws-sdk-s3` is in the dependency list
+//! for: copying an object over 5 GiB (UploadPartCopy), and finding and
+//! aborting multipart uploads that were never completed (`leftovers.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +21,7 @@ use crate::error::{Error, Result};
 pub struct S3Parts {
     pub store: Arc<dyn ObjectStore>,
     pub signer: Arc<dyn Signer>,
-    pub copier: Option<LargeCopier>,
+    pub sdk: Option<S3Sdk>,
 }
 
 fn builder(cfg: &S3Config, endpoint: Option<&str>) -> AmazonS3Builder {
@@ -85,20 +86,21 @@ pub fn open(cfg: &S3Config) -> Result<S3Parts> {
     Ok(S3Parts {
         store,
         signer,
-        copier: LargeCopier::new(cfg),
+        sdk: S3Sdk::new(cfg),
     })
 }
 
-/// Server-side copy in parts, for objects CopyObject refuses.
-pub struct LargeCopier {
-    client: aws_sdk_s3::Client,
-    bucket: String,
-    prefix: Option<String>,
+/// The S3 API itself, with static credentials: server-side copy in parts
+/// for objects CopyObject refuses, and unfinished multipart uploads.
+pub struct S3Sdk {
+    pub(super) client: aws_sdk_s3::Client,
+    pub(super) bucket: String,
+    pub(super) prefix: Option<String>,
     pub max_single_copy: u64,
     part_size: u64,
 }
 
-impl LargeCopier {
+impl S3Sdk {
     fn new(cfg: &S3Config) -> Option<Self> {
         let id = cfg
             .access_key_id
@@ -131,7 +133,7 @@ impl LargeCopier {
         })
     }
 
-    fn full_key(&self, path: &Path) -> String {
+    pub(super) fn full_key(&self, path: &Path) -> String {
         match &self.prefix {
             Some(p) => format!("{p}/{path}"),
             None => path.to_string(),

@@ -170,9 +170,9 @@ impl BlobStore {
         let to = staged.key.path();
         METRICS
             .store_op("copy", async {
-                match &self.copier {
-                    Some(copier) if staged.size > copier.max_single_copy => {
-                        copier.copy(&staged.path, &to, staged.size).await
+                match &self.sdk {
+                    Some(sdk) if staged.size > sdk.max_single_copy => {
+                        sdk.copy(&staged.path, &to, staged.size).await
                     }
                     // Local files: a hard link; S3: CopyObject. Both are server-side.
                     _ => Ok(self.store.copy(&staged.path, &to).await?),
