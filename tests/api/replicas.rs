@@ -18,9 +18,9 @@ use depot::store::{Area, BlobStore};
 const BIN: &str = env!("CARGO_BIN_EXE_depot");
 
 /// A `depot serve` process; killed when dropped.
-struct Replica {
-    child: Child,
-    base: String,
+pub struct Replica {
+    pub child: Child,
+    pub base: String,
 }
 
 impl Drop for Replica {
@@ -30,7 +30,7 @@ impl Drop for Replica {
     }
 }
 
-fn command(env: &[(String, String)]) -> Command {
+pub fn command(env: &[(String, String)]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -38,7 +38,7 @@ fn command(env: &[(String, String)]) -> Command {
     cmd
 }
 
-fn start(env: &[(String, String)]) -> Replica {
+pub fn start(env: &[(String, String)]) -> Replica {
     // Owned by the Replica at once: a failed start still kills the process.
     let mut replica = Replica {
         child: command(env)
@@ -74,10 +74,9 @@ fn start(env: &[(String, String)]) -> Replica {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_replicas_behave_as_one_service() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = config_for(Backend::PostgresS3, dir.path()).await;
+/// The environment of replicas sharing `config`'s database and bucket,
+/// migrated once (as the chart's hook does; replicas start without).
+pub fn shared_env(config: &depot::config::Config, dir: &std::path::Path) -> Vec<(String, String)> {
     let StorageConfig::S3(s3) = &config.storage else {
         unreachable!()
     };
@@ -97,19 +96,25 @@ async fn three_replicas_behave_as_one_service() {
         ("DEPOT_ADMIN_PASSWORD", PASSWORD.to_string()),
         ("DEPOT_DOWNLOAD_MODE", "proxy".to_string()),
         ("DEPOT_UPLOAD_EXPIRY", "3s".to_string()),
-        ("DEPOT_DATA_DIR", dir.path().display().to_string()),
+        ("DEPOT_DATA_DIR", dir.display().to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-
-    // Migrations once, as the chart's hook does; the replicas start without.
     let out = command(&env).arg("migrate").output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    env
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_behave_as_one_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_for(Backend::PostgresS3, dir.path()).await;
+    let env = shared_env(&config, dir.path());
     let replicas: Vec<Replica> = (0..3).map(|_| start(&env)).collect();
     let [a, b, c] = [&replicas[0].base, &replicas[1].base, &replicas[2].base];
     let http = reqwest::Client::new();

@@ -299,7 +299,8 @@ async fn wrong_offsets_and_concurrent_patches_conflict(backend: Backend) {
         let tx = tx.clone();
         let bytes = bytes.clone();
         async move {
-            for i in 0..40 {
+            // Longer than a takeover waits (a lease's life and then some).
+            for i in 0..60 {
                 let at = 50_000 + i * 1000;
                 tx.send(Ok(bytes[at..at + 1000].to_vec())).await.unwrap();
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -310,7 +311,7 @@ async fn wrong_offsets_and_concurrent_patches_conflict(backend: Backend) {
     let message = expect_error(response, StatusCode::CONFLICT, 90011).await;
     assert!(message.contains("another request"), "{message}");
     trickle.await.unwrap();
-    tx.send(Ok(bytes[90_000..].to_vec())).await.unwrap();
+    tx.send(Ok(bytes[110_000..].to_vec())).await.unwrap();
     drop(tx);
     let response = slow.await.unwrap().unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);

@@ -17,16 +17,25 @@ use crate::db;
 use crate::db::uploads::LeaseStatus;
 use crate::error::{Error, Result};
 
-/// How long a lease lasts without renewal: a crashed replica blocks an
-/// upload for at most this long.
-const LEASE_TTL: Duration = Duration::from_secs(60);
+/// How long a lease lasts without renewal: a crashed replica's lease is
+/// recognised as dead this long after its last renewal. Short, because a
+/// client resuming after a crash waits it out; renewing is one UPDATE a
+/// second per upload being written (bounded by the upload slots), and a
+/// lease lost to a stalled database only costs its holder a 409 (every
+/// commit is conditioned on the lease).
+const LEASE_TTL: Duration = Duration::from_secs(8);
+/// How often the keeper renews: many renewals fit in one `LEASE_TTL`, so a
+/// slow round trip or a few do not lose the lease.
+const RENEW_EVERY: Duration = Duration::from_secs(1);
 /// How often a lease holder looks for a takeover request.
 const TAKEOVER_POLL: Duration = Duration::from_secs(1);
 /// A holder whose client sent nothing this long gives way to a new PATCH:
 /// after a network cut the old request may not notice for a whole idle timeout.
 const QUIET_BEFORE_TAKEOVER: Duration = Duration::from_secs(2);
-/// How long a PATCH waits for a quiet holder to give way.
-const TAKEOVER_WAIT: Duration = Duration::from_secs(5);
+/// How long a PATCH waits for a quiet holder to give way: longer than a
+/// lease lasts, so that a dead holder's lease (nobody answers the takeover
+/// request) expires while the PATCH waits, which then takes it.
+const TAKEOVER_WAIT: Duration = Duration::from_secs(LEASE_TTL.as_secs() + 2);
 /// How long a PATCH waiting for a takeover sleeps between its attempts.
 const TAKEOVER_RETRY: Duration = Duration::from_millis(200);
 
@@ -118,8 +127,16 @@ impl Lease {
             if let Some(lease) = Self::acquire(db, upload_id, offset).await? {
                 return Ok(lease);
             }
-            let row = db::uploads::find(db, upload_id).await?;
-            if let Some(row) = row.filter(|r| r.received_bytes as u64 != offset) {
+            let Some(row) = db::uploads::find(db, upload_id).await? else {
+                return Err(Error::NotFound(format!("upload {upload_id} is gone")));
+            };
+            if row.package_id.is_none() && row.expires_at <= Utc::now() {
+                return Err(Error::UploadExpired(format!(
+                    "upload {upload_id} expired at {}; start again",
+                    row.expires_at.to_rfc3339()
+                )));
+            }
+            if row.received_bytes as u64 != offset {
                 return Err(Error::UploadOffsetConflict(format!(
                     "upload {upload_id} moved on to byte {} while this PATCH waited (the request before it stored what it had); resume from there",
                     row.received_bytes
@@ -180,7 +197,7 @@ impl Drop for Lease {
 async fn keep(db: DatabaseConnection, upload_id: String, lease: String, state: Arc<LeaseState>) {
     let mut tick = tokio::time::interval(TAKEOVER_POLL);
     tick.tick().await;
-    let renew_every = (LEASE_TTL.as_secs() / 3 / TAKEOVER_POLL.as_secs()).max(1);
+    let renew_every = (RENEW_EVERY.as_secs() / TAKEOVER_POLL.as_secs()).max(1);
     for n in 1u64.. {
         tick.tick().await;
         if n % renew_every == 0 {

@@ -73,9 +73,9 @@
 //!    or past the offset are therefore a last part that was never stored:
 //!    the next holder drops them before it writes.
 //! 5. **Renewal.** While its request runs, the holder's keeper renews the
-//!    lease every third of `LEASE_TTL`. If a renewal or a check finds the
-//!    lease no longer its own, the keeper revokes it: the body is ended and
-//!    the commit that follows is refused.
+//!    lease every `RENEW_EVERY`, several times within `LEASE_TTL`. If a
+//!    renewal or a check finds the lease no longer its own, the keeper
+//!    revokes it: the body is ended and the commit that follows is refused.
 //! 6. **Takeover.** A PATCH that finds the lease held asks its holder to
 //!    give way (a flag on the row) and tries again for `TAKEOVER_WAIT`. The
 //!    keeper looks every `TAKEOVER_POLL`: if its client sent nothing for
@@ -91,8 +91,9 @@
 //!
 //! # What a crash leaves
 //!
-//! - A lease nobody renews: PATCHes answer 409 (nobody answers their
-//!   takeover request) until it expires, at most `LEASE_TTL` later.
+//! - A lease nobody renews: it expires at most `LEASE_TTL` later. A PATCH
+//!   that arrives meanwhile waits (nobody answers its takeover request) for
+//!   `TAKEOVER_WAIT`, longer than the lease, and then takes it.
 //! - An object written but not committed: a leftover (3.).
 //! - A last part committed, the package not stored: the next PATCH drops it
 //!   (4.) and the client sends it again, which runs the ingest again.
