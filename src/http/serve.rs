@@ -2,7 +2,12 @@
 //! take the server by opening connections and sending nothing (slowloris).
 //!
 //! - A request's headers must arrive within `header_timeout`, and an idle
-//!   kept-alive connection is closed after as long (hyper's header timer).
+//!   kept-alive connection is closed after as long: hyper's header timer
+//!   for HTTP/1, and for HTTP/2 (which hyper never times out) a watchdog
+//!   that closes a connection with no request running (a response still
+//!   streaming counts as running) for as long — which also ends one whose
+//!   request's headers never complete. A client that does not take part in
+//!   the closing handshake is cut off after as long again.
 //! - At most `max_connections` are open; past it depot stops accepting, and
 //!   new connections wait in the kernel's backlog, holding no descriptor.
 //! - At most `max_connections_per_address` from one address (trusted proxies
@@ -13,8 +18,9 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -78,6 +84,91 @@ impl Drop for AddressSlot {
     }
 }
 
+/// What a connection is doing: how many of its requests are being handled,
+/// and when the last one began or ended.
+struct Activity {
+    opened: Instant,
+    running: AtomicUsize,
+    /// Milliseconds after `opened`.
+    last: AtomicU64,
+}
+
+/// A request being handled, until its response's body is sent (or dropped);
+/// its end counts as activity too.
+struct Running(Arc<Activity>);
+
+/// A response body that keeps its request counted as running.
+struct Tracked {
+    body: Body,
+    _running: Running,
+}
+
+impl http_body::Body for Tracked {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Activity {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            opened: Instant::now(),
+            running: AtomicUsize::new(0),
+            last: AtomicU64::new(0),
+        })
+    }
+
+    fn touch(&self) {
+        let now = self.opened.elapsed().as_millis() as u64;
+        self.last.store(now, Ordering::Relaxed);
+    }
+
+    fn begin(self: &Arc<Self>) -> Running {
+        self.running.fetch_add(1, Ordering::Relaxed);
+        self.touch();
+        Running(self.clone())
+    }
+
+    /// Completes once no request has run for `timeout`. A response body
+    /// still streaming does not count: closing gracefully lets it finish.
+    async fn idle(&self, timeout: Duration) {
+        loop {
+            let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
+            let quiet = self.opened.elapsed().saturating_sub(last);
+            if self.running.load(Ordering::Relaxed) == 0 && quiet >= timeout {
+                return;
+            }
+            tokio::time::sleep(
+                timeout
+                    .saturating_sub(quiet)
+                    .max(Duration::from_millis(250)),
+            )
+            .await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.running.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
@@ -125,11 +216,26 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let service = router.clone().map_request(move |req: Request<Incoming>| {
-            let mut req = req.map(Body::new);
-            req.extensions_mut().insert(ConnectInfo(peer));
-            req
-        });
+        let activity = Activity::new();
+        let service = {
+            let (router, activity) = (router.clone(), activity.clone());
+            tower::service_fn(move |req: Request<Incoming>| {
+                let running = activity.begin();
+                let mut req = req.map(Body::new);
+                req.extensions_mut().insert(ConnectInfo(peer));
+                let response = router.clone().oneshot(req);
+                async move {
+                    let response = response.await?;
+                    Ok::<_, std::convert::Infallible>(response.map(|body| {
+                        Body::new(Tracked {
+                            body,
+                            _running: running,
+                        })
+                    }))
+                }
+            })
+        };
+        let idle_after = limits.header_timeout;
         let builder = builder.clone();
         let mut closed = closed.clone();
         running.spawn(async move {
@@ -138,12 +244,19 @@ pub async fn serve(
             let service = TowerToHyperService::new(service);
             let mut connection =
                 std::pin::pin!(builder.serve_connection_with_upgrades(io, service));
-            tokio::select! {
+            let idle = tokio::select! {
                 _ = connection.as_mut() => return,
-                _ = closed.wait_for(|closing| *closing) => {}
-            }
+                _ = closed.wait_for(|closing| *closing) => false,
+                () = activity.idle(idle_after) => true,
+            };
             connection.as_mut().graceful_shutdown();
-            let _ = connection.await;
+            if idle {
+                // Nothing runs: the closing handshake (HTTP/2's GOAWAY and
+                // PING) is all that is left, and a client may never answer.
+                let _ = tokio::time::timeout(idle_after, connection).await;
+            } else {
+                let _ = connection.await;
+            }
         });
         // Reap finished connections as we go, so the set stays small.
         while running.try_join_next().is_some() {}

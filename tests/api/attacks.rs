@@ -219,6 +219,51 @@ async fn half_open_connections_cannot_deny_service() {
     );
 }
 
+/// Slowloris over HTTP/2 (prior knowledge), which hyper never times out: a
+/// connection that opened and sent nothing more, and one whose request's
+/// headers never end (a HEADERS frame without END_HEADERS), are both closed
+/// once nothing has run on them for the header timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_http2_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = TestApp::start_with(
+        Backend::SqliteLocal,
+        Box::new(|config| config.header_timeout = Duration::from_secs(1)),
+    )
+    .await;
+    let server: std::net::SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    // An empty SETTINGS frame: length 0, type 4, no flags, stream 0.
+    const SETTINGS: &[u8] = &[0, 0, 0, 4, 0, 0, 0, 0, 0];
+    // HEADERS on stream 1 without END_HEADERS (flags 0): one literal field
+    // (":method: GET", indexed 2), and no CONTINUATION ever follows.
+    const HALF_HEADERS: &[u8] = &[0, 0, 1, 1, 0, 0, 0, 0, 1, 0x82];
+    for opening in [
+        [PREFACE, SETTINGS].concat(),
+        [PREFACE, SETTINGS, HALF_HEADERS].concat(),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(server).await.unwrap();
+        stream.write_all(&opening).await.unwrap();
+        let mut buf = [0u8; 1024];
+        let end = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    // The server's SETTINGS, its ACK, then GOAWAY.
+                    Ok(_) => continue,
+                }
+            }
+        })
+        .await;
+        assert!(end.is_ok(), "an idle HTTP/2 connection was never closed");
+    }
+    assert_eq!(
+        app.get(Who::Anonymous, "/healthz").await.status(),
+        StatusCode::OK
+    );
+}
+
 /// Every body depot reads whole has a limit: a viewer's 2 GiB body to the
 /// route planner once took 4.6 GB of memory. Just over each limit is refused
 /// with 413 in the envelope (just over: the client can still send it all
