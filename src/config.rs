@@ -39,8 +39,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Base of every `downloadUrl`; derived from each request when unset.
     pub public_url: Option<Url>,
-    /// `None` picks redirect where the store can presign, proxy otherwise.
-    pub download_mode: Option<DownloadMode>,
+    /// `None`: `OnRequest` where the store can presign, `Never` otherwise.
+    pub download_redirect: Option<DownloadRedirect>,
     pub presign_ttl: Duration,
     pub max_upload_size: u64,
     /// Uploads received at once, over all users and per user; past either,
@@ -77,6 +77,8 @@ pub struct Config {
     /// Peers whose `X-Forwarded-For/Host/Proto` are believed (`--trusted-proxy`);
     /// from anyone else those headers are ignored.
     pub trusted_proxies: Vec<Cidr>,
+    /// Web origins whose pages may call the API (CORS); none by default.
+    pub cors_origins: Vec<CorsOrigin>,
     /// Failed logins allowed per user name and client address.
     pub login_limit_user: Rate,
     /// Failed logins allowed per client address, whatever the user name.
@@ -94,7 +96,7 @@ impl Config {
                 root: data_dir.join("blobs"),
             },
             public_url: None,
-            download_mode: None,
+            download_redirect: None,
             presign_ttl: defaults::PRESIGN_TTL,
             max_upload_size: defaults::MAX_UPLOAD_SIZE,
             max_uploads: defaults::MAX_UPLOADS,
@@ -115,6 +117,7 @@ impl Config {
             migrate: true,
             admin_password: None,
             trusted_proxies: Vec::new(),
+            cors_origins: Vec::new(),
             login_limit_user: crate::domain::throttle::PER_USER,
             login_limit_address: crate::domain::throttle::PER_ADDRESS,
         }
@@ -192,12 +195,18 @@ impl StorageConfig {
     }
 }
 
+/// When a download may be answered with a redirect (302) to a presigned URL
+/// of the object store instead of the bytes. Clients that do not follow
+/// redirects (OCP's agents: `curl` without `-L`) would save the empty 302 as
+/// the file, and some that do send the user's credentials on to the store; so
+/// no policy redirects a request that did not ask.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum DownloadMode {
-    /// Answer 302 with a presigned URL of the object store.
-    Redirect,
-    /// Stream the object through depot.
-    Proxy,
+pub enum DownloadRedirect {
+    /// depot streams every download itself.
+    Never,
+    /// Redirect a request that asks (`?redirect=1`), unless its client is
+    /// known to forward credentials (wget, Ansible).
+    OnRequest,
 }
 
 /// A network, `10.0.0.0/8` or `fd00::/8`; a bare address is a network of one.
@@ -228,6 +237,48 @@ impl Cidr {
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
+        }
+    }
+}
+
+/// A web origin allowed to call the API from a browser (`--cors-origin`):
+/// `scheme://host[:port]` as browsers send it in `Origin`, or `*` for any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CorsOrigin {
+    Any,
+    Exact(String),
+}
+
+impl std::str::FromStr for CorsOrigin {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s == "*" {
+            return Ok(Self::Any);
+        }
+        let bad =
+            |why: &str| format!("{s:?} is not an origin like https://console.example.com: {why}");
+        let url = Url::parse(s).map_err(|e| bad(&e.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad("the scheme must be http or https"));
+        }
+        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+            return Err(bad("an origin has no path, query or fragment"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(bad("an origin has no user or password"));
+        }
+        // The browser's own serialization: lowercase host, no default port.
+        Ok(Self::Exact(url.origin().ascii_serialization()))
+    }
+}
+
+impl std::fmt::Display for CorsOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Any => f.write_str("*"),
+            Self::Exact(origin) => f.write_str(origin),
         }
     }
 }
@@ -386,6 +437,28 @@ mod tests {
         assert!(Rate::parse("off").unwrap().is_unlimited());
         for bad in ["5", "0/1m", "5/0s", "x/1m", "5/soon"] {
             assert!(Rate::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cors_origins() {
+        let parse = |s: &str| s.parse::<CorsOrigin>();
+        assert_eq!(
+            parse("HTTPS://Console.Example.com:443/").unwrap(),
+            CorsOrigin::Exact("https://console.example.com".into())
+        );
+        assert_eq!(
+            parse("http://localhost:3000").unwrap().to_string(),
+            "http://localhost:3000"
+        );
+        assert_eq!(parse("*").unwrap(), CorsOrigin::Any);
+        for bad in [
+            "console.example.com",
+            "ftp://x",
+            "https://x/app",
+            "https://x?a=1",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
         }
     }
 

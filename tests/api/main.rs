@@ -18,6 +18,7 @@ mod client;
 mod delete;
 mod doctor;
 mod download;
+mod download_clients;
 mod faults;
 mod gc;
 mod integrity;

@@ -95,7 +95,7 @@ async fn three_replicas_behave_as_one_service() {
             s3.secret_access_key.as_ref().unwrap().expose().to_string(),
         ),
         ("DEPOT_ADMIN_PASSWORD", PASSWORD.to_string()),
-        ("DEPOT_DOWNLOAD_MODE", "proxy".to_string()),
+        ("DEPOT_DOWNLOAD_REDIRECT", "never".to_string()),
         ("DEPOT_UPLOAD_EXPIRY", "3s".to_string()),
         ("DEPOT_DATA_DIR", dir.path().display().to_string()),
     ]
