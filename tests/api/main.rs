@@ -15,6 +15,7 @@ mod auth_throttle;
 mod bombs;
 mod cli;
 mod client;
+mod cors;
 mod delete;
 mod doctor;
 mod download;
