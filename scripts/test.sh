@@ -58,6 +58,16 @@ if [ "$missing" = 1 ]; then
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PY_TOOLS[@]}"
 fi
 export DEPOT_TEST_PYTHON="$VENV/bin/python"
+
+# --- tus-js-client (npm: the library of Uppy's tus uploads), driven by node ---
+NODE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/depot-test-node"
+NODE_TOOLS=("tus-js-client@4.3.1")
+if ! (cd "$NODE_DIR" 2>/dev/null && npm ls --depth=0 "${NODE_TOOLS[@]}" >/dev/null 2>&1); then
+    log "installing ${NODE_TOOLS[*]} from npm into $NODE_DIR"
+    mkdir -p "$NODE_DIR"
+    (cd "$NODE_DIR" && npm install --silent --no-audit --no-fund "${NODE_TOOLS[@]}")
+fi
+export DEPOT_TEST_NODE_PATH="$NODE_DIR/node_modules"
 export DEPOT_TEST_SCHEMATHESIS="$VENV/bin/st"
 
 if [ "${1:-}" = "--run" ]; then

@@ -8,12 +8,14 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 
 use crate::backend_tests;
-use crate::common::{Backend, PASSWORD, TestApp, expect_error};
+use crate::common::{Backend, PASSWORD, TestApp, Who, envelope, expect_error, sha1_hex};
+use crate::tokens::create_token;
 
 backend_tests!(
     preflights_are_answered_before_authentication,
     tus_answers_expose_their_headers,
     no_origin_is_allowed_by_default,
+    tus_js_client_uploads_and_hears_why_parallel_uploads_fail,
 );
 
 const CONSOLE: &str = "https://console.example.com";
@@ -198,6 +200,55 @@ async fn no_origin_is_allowed_by_default(backend: Backend) {
         .await
         .unwrap();
     assert!(time.headers().get("access-control-allow-origin").is_none());
+}
+
+/// tus-js-client (Uppy's tus library) under node: an upload goes through,
+/// and `parallelUploads` (tus concatenation) is told it is not offered.
+async fn tus_js_client_uploads_and_hears_why_parallel_uploads_fail(backend: Backend) {
+    let modules = std::env::var("DEPOT_TEST_NODE_PATH").unwrap_or_else(|_| {
+        panic!("DEPOT_TEST_NODE_PATH is not set: run the tests with scripts/test.sh, which installs tus-js-client")
+    });
+    let app = app(backend).await;
+    let token = create_token(&app, serde_json::json!({"name": "page", "user": "manager"})).await;
+    let token = token["token"].as_str().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("from-the-browser.sh");
+    let bytes: Vec<u8> = (0..700_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    std::fs::write(&file, &bytes).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tus/tus_js_upload.js");
+    let endpoint = app.url("/api/v2/uploads/");
+    let node = |parallel: &'static str| {
+        tokio::process::Command::new("node")
+            .env("NODE_PATH", &modules)
+            .args([script, &endpoint, file.to_str().unwrap(), &token, parallel])
+            .output()
+    };
+    let out = node("1").await.unwrap();
+    let said = |out: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    assert!(out.status.success(), "{}", said(&out));
+    let (_, list) = envelope(
+        app.get(
+            Who::Viewer,
+            "/api/v2/software-packages?fileName=from-the-browser.sh",
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(list["data"]["contents"][0]["sha1"], sha1_hex(&bytes));
+
+    let out = node("2").await.unwrap();
+    assert!(!out.status.success(), "{}", said(&out));
+    assert!(
+        said(&out).contains("concatenation extension is not supported"),
+        "{}",
+        said(&out)
+    );
 }
 
 fn base64_of(s: &str) -> String {

@@ -141,6 +141,14 @@ const CASES: &[Case] = &[
         opt_in: true,
     },
     Case {
+        what: "depot pull (asks for the redirect itself)",
+        program: "depot",
+        args: &[
+            "pull", "{name}", "-o", "{out}", "--server", "{base}", "--token", "{token}",
+        ],
+        opt_in: false,
+    },
+    Case {
         what: "python-requests, no opt-in",
         program: "python",
         args: &[
@@ -210,19 +218,32 @@ fn agent_rpm() -> (String, Vec<u8>) {
     (spec.file_name(), spec.build())
 }
 
-async fn run(case: &Case, url: &str, out: &Path, token: &str) -> std::process::Output {
+async fn run(
+    case: &Case,
+    app: &TestApp,
+    url: &str,
+    out: &Path,
+    token: &str,
+) -> std::process::Output {
+    let name = url.rsplit('/').next().unwrap().split('?').next().unwrap();
     let fill = |arg: &str| {
         arg.replace("{url}", url)
+            .replace("{base}", &app.base)
+            .replace("{name}", name)
             .replace("{out}", out.to_str().unwrap())
             .replace("{password}", PASSWORD)
             .replace("{token}", token)
     };
     let program = match case.program {
         "python" => python(),
+        "depot" => env!("CARGO_BIN_EXE_depot").to_string(),
         other => other.to_string(),
     };
     Command::new(program)
         .args(case.args.iter().map(|a| fill(a)))
+        .env_remove("DEPOT_USER")
+        .env_remove("DEPOT_PASSWORD")
+        .env_remove("DEPOT_TOKEN")
         .output()
         .await
         .unwrap_or_else(|e| panic!("{}: {} cannot run: {e}", case.what, case.program))
@@ -244,7 +265,7 @@ async fn every_client_gets_the_bytes_and_the_store_no_credentials(backend: Backe
             false => download_url.clone(),
         };
         let out = dir.path().join(format!("{n}.rpm"));
-        let output = run(case, &url, &out, &token).await;
+        let output = run(case, &app, &url, &out, &token).await;
         assert!(
             output.status.success(),
             "{}: exit {:?}: {}",
@@ -268,8 +289,8 @@ async fn every_client_gets_the_bytes_and_the_store_no_credentials(backend: Backe
         .into_iter()
         .filter(|l| l.contains("X-Amz-Signature="))
         .count();
-    // curl -L twice and requests twice took the fast path; nobody else did.
-    assert_eq!(presigned, 4, "{:#?}", recorder.request_lines());
+    // curl -L twice, requests twice and depot pull took the fast path; nobody else did.
+    assert_eq!(presigned, 5, "{:#?}", recorder.request_lines());
     assert_eq!(
         recorder.foreign_authorizations(),
         Vec::<String>::new(),
