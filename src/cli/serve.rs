@@ -210,6 +210,13 @@ impl fmt::Display for Size {
 
 /// Runs the server until SIGINT or SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    // Its `redirect` answered every download with a 302, which OCP's agents
+    // save as an empty file; say that the setting is gone rather than ignore it.
+    if std::env::var_os("DEPOT_DOWNLOAD_MODE").is_some_and(|v| !v.is_empty()) {
+        tracing::warn!(
+            "DEPOT_DOWNLOAD_MODE is no longer read: downloads stream through depot unless a request asks for a redirect (?redirect=1); DEPOT_DOWNLOAD_REDIRECT=never|on-request says whether it may"
+        );
+    }
     let server = Server::build(args.into_config()?).await?;
     server.run(shutdown_signal()).await
 }
