@@ -17,7 +17,8 @@
 #   BENCH_UPLOAD_RUNS=2         uploads per size and side; the best of each side counts
 #   BENCH_ROWS=100000           packages seeded for the list figure
 #   BENCH_DOWNLOAD_CONNECTIONS=64, BENCH_LIST_CONNECTIONS=16
-#   BENCH_SKIP="…"              any of: upload download list route
+#   BENCH_SKIP="…"              any of: upload download transfer list route
+#   BENCH_TRANSFER_RUNS=3       downloads of the big RPM per side (proxy, redirect); the best counts
 #   BENCH_QUIET_WAIT=60         seconds to wait for an idle CPU before each measurement
 #   DEPOT_BENCH_CACHE           default ~/.cache/depot-bench (RPMs, venv, results)
 #   CARGO_TARGET_DIR            default ~/.cache/depot-bench-target
@@ -196,7 +197,7 @@ start_depot() {
     # The defaults otherwise, logging included (one line per request, at info).
     DEPOT_ADMIN_PASSWORD=$ADMIN_PW "$DEPOT" serve --listen "127.0.0.1:$DEPOT_PORT" \
         --data-dir "$WORK/depot-data" --storage-url "s3://$BUCKET" --s3-endpoint "$S3_ENDPOINT" \
-        --download-mode redirect >>"$WORK/depot.log" 2>&1 &
+        --download-redirect on-request >>"$WORK/depot.log" 2>&1 &
     DEPOT_PID=$!
     wait_for depot 60 curl -fs "$DEPOT_URL/readyz" || { tail -n 30 "$WORK/depot.log" >&2; exit 1; }
 }
@@ -402,7 +403,7 @@ if ! skipped download || ! skipped list; then
         psql "$PG_ADMIN_URL" -q -c "alter database $DB_NAME set log_statement = 'all'"
         start_depot
         list_url="$DEPOT_URL/api/v2/software-packages?$LIST_QUERY"
-        dl_url="$DEPOT_URL/api/v2/files/sys-package/$DL_NAME"
+        dl_url="$DEPOT_URL/api/v2/files/sys-package/$DL_NAME?redirect=1"
         curl -fsS -o /dev/null -H "$BEARER" "$list_url" # warms the connections up
         sleep 0.3
         offset=$(stat -c %s "$PG_LOG")
@@ -427,7 +428,7 @@ fi
 
 # --- Downloads (redirects) --------------------------------------------------------
 if ! skipped download; then
-    url="$DEPOT_URL/api/v2/files/sys-package/$DL_NAME"
+    url="$DEPOT_URL/api/v2/files/sys-package/$DL_NAME?redirect=1"
     location=$(curl -fsS -o /dev/null -w '%{redirect_url}' -H "$BEARER" "$url" || true)
     if [ -z "$location" ]; then
         echo "depot did not redirect $url" >&2
@@ -469,6 +470,70 @@ if ! skipped download; then
         result "  a download's SQL (uncached), pgbench, 16 clients" "$bearer_rps" "$tps (p99 $pp99 ms)" \
             "$(calc "round($bearer_rps / $tps, 2)")" "(informative)" "—"
     fi
+fi
+
+# --- Proxy vs redirect --------------------------------------------------------------
+# What streaming a download through depot (every client's default) costs beside
+# redirecting it to the store (the opt-in fast path), end to end as a client
+# sees it: a big RPM fetched whole by curl, and many small files under wrk.
+download_once() { # url [curl options] -> "seconds depot_cpu_ticks bytes"
+    local url=$1 t0 t1 out
+    shift
+    t0=$(cpu_ticks "$DEPOT_PID")
+    out=$(curl -fsS -o /dev/null -w '%{time_total} %{size_download}' -H "$BEARER" "$@" "$url")
+    t1=$(cpu_ticks "$DEPOT_PID")
+    read -r secs got <<<"$out"
+    echo "$secs $((t1 - t0)) $got"
+}
+if ! skipped transfer; then
+    fresh_garage
+    start_depot
+    BIG_RPM=$(make_rpm "$(echo "$UPLOAD_SIZES" | awk '{print $1}')")
+    curl -fsS -o /dev/null -H "$BEARER" -X POST "$DEPOT_URL/api/v2/software-packages" -F "file=@$BIG_RPM"
+    big_url="$DEPOT_URL/api/v2/files/sys-package/$(basename "$BIG_RPM")"
+    big_bytes=$(stat -c %s "$BIG_RPM")
+    big_mib=$((big_bytes >> 20))
+    declare -A best_secs best_ticks
+    for side in proxy redirect; do
+        quiet_check "download $big_mib MiB, $side"
+        for _ in $(seq "${BENCH_TRANSFER_RUNS:-3}"); do
+            case $side in
+                proxy) read -r secs ticks got <<<"$(download_once "$big_url")" ;;
+                redirect) read -r secs ticks got <<<"$(download_once "$big_url?redirect=1" -L)" ;;
+            esac
+            [ "$got" = "$big_bytes" ] || { echo "$side download got $got of $big_bytes bytes" >&2; exit 1; }
+            if [ -z "${best_secs[$side]:-}" ] || [ "$(calc "$secs < ${best_secs[$side]}")" = True ]; then
+                best_secs[$side]=$secs best_ticks[$side]=$ticks
+            fi
+        done
+        log "download $big_mib MiB, $side: best ${best_secs[$side]} s, depot ${best_ticks[$side]} CPU ticks"
+    done
+    gib=$(calc "$big_bytes / 1073741824")
+    rate() { calc "round($big_bytes / 1048576 / $1, 1)"; }
+    per_gib() { calc "round($1 / $TICKS / $gib, 2)"; }
+    result "download $big_mib MiB RPM, MiB/s (best of ${BENCH_TRANSFER_RUNS:-3}; depot CPU s/GiB)" \
+        "$(rate "${best_secs[proxy]}") (proxied; depot $(per_gib "${best_ticks[proxy]}"))" \
+        "$(rate "${best_secs[redirect]}") (curl -L, ?redirect=1; depot $(per_gib "${best_ticks[redirect]}"))" \
+        "$(calc "round(${best_secs[redirect]} / ${best_secs[proxy]}, 2)")" "(informative)" "—"
+
+    # Many small files: a 16 KiB script, 64 connections. wrk follows no
+    # redirect, so the redirected side is its two legs measured apart.
+    head -c 16384 /dev/urandom | base64 -w 76 | head -c 16384 >"$WORK/small.sh"
+    curl -fsS -o /dev/null -H "$BEARER" -X POST "$DEPOT_URL/api/v2/software-packages" -F "file=@$WORK/small.sh"
+    small_url="$DEPOT_URL/api/v2/files/sys-package/small.sh"
+    out=$(run_wrk small-proxy "$DEPOT_PID" "$DL_CONNS" "$small_url" "$BEARER")
+    read -r p_rps p_p99 p_bad p_cpu <<<"$out"
+    out=$(run_wrk small-302 "$DEPOT_PID" "$DL_CONNS" "$small_url?redirect=1" "$BEARER")
+    read -r r_rps r_p99 r_bad r_cpu <<<"$out"
+    location=$(curl -fsS -o /dev/null -w '%{redirect_url}' -H "$BEARER" "$small_url?redirect=1")
+    out=$(run_wrk small-store "$GARAGE_PID" "$DL_CONNS" "$location")
+    read -r s_rps s_p99 s_bad s_cpu <<<"$out"
+    # A client pays both legs one after the other.
+    both=$(calc "round(1 / (1 / $r_rps + 1 / $s_rps))")
+    result "16 KiB downloads/s, $DL_CONNS connections (depot CPU/req)" \
+        "$p_rps (proxied; p99 $p_p99 ms; $p_cpu µs)" \
+        "$both (302: $r_rps/s, p99 $r_p99 ms, $r_cpu µs; then Garage: $s_rps/s, p99 $s_p99 ms)" \
+        "$(calc "round($p_rps / $both, 2)")" "(informative)" "$([ "$p_bad$r_bad$s_bad" = 000 ] && echo — || echo "errors")"
 fi
 
 # --- List pages -------------------------------------------------------------------

@@ -43,17 +43,31 @@ export DEPOT_TEST_S3_BUCKET=depot-test
 start_garage "$WORK/garage" "$DEPOT_TEST_S3_BUCKET"
 export DEPOT_TEST_S3_ENDPOINT=$S3_ENDPOINT
 
-# --- Python tools: a third-party tus client (the resumable-upload tests) and ---
-# --- schemathesis (fuzzes the API against its OpenAPI description) -----------
+# --- Python tools: a third-party tus client (the resumable-upload tests), ---
+# --- schemathesis (fuzzes the API against its OpenAPI description) and ------
+# --- requests (downloads as Python scripts make them) -----------------------
 VENV="${XDG_CACHE_HOME:-$HOME/.cache}/depot-test-venv"
-PY_TOOLS=("tuspy==1.1.0" "schemathesis==4.32.5")
-if ! "$VENV/bin/pip" freeze 2>/dev/null | grep -qxF -e "${PY_TOOLS[0]}" ||
-    ! "$VENV/bin/pip" freeze 2>/dev/null | grep -qxF -e "${PY_TOOLS[1]}"; then
+PY_TOOLS=("tuspy==1.1.0" "schemathesis==4.32.5" "requests==2.32.5")
+missing=0
+for tool in "${PY_TOOLS[@]}"; do
+    "$VENV/bin/pip" freeze 2>/dev/null | grep -qxF -e "$tool" || missing=1
+done
+if [ "$missing" = 1 ]; then
     log "installing ${PY_TOOLS[*]} from PyPI into $VENV"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PY_TOOLS[@]}"
 fi
 export DEPOT_TEST_PYTHON="$VENV/bin/python"
+
+# --- tus-js-client (npm: the library of Uppy's tus uploads), driven by node ---
+NODE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/depot-test-node"
+NODE_TOOLS=("tus-js-client@4.3.1")
+if ! (cd "$NODE_DIR" 2>/dev/null && npm ls --depth=0 "${NODE_TOOLS[@]}" >/dev/null 2>&1); then
+    log "installing ${NODE_TOOLS[*]} from npm into $NODE_DIR"
+    mkdir -p "$NODE_DIR"
+    (cd "$NODE_DIR" && npm install --silent --no-audit --no-fund "${NODE_TOOLS[@]}")
+fi
+export DEPOT_TEST_NODE_PATH="$NODE_DIR/node_modules"
 export DEPOT_TEST_SCHEMATHESIS="$VENV/bin/st"
 
 if [ "${1:-}" = "--run" ]; then

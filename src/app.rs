@@ -13,7 +13,7 @@ use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use url::Url;
 
-use crate::config::{Cidr, Config, DownloadMode, Secret};
+use crate::config::{Cidr, Config, CorsOrigin, DownloadRedirect, Secret};
 use crate::db;
 use crate::domain::admission::UploadLimits;
 use crate::domain::audit::AuditLog;
@@ -72,6 +72,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<Cidr>,
     /// What `/metrics` asks of its reader, if anything.
     pub metrics_token: Option<Secret>,
+    /// Web origins allowed to call the API (CORS).
+    pub cors_origins: Vec<CorsOrigin>,
 }
 
 /// What a command does about migrations this binary has and the database
@@ -139,15 +141,15 @@ impl Services {
     pub fn assemble(db: DatabaseConnection, config: &Config) -> anyhow::Result<Self> {
         let store = BlobStore::open(&config.storage, config.max_upload_size)
             .context("opening the object store")?;
-        let download_mode = match config.download_mode {
-            Some(DownloadMode::Redirect) if !store.can_presign() => {
+        let download_redirect = match config.download_redirect {
+            Some(DownloadRedirect::OnRequest) if !store.can_presign() => {
                 anyhow::bail!(
-                    "--download-mode redirect needs a store that can presign URLs (S3); local files cannot"
+                    "--download-redirect on-request needs a store that can presign URLs (S3); local files cannot"
                 )
             }
-            Some(mode) => mode,
-            None if store.can_presign() => DownloadMode::Redirect,
-            None => DownloadMode::Proxy,
+            Some(policy) => policy,
+            None if store.can_presign() => DownloadRedirect::OnRequest,
+            None => DownloadRedirect::Never,
         };
         let users = Users::new(db.clone())?
             .with_login_limits(config.login_limit_user, config.login_limit_address);
@@ -173,7 +175,7 @@ impl Services {
         let downloads = Downloads::new(
             packages.clone(),
             store.clone(),
-            download_mode,
+            download_redirect,
             config.presign_ttl,
         );
         Ok(Self {
@@ -195,6 +197,7 @@ impl Services {
                 gc_interval: config.gc_interval,
                 trusted_proxies: config.trusted_proxies.clone(),
                 metrics_token: config.metrics_token.clone(),
+                cors_origins: config.cors_origins.clone(),
             }),
         })
     }
@@ -283,7 +286,7 @@ impl Server {
     ) -> anyhow::Result<()> {
         tracing::info!(
             addr = %self.local_addr(),
-            download_mode = ?self.state.downloads.mode(),
+            download_redirect = ?self.state.downloads.redirect_policy(),
             "depot is serving"
         );
         let watcher = tokio::spawn(credentials::watch(

@@ -1,11 +1,15 @@
 //! Runtime configuration of `depot serve`, independent of how it was given
 //! (flags and environment in `cli`, literals in tests).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use url::Url;
+
+mod network;
+
+pub use network::{Cidr, CorsOrigin};
 
 /// `depot serve`'s defaults, the only copy: `Config::embedded` is made of
 /// them and the flags take theirs from here.
@@ -39,8 +43,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Base of every `downloadUrl`; derived from each request when unset.
     pub public_url: Option<Url>,
-    /// `None` picks redirect where the store can presign, proxy otherwise.
-    pub download_mode: Option<DownloadMode>,
+    /// `None`: `OnRequest` where the store can presign, `Never` otherwise.
+    pub download_redirect: Option<DownloadRedirect>,
     pub presign_ttl: Duration,
     pub max_upload_size: u64,
     /// Uploads received at once, over all users and per user; past either,
@@ -77,6 +81,8 @@ pub struct Config {
     /// Peers whose `X-Forwarded-For/Host/Proto` are believed (`--trusted-proxy`);
     /// from anyone else those headers are ignored.
     pub trusted_proxies: Vec<Cidr>,
+    /// Web origins whose pages may call the API (CORS); none by default.
+    pub cors_origins: Vec<CorsOrigin>,
     /// Failed logins allowed per user name and client address.
     pub login_limit_user: Rate,
     /// Failed logins allowed per client address, whatever the user name.
@@ -94,7 +100,7 @@ impl Config {
                 root: data_dir.join("blobs"),
             },
             public_url: None,
-            download_mode: None,
+            download_redirect: None,
             presign_ttl: defaults::PRESIGN_TTL,
             max_upload_size: defaults::MAX_UPLOAD_SIZE,
             max_uploads: defaults::MAX_UPLOADS,
@@ -115,6 +121,7 @@ impl Config {
             migrate: true,
             admin_password: None,
             trusted_proxies: Vec::new(),
+            cors_origins: Vec::new(),
             login_limit_user: crate::domain::throttle::PER_USER,
             login_limit_address: crate::domain::throttle::PER_ADDRESS,
         }
@@ -192,44 +199,18 @@ impl StorageConfig {
     }
 }
 
+/// When a download may be answered with a redirect (302) to a presigned URL
+/// of the object store instead of the bytes. Clients that do not follow
+/// redirects (OCP's agents: `curl` without `-L`) would save the empty 302 as
+/// the file, and some that do send the user's credentials on to the store; so
+/// no policy redirects a request that did not ask.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum DownloadMode {
-    /// Answer 302 with a presigned URL of the object store.
-    Redirect,
-    /// Stream the object through depot.
-    Proxy,
-}
-
-/// A network, `10.0.0.0/8` or `fd00::/8`; a bare address is a network of one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cidr {
-    network: IpAddr,
-    prefix: u8,
-}
-
-impl Cidr {
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        // An IPv4 peer on a dual-stack socket shows up as ::ffff:a.b.c.d.
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
-        match (self.network, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
+pub enum DownloadRedirect {
+    /// depot streams every download itself.
+    Never,
+    /// Redirect a request that asks (`?redirect=1`), unless its client is
+    /// known to forward credentials (wget, Ansible).
+    OnRequest,
 }
 
 /// A budget of events: `burst` at once, refilled at `burst` per `period`
@@ -286,33 +267,6 @@ impl std::fmt::Display for Rate {
     }
 }
 
-impl std::str::FromStr for Cidr {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (addr, prefix) = s.trim().split_once('/').unwrap_or((s.trim(), ""));
-        let network: IpAddr = addr
-            .parse()
-            .map_err(|_| format!("{s:?} is not an address or a network (10.0.0.0/8, fd00::/8)"))?;
-        let max = if network.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            "" => max,
-            p => p
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("{s:?}: the prefix length must be 0 to {max}"))?,
-        };
-        Ok(Self { network, prefix })
-    }
-}
-
-impl std::fmt::Display for Cidr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.network, self.prefix)
-    }
-}
-
 /// A string that never shows up in `Debug` output or logs.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -356,25 +310,6 @@ mod tests {
         }
         assert!(StorageConfig::parse("gs://x").is_err());
         assert!(StorageConfig::parse("s3://").is_err());
-    }
-
-    #[test]
-    fn networks() {
-        let net: Cidr = "10.1.0.0/16".parse().unwrap();
-        assert!(net.contains("10.1.200.3".parse().unwrap()));
-        assert!(!net.contains("10.2.0.1".parse().unwrap()));
-        assert!(net.contains("::ffff:10.1.0.9".parse().unwrap()));
-        let one: Cidr = "127.0.0.1".parse().unwrap();
-        assert!(one.contains("127.0.0.1".parse().unwrap()));
-        assert!(!one.contains("127.0.0.2".parse().unwrap()));
-        let v6: Cidr = "fd00::/8".parse().unwrap();
-        assert!(v6.contains("fd12::1".parse().unwrap()));
-        assert!(!v6.contains("10.1.0.1".parse().unwrap()));
-        let all: Cidr = "0.0.0.0/0".parse().unwrap();
-        assert!(all.contains("192.0.2.1".parse().unwrap()));
-        assert_eq!(one.to_string(), "127.0.0.1/32");
-        assert!("10.0.0.0/33".parse::<Cidr>().is_err());
-        assert!("proxy".parse::<Cidr>().is_err());
     }
 
     #[test]

@@ -19,6 +19,10 @@ pub enum Error {
     /// The request contradicts what is stored (same file name, other bytes).
     #[error("{0}")]
     PackageConflict(String),
+    /// The same bytes are stored under that name with another type than the
+    /// one the upload declares.
+    #[error("{0}")]
+    PackageTypeConflict(String),
     /// Something of that name exists already (a user).
     #[error("{0}")]
     AlreadyExists(String),

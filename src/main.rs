@@ -1,12 +1,11 @@
 use std::process::ExitCode;
 
-use clap::Parser;
 use depot::cli::{self, Cli};
 use depot::client::ClientError;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     let telemetry = depot::telemetry::init(cli.log_format, cli.default_log_filter());
     let result = cli::run(cli).await;
     drop(telemetry);

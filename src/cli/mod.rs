@@ -65,7 +65,8 @@ pub enum Command {
     User(UserArgs),
     /// Upload packages to a depot server, resuming over broken links.
     Push {
-        #[arg(required = true)]
+        /// RPM packages and scripts (.sh, .py) to upload.
+        #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
         /// Declare the type (as OCP 2.4's `type`) instead of inferring it.
         #[arg(long = "type")]
@@ -85,6 +86,8 @@ pub enum Command {
     },
     /// Download a package by id or file name, resuming and verifying it.
     Pull {
+        /// The package: its id (as `depot ls` shows) or its exact file name.
+        #[arg(value_name = "ID|FILE_NAME")]
         package: String,
         /// A file, or a directory to write the package into.
         #[arg(short, long)]
@@ -92,10 +95,11 @@ pub enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Delete packages by id.
+    /// Delete packages by id or file name.
     Rm {
-        #[arg(required = true)]
-        ids: Vec<i64>,
+        /// The packages: ids (as `depot ls` shows) or exact file names.
+        #[arg(required = true, value_name = "ID|FILE_NAME")]
+        packages: Vec<String>,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -112,6 +116,16 @@ pub enum Command {
 }
 
 impl Cli {
+    /// Parses the command line and the environment, exiting with a message on
+    /// bad input. An environment variable set to the empty string counts as
+    /// unset: `DEPOT_TOKEN=` must not become an empty token that conflicts
+    /// with `--user`, nor `DEPOT_URL=` an invalid URL.
+    pub fn parse_args() -> Self {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = unset_empty_env(Self::command()).get_matches();
+        Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+
     /// The log filter when `RUST_LOG` is unset: the server logs what it
     /// does; the other commands only what goes wrong.
     pub fn default_log_filter(&self) -> &'static str {
@@ -150,7 +164,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             output,
             client,
         } => Ok(pull(&Client::new(&client)?, &package, output.as_deref()).await?),
-        Command::Rm { ids, client } => Ok(rm(&Client::new(&client)?, &ids).await?),
+        Command::Rm { packages, client } => Ok(rm(&Client::new(&client)?, &packages).await?),
     }
 }
 
@@ -181,6 +195,20 @@ impl DbArgs {
             .clone()
             .unwrap_or_else(|| sqlite_url(&self.data_dir.join("depot.db")))
     }
+}
+
+/// `command` with every argument whose environment variable is empty read
+/// as if that variable were unset.
+fn unset_empty_env(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| {
+            let empty = arg
+                .get_env()
+                .and_then(std::env::var_os)
+                .is_some_and(|value| value.is_empty());
+            if empty { arg.env(None) } else { arg }
+        })
+        .mut_subcommands(unset_empty_env)
 }
 
 /// A role on the command line: parsed by `Role` itself, its names listed in `--help`.

@@ -11,7 +11,9 @@ use url::Url;
 
 use super::DbArgs;
 use crate::app::Server;
-use crate::config::{Cidr, Config, DownloadMode, Rate, Secret, StorageConfig, defaults};
+use crate::config::{
+    Cidr, Config, CorsOrigin, DownloadRedirect, Rate, Secret, StorageConfig, defaults,
+};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -43,9 +45,12 @@ pub struct ServeArgs {
     /// Base of every downloadUrl; default: derived from the request.
     #[arg(long, env = "DEPOT_PUBLIC_URL")]
     pub public_url: Option<Url>,
-    /// Default: redirect where the store can presign (S3), else proxy.
-    #[arg(long, env = "DEPOT_DOWNLOAD_MODE", value_enum)]
-    pub download_mode: Option<DownloadMode>,
+    /// When a download may be answered with a redirect to a presigned URL of
+    /// the store: only to a request asking for it (`?redirect=1`) from a client
+    /// not known to forward credentials, or never. Default: on-request where
+    /// the store can presign (S3), else never.
+    #[arg(long, env = "DEPOT_DOWNLOAD_REDIRECT", value_enum)]
+    pub download_redirect: Option<DownloadRedirect>,
     /// Lifetime of presigned download URLs.
     #[arg(long, env = "DEPOT_PRESIGN_TTL", default_value_t = defaults::PRESIGN_TTL.into())]
     pub presign_ttl: humantime::Duration,
@@ -111,6 +116,11 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<Cidr>,
+    /// A web origin (`https://console.example.com`, repeatable or
+    /// comma-separated, or `*`) whose pages may call the API from a browser
+    /// (CORS); by default none may.
+    #[arg(long = "cors-origin", env = "DEPOT_CORS_ORIGIN", value_delimiter = ',')]
+    pub cors_origins: Vec<CorsOrigin>,
     /// Do not run database migrations at start.
     #[arg(long, env = "DEPOT_NO_MIGRATE")]
     pub no_migrate: bool,
@@ -144,7 +154,7 @@ impl ServeArgs {
             database_url: self.db.database_url(),
             storage,
             public_url: self.public_url,
-            download_mode: self.download_mode,
+            download_redirect: self.download_redirect,
             presign_ttl: self.presign_ttl.into(),
             max_upload_size: self.max_upload_size.0,
             max_uploads: self.max_uploads,
@@ -163,6 +173,7 @@ impl ServeArgs {
             gc_grace: self.gc_grace.into(),
             preload_dir: self.preload_dir,
             trusted_proxies: self.trusted_proxies,
+            cors_origins: self.cors_origins,
             login_limit_user: self.login_limit_user,
             login_limit_address: self.login_limit_address,
             migrate: !self.no_migrate,
@@ -199,6 +210,13 @@ impl fmt::Display for Size {
 
 /// Runs the server until SIGINT or SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    // Its `redirect` answered every download with a 302, which OCP's agents
+    // save as an empty file; say that the setting is gone rather than ignore it.
+    if std::env::var_os("DEPOT_DOWNLOAD_MODE").is_some_and(|v| !v.is_empty()) {
+        tracing::warn!(
+            "DEPOT_DOWNLOAD_MODE is no longer read: downloads stream through depot unless a request asks for a redirect (?redirect=1); DEPOT_DOWNLOAD_REDIRECT=never|on-request says whether it may"
+        );
+    }
     let server = Server::build(args.into_config()?).await?;
     server.run(shutdown_signal()).await
 }

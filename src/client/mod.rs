@@ -1,6 +1,8 @@
 //! The `depot` client: `push`, `ls`, `pull`, `rm` against a depot server,
 //! speaking the same HTTP API agents and browsers use.
 
+mod packages;
+mod progress;
 mod pull;
 mod push;
 mod retry;
@@ -13,9 +15,10 @@ use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::de::{DeserializeOwned, IgnoredAny};
 use url::Url;
 
-use crate::api_types::{Body, ErrorBody, Paged, SoftwarePackageMeta};
+use crate::api_types::{Body, ErrorBody};
 use crate::config::Secret;
 
+pub use packages::{LsArgs, ls, rm};
 pub use pull::pull;
 pub use push::push;
 
@@ -71,20 +74,65 @@ impl ClientError {
     fn other(e: impl std::fmt::Display) -> Self {
         ClientError::Other(e.to_string())
     }
+
+    /// The same kind of failure, saying `message` instead.
+    pub fn with_message(self, message: String) -> Self {
+        match self {
+            ClientError::Unauthenticated(_) => ClientError::Unauthenticated(message),
+            ClientError::Forbidden(_) => ClientError::Forbidden(message),
+            ClientError::NotFound(_) => ClientError::NotFound(message),
+            ClientError::Conflict(_) => ClientError::Conflict(message),
+            ClientError::Network(_) => ClientError::Network(message),
+            ClientError::Other(_) => ClientError::Other(message),
+        }
+    }
+
+    /// The same failure, said of `what` (a file).
+    pub fn about(self, what: &str) -> Self {
+        let message = match &self {
+            ClientError::Unauthenticated(m)
+            | ClientError::Forbidden(m)
+            | ClientError::NotFound(m)
+            | ClientError::Conflict(m)
+            | ClientError::Network(m)
+            | ClientError::Other(m) => format!("{what}: {m}"),
+        };
+        self.with_message(message)
+    }
 }
 
 impl From<reqwest::Error> for ClientError {
     fn from(e: reqwest::Error) -> Self {
-        // The whole chain: reqwest's own message rarely says what broke.
-        let mut text = e.to_string();
-        let mut cur = std::error::Error::source(&e);
-        while let Some(s) = cur {
-            text.push_str(": ");
-            text.push_str(&s.to_string());
-            cur = s.source();
-        }
-        ClientError::Network(text)
+        ClientError::Network(describe(&e))
     }
+}
+
+/// What broke, said once. reqwest's own message rarely says it ("error
+/// sending request for url (…)"); its sources do, but in layers that repeat
+/// each other ("client error (Connect)", "tcp connect error", the OS error).
+fn describe(e: &reqwest::Error) -> String {
+    let sources: Vec<String> = std::iter::successors(std::error::Error::source(e), |s| s.source())
+        .map(ToString::to_string)
+        .collect();
+    let server = e
+        .url()
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|| "the server".into());
+    if e.is_connect() {
+        let cause = sources.last().map_or("unreachable", String::as_str);
+        return format!("cannot connect to {server}: {cause}");
+    }
+    if e.is_timeout() {
+        return format!("{server} did not answer in time");
+    }
+    let mut text = e.to_string();
+    for source in sources {
+        if !text.contains(&source) {
+            text.push_str(": ");
+            text.push_str(&source);
+        }
+    }
+    text
 }
 
 pub type ClientResult<T> = Result<T, ClientError>;
@@ -202,104 +250,6 @@ pub(crate) async fn check(response: Response) -> ClientResult<Response> {
         s if s.is_server_error() => ClientError::Network(format!("the server failed: {message}")),
         _ => ClientError::Other(message),
     })
-}
-
-/// Filters of `depot ls`, as the list API takes them.
-#[derive(Args, Debug, Default)]
-pub struct LsArgs {
-    #[arg(long = "type")]
-    pub package_type: Vec<String>,
-    #[arg(long)]
-    pub version: Vec<String>,
-    #[arg(long)]
-    pub os: Vec<String>,
-    #[arg(long)]
-    pub arch: Vec<String>,
-    #[arg(long)]
-    pub keyword: Option<String>,
-    /// One JSON array of SoftwarePackageMeta, for machines.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// Every package matching the filters, page by page.
-pub async fn list(client: &Client, args: &LsArgs) -> ClientResult<Vec<SoftwarePackageMeta>> {
-    const PAGE: u64 = 500;
-    let mut packages = Vec::new();
-    for page in 1.. {
-        let mut url = client.url("api/v2/software-packages")?;
-        {
-            let mut q = url.query_pairs_mut();
-            for (key, values) in [
-                ("type", &args.package_type),
-                ("version", &args.version),
-                ("operatingSystem", &args.os),
-                ("architecture", &args.arch),
-            ] {
-                for value in values {
-                    q.append_pair(key, value);
-                }
-            }
-            if let Some(keyword) = &args.keyword {
-                q.append_pair("keyword", keyword);
-            }
-            q.append_pair("page", &page.to_string());
-            q.append_pair("size", &PAGE.to_string());
-        }
-        let data: Paged<SoftwarePackageMeta> = client
-            .call(client.request(reqwest::Method::GET, url))
-            .await?;
-        packages.extend(data.contents);
-        if page >= data.page.total_pages {
-            break;
-        }
-    }
-    Ok(packages)
-}
-
-pub async fn ls(client: &Client, args: &LsArgs) -> ClientResult<()> {
-    let packages = list(client, args).await?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&packages).map_err(ClientError::other)?
-        );
-        return Ok(());
-    }
-    println!(
-        "{:>6}  {:<30} {:<12} {:<10} {:<8} {:>10}  FILE",
-        "ID", "TYPE", "VERSION", "OS", "ARCH", "SIZE"
-    );
-    for p in &packages {
-        let size = u64::try_from(p.size).unwrap_or(0);
-        println!(
-            "{:>6}  {:<30} {:<12} {:<10} {:<8} {:>10}  {}",
-            p.id,
-            p.package_type,
-            p.version,
-            p.operating_system,
-            p.architecture,
-            bytesize::ByteSize::b(size)
-                .display()
-                .iec_short()
-                .to_string(),
-            p.file_name
-        );
-    }
-    eprintln!("{} package(s)", packages.len());
-    Ok(())
-}
-
-pub async fn rm(client: &Client, ids: &[i64]) -> ClientResult<()> {
-    for id in ids {
-        let url = client.url(&format!("api/v2/software-packages/{id}"))?;
-        // The answer carries no data.
-        client
-            .envelope::<IgnoredAny>(client.request(reqwest::Method::DELETE, url))
-            .await?;
-        println!("deleted {id}");
-    }
-    Ok(())
 }
 
 #[cfg(test)]

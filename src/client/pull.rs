@@ -4,15 +4,16 @@
 use std::path::{Path, PathBuf};
 
 use futures::StreamExt;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use reqwest::{Method, StatusCode, header};
 use tokio::io::AsyncWriteExt;
 use url::Url;
 
+use super::packages::resolve;
 use super::push::sha1_of;
-use super::retry::{Failure, Policy, retry};
-use super::{Client, ClientError, ClientResult, check};
-use crate::api_types::{Paged, SoftwarePackageMeta};
+use super::retry::{Announce, Failure, Policy, retry};
+use super::{Client, ClientError, ClientResult, check, progress};
+use crate::domain::downloads::REDIRECT_PARAM;
 
 /// Downloads package `target` (an id or a file name) to `output` (a file, or
 /// a directory to put it in; default: the current directory).
@@ -29,6 +30,9 @@ pub async fn pull(client: &Client, target: &str, output: Option<&Path>) -> Clien
         .map_err(|_| ClientError::Other("the server URL cannot take a path".into()))?
         .pop_if_empty()
         .push(file_name);
+    // The redirect to the store, where the server offers it: reqwest follows
+    // it and drops our credentials on the way to the other host.
+    url.query_pairs_mut().append_pair(REDIRECT_PARAM, "1");
     // A file name from the server must not pick where it is written.
     if file_name.contains('/') || file_name.starts_with('.') {
         return Err(ClientError::Other(format!(
@@ -42,19 +46,12 @@ pub async fn pull(client: &Client, target: &str, output: Option<&Path>) -> Clien
     };
     let partial = partial_path(&dest);
 
-    let bar = ProgressBar::new(size);
-    if !client.interactive {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg:24!} [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
-        )
-        .expect("a valid template")
-        .progress_chars("=> "),
+    let bar = progress::bar(file_name, size, client.interactive);
+    let announce = Announce::new(
+        client.interactive.then(|| bar.clone()),
+        Path::new(file_name),
     );
-    bar.set_message(file_name.to_string());
-    let result = download(client, &url, &partial, size, &bar).await;
+    let result = download(client, &url, &partial, size, &bar, announce).await;
     bar.finish_and_clear();
     result?;
 
@@ -81,21 +78,6 @@ fn partial_path(dest: &Path) -> PathBuf {
     dest.with_file_name(format!(".{name}.depot-partial"))
 }
 
-/// The package's SoftwarePackageMeta, by id or by exact file name.
-async fn resolve(client: &Client, target: &str) -> ClientResult<SoftwarePackageMeta> {
-    if let Ok(id) = target.parse::<i64>() {
-        let url = client.url(&format!("api/v2/software-packages/{id}"))?;
-        return client.call(client.request(Method::GET, url)).await;
-    }
-    let mut url = client.url("api/v2/software-packages")?;
-    url.query_pairs_mut().append_pair("fileName", target);
-    let data: Paged<SoftwarePackageMeta> = client.call(client.request(Method::GET, url)).await?;
-    data.contents
-        .into_iter()
-        .find(|p| p.file_name == target)
-        .ok_or_else(|| ClientError::NotFound(format!("no package named {target:?}")))
-}
-
 /// Fills `partial` with the object, resuming from its length after each failure.
 async fn download(
     client: &Client,
@@ -103,19 +85,23 @@ async fn download(
     partial: &Path,
     size: u64,
     bar: &ProgressBar,
+    announce: Announce,
 ) -> ClientResult<()> {
-    retry(&Policy::patient(!client.interactive), async || {
+    retry(&Policy::patient(announce).reached(), async || {
         let have = length_of(partial).await;
         bar.set_position(have);
         if have == size && size > 0 {
             return Ok(());
         }
         match fetch(client, url, partial, have, bar).await {
-            Err(Failure::Transient { why, .. }) => {
+            Err(Failure::Transient {
+                why, unreachable, ..
+            }) => {
                 let now = length_of(partial).await;
                 Err(Failure::Transient {
                     why: format!("download interrupted at byte {now} ({why})"),
                     progressed: now > have,
+                    unreachable,
                 })
             }
             done => done,

@@ -6,15 +6,15 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use futures::{StreamExt, TryStreamExt};
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget};
 use reqwest::{Method, Response, StatusCode};
 use sha1::{Digest, Sha1};
 use tokio::io::AsyncSeekExt;
 use tokio_util::io::ReaderStream;
 use url::Url;
 
-use super::retry::{Failure, Policy, retry};
-use super::{Client, ClientError, ClientResult, check, error_of};
+use super::retry::{Announce, Failure, Policy, retry};
+use super::{Client, ClientError, ClientResult, check, error_of, progress};
 use crate::api_types::SoftwarePackageMeta;
 
 const TUS: (&str, &str) = ("tus-resumable", "1.0.0");
@@ -23,7 +23,9 @@ const TUS: (&str, &str) = ("tus-resumable", "1.0.0");
 const UPLOAD_BUSY: u32 = 90011;
 
 /// Pushes `files`, `jobs` at a time; prints `ID<TAB>FILE NAME` for each.
-/// Every file is tried; the first failure decides the exit code.
+/// Every file is tried; the first failure decides the exit code. A failure
+/// is said once: with one file, by the error returned (`main` prints it);
+/// with several, as it happens, and the error returned counts them.
 pub async fn push(
     client: &Client,
     files: &[PathBuf],
@@ -35,18 +37,18 @@ pub async fn push(
     } else {
         MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
     };
+    let several = files.len() > 1;
     let results: Vec<ClientResult<()>> = futures::stream::iter(files)
         .map(|file| {
             let bars = bars.clone();
             async move {
-                let result = push_one(client, file, declared_type, &bars).await;
+                let result = push_one(client, file, declared_type, &bars)
+                    .await
+                    .map_err(|e| e.about(&file.display().to_string()));
                 match &result {
-                    Ok((id, name)) => {
-                        bars.suspend(|| println!("{id}\t{name}"));
-                    }
-                    Err(e) => {
-                        bars.suspend(|| eprintln!("depot: {}: {e}", file.display()));
-                    }
+                    Ok((id, name)) => bars.suspend(|| println!("{id}\t{name}")),
+                    Err(e) if several => bars.suspend(|| eprintln!("depot: {e}")),
+                    Err(_) => {}
                 }
                 result.map(|_| ())
             }
@@ -54,7 +56,14 @@ pub async fn push(
         .buffer_unordered(jobs.max(1))
         .collect()
         .await;
-    results.into_iter().collect()
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    match results.into_iter().find_map(Result::err) {
+        None => Ok(()),
+        Some(first) if several => {
+            Err(first.with_message(format!("{failed} of {} files were not pushed", files.len())))
+        }
+        Some(only) => Err(only),
+    }
 }
 
 async fn push_one(
@@ -66,23 +75,16 @@ async fn push_one(
     let file_name = path
         .file_name()
         .and_then(|n| n.to_str())
-        .ok_or_else(|| ClientError::Other(format!("{}: not a file name", path.display())))?
+        .ok_or_else(|| ClientError::Other("not a file name".into()))?
         .to_string();
     let length = tokio::fs::metadata(path)
         .await
-        .map_err(|e| ClientError::Other(format!("{}: {e}", path.display())))?
+        .map_err(|e| ClientError::Other(e.to_string()))?
         .len();
     let sha1 = sha1_of(path).await?;
 
-    let bar = bars.add(ProgressBar::new(length));
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg:24!} [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
-        )
-        .expect("a valid template")
-        .progress_chars("=> "),
-    );
-    bar.set_message(file_name.clone());
+    let bar = bars.add(progress::bar(&file_name, length, client.interactive));
+    let announce = || Announce::new(client.interactive.then(|| bar.clone()), path);
 
     let mut metadata = vec![
         format!("filename {}", BASE64.encode(&file_name)),
@@ -91,8 +93,9 @@ async fn push_one(
     if let Some(t) = declared_type {
         metadata.push(format!("type {}", BASE64.encode(t)));
     }
-    let location = create(client, length, &metadata.join(",")).await?;
-    let result = send(client, path, &location, length, &bar).await;
+    let location = create(client, length, &metadata.join(","), announce()).await;
+    let location = location.inspect_err(|_| bar.finish_and_clear())?;
+    let result = send(client, path, &location, length, &bar, announce()).await;
     bar.finish_and_clear();
     let package_id = result?;
     tracing::debug!(package_id, %location, "upload complete");
@@ -114,14 +117,13 @@ async fn push_one(
 pub(super) async fn sha1_of(path: &Path) -> ClientResult<String> {
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
-        let mut file = std::fs::File::open(&path)
-            .map_err(|e| ClientError::Other(format!("{}: {e}", path.display())))?;
+        let mut file = std::fs::File::open(&path).map_err(|e| ClientError::Other(e.to_string()))?;
         let mut hasher = Sha1::new();
         let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = file
                 .read(&mut buf)
-                .map_err(|e| ClientError::Other(format!("{}: {e}", path.display())))?;
+                .map_err(|e| ClientError::Other(e.to_string()))?;
             if n == 0 {
                 return Ok(hex::encode(hasher.finalize()));
             }
@@ -133,9 +135,14 @@ pub(super) async fn sha1_of(path: &Path) -> ClientResult<String> {
 }
 
 /// Creates the upload; returns its URL.
-async fn create(client: &Client, length: u64, metadata: &str) -> ClientResult<Url> {
+async fn create(
+    client: &Client,
+    length: u64,
+    metadata: &str,
+    announce: Announce,
+) -> ClientResult<Url> {
     let url = client.url("api/v2/uploads/")?;
-    retry(&Policy::patient(false), async || {
+    retry(&Policy::patient(announce), async || {
         let response = client
             .request(Method::POST, url.clone())
             .header(TUS.0, TUS.1)
@@ -165,6 +172,7 @@ async fn send(
     location: &Url,
     length: u64,
     bar: &ProgressBar,
+    announce: Announce,
 ) -> ClientResult<i64> {
     // What the server holds, as far as we know.
     let mut offset = 0u64;
@@ -172,7 +180,7 @@ async fn send(
     // server holds more than then.
     let mut previous = 0u64;
     let mut first = true;
-    retry(&Policy::patient(!client.interactive), async || {
+    retry(&Policy::patient(announce).reached(), async || {
         if !std::mem::take(&mut first) {
             match resume_offset(client, location).await {
                 // The answer to the last PATCH was lost, but the package is there.
@@ -197,9 +205,12 @@ async fn send(
         let progressed = offset > previous;
         previous = start;
         Err(match failure {
-            Failure::Transient { why, .. } => Failure::Transient {
-                why: format!("{}: {why} (at byte {offset} of {length})", path.display()),
+            Failure::Transient {
+                why, unreachable, ..
+            } => Failure::Transient {
+                why: format!("{why} (at byte {offset} of {length})"),
                 progressed,
+                unreachable,
             },
             permanent => permanent,
         })
@@ -232,7 +243,7 @@ async fn patch(
 ) -> Result<Patched, Failure> {
     let mut file = tokio::fs::File::open(path)
         .await
-        .map_err(|e| ClientError::Other(format!("{}: {e}", path.display())))?;
+        .map_err(|e| ClientError::Other(e.to_string()))?;
     file.seek(std::io::SeekFrom::Start(offset))
         .await
         .map_err(|e| ClientError::Other(e.to_string()))?;

@@ -3,26 +3,67 @@
 
 use std::time::Duration;
 
+use indicatif::ProgressBar;
+
 use super::{ClientError, ClientResult};
 
 /// How a retried operation is retried.
 pub(super) struct Policy {
     /// Failed tries in a row without progress before giving up.
     pub attempts: u32,
-    /// Say each retry on stderr (when no progress bar shows what happens).
-    pub announce: bool,
+    /// Tries in a row that could not connect at all (refused, no route, no
+    /// such host) before giving up: a server that is not there seldom comes
+    /// back within the minutes `attempts` would wait.
+    pub unreachable_attempts: u32,
+    /// Where each retry is said (stderr, above the progress bar when one shows).
+    pub announce: Announce,
     /// The pause before a retry, by the number of failures in a row before it.
     pub backoff: fn(u32) -> Duration,
 }
 
+/// Where a retry is said, and of what: a person waiting must know why
+/// nothing moves.
+/// On stderr, above the progress bar when one shows.
+pub(super) struct Announce {
+    bar: Option<ProgressBar>,
+    subject: String,
+}
+
+impl Announce {
+    /// Retries of the transfer of `file`.
+    pub fn new(bar: Option<ProgressBar>, file: &std::path::Path) -> Self {
+        Announce {
+            bar,
+            subject: file.display().to_string(),
+        }
+    }
+
+    fn say(&self, text: &str) {
+        let line = || eprintln!("depot: {}: {text}", self.subject);
+        match &self.bar {
+            Some(bar) => bar.suspend(line),
+            None => line(),
+        }
+    }
+}
+
 impl Policy {
-    /// Ten tries in a row without progress, then give up.
-    pub fn patient(announce: bool) -> Self {
+    /// Ten tries in a row without progress, then give up; four that cannot
+    /// connect (about 4 s) before the server was ever reached.
+    pub fn patient(announce: Announce) -> Self {
         Self {
             attempts: 10,
+            unreachable_attempts: 3,
             announce,
             backoff,
         }
+    }
+
+    /// Once the server was reached: a restart may refuse connections for a
+    /// while, so seven tries (about 30 s) before giving up.
+    pub fn reached(mut self) -> Self {
+        self.unreachable_attempts = 6;
+        self
     }
 }
 
@@ -35,6 +76,8 @@ pub(super) enum Failure {
         /// The try moved forward (the server holds more, or we received
         /// more): the count of failures in a row starts again.
         progressed: bool,
+        /// It could not connect at all.
+        unreachable: bool,
     },
     /// No retry changes it.
     Permanent(ClientError),
@@ -45,6 +88,7 @@ impl Failure {
         Failure::Transient {
             why: why.into(),
             progressed: false,
+            unreachable: false,
         }
     }
 }
@@ -58,7 +102,16 @@ impl From<ClientError> for Failure {
 /// The network failing is always worth another try.
 impl From<reqwest::Error> for Failure {
     fn from(e: reqwest::Error) -> Self {
-        Failure::transient(ClientError::from(e).to_string())
+        let unreachable = e.is_connect();
+        let why = match ClientError::from(e) {
+            ClientError::Network(why) => why,
+            other => other.to_string(),
+        };
+        Failure::Transient {
+            why,
+            progressed: false,
+            unreachable,
+        }
     }
 }
 
@@ -70,27 +123,52 @@ pub(super) async fn retry<T>(
     mut attempt: impl AsyncFnMut() -> Result<T, Failure>,
 ) -> ClientResult<T> {
     let mut failures = 0u32;
+    let mut unreachable_in_a_row = 0u32;
     loop {
         let why = match attempt().await {
             Ok(value) => return Ok(value),
             Err(Failure::Permanent(e)) => return Err(e),
-            Err(Failure::Transient { why, progressed }) => {
+            Err(Failure::Transient {
+                why,
+                progressed,
+                unreachable,
+            }) => {
                 failures = if progressed { 1 } else { failures + 1 };
+                unreachable_in_a_row = if unreachable {
+                    unreachable_in_a_row + 1
+                } else {
+                    0
+                };
                 why
             }
         };
+        if unreachable_in_a_row > policy.unreachable_attempts {
+            return Err(ClientError::Network(format!(
+                "{why} (gave up after {unreachable_in_a_row} attempts)"
+            )));
+        }
         if failures > policy.attempts {
             return Err(ClientError::Network(format!(
                 "no progress after {} attempts: {why}",
                 policy.attempts
             )));
         }
+        let pause = (policy.backoff)(failures - 1);
+        let (tries, of) = match unreachable_in_a_row {
+            0 => (failures, policy.attempts),
+            n => (n, policy.unreachable_attempts),
+        };
         tracing::debug!(%why, failures, "retrying");
-        if policy.announce {
-            eprintln!("depot: {why}; resuming");
-        }
-        tokio::time::sleep((policy.backoff)(failures - 1)).await;
+        policy.announce.say(&format!(
+            "{why}; retrying in {} (retry {tries} of {of})",
+            humantime::format_duration(round_to_tenths(pause))
+        ));
+        tokio::time::sleep(pause).await;
     }
+}
+
+fn round_to_tenths(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis() as u64 / 100 * 100)
 }
 
 /// Retries after network failures: 0.5 s, 1 s, 2 s … up to 30 s apart.
@@ -112,9 +190,26 @@ mod tests {
     fn policy() -> Policy {
         Policy {
             attempts: 2,
-            announce: false,
+            unreachable_attempts: 1,
+            announce: Announce::new(None, std::path::Path::new("test")),
             backoff: |_| Duration::ZERO,
         }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_is_given_up_sooner() {
+        let mut tries = 0;
+        let result: ClientResult<()> = retry(&policy(), async || {
+            tries += 1;
+            Err(Failure::Transient {
+                why: "cannot connect".into(),
+                progressed: false,
+                unreachable: true,
+            })
+        })
+        .await;
+        assert!(matches!(result, Err(ClientError::Network(m)) if m.contains("gave up after 2")));
+        assert_eq!(tries, 2);
     }
 
     #[tokio::test]
@@ -139,6 +234,7 @@ mod tests {
                 n => Err(Failure::Transient {
                     why: "cut".into(),
                     progressed: n % 2 == 0,
+                    unreachable: false,
                 }),
             }
         })

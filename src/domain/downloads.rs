@@ -1,6 +1,8 @@
-//! Downloads: what a `downloadUrl` answers. In redirect mode, a presigned URL
-//! of the object (agents fetch from the store itself); in proxy mode, the
-//! object streamed through depot, with one byte range and `If-None-Match`.
+//! Downloads: what a `downloadUrl` answers. By default the object streamed
+//! through depot, with one byte range and `If-None-Match`: every client gets
+//! the bytes, whatever it does with a redirect. A presigned URL of the object
+//! (the client then fetches from the store itself) only to a request that asks
+//! for one, from a client not known to send its credentials along.
 
 use std::ops::Range;
 use std::time::Duration;
@@ -9,10 +11,11 @@ use bytes::Bytes;
 use entity::package;
 use futures::StreamExt;
 use futures::stream::BoxStream;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use url::Url;
 
 use super::packages::Packages;
-use crate::config::DownloadMode;
+use crate::config::DownloadRedirect;
 use crate::error::Result;
 use crate::store::{BlobKey, BlobStore, Method};
 
@@ -21,8 +24,58 @@ use crate::store::{BlobKey, BlobStore, Method};
 pub struct Downloads {
     packages: Packages,
     store: BlobStore,
-    mode: DownloadMode,
+    redirect: DownloadRedirect,
     presign_ttl: Duration,
+}
+
+/// The query parameter by which a download asks for a redirect to the store
+/// (`?redirect=1`): a URL carries it, so repository metadata can too.
+pub const REDIRECT_PARAM: &str = "redirect";
+
+/// The route every package is downloaded from.
+pub const DOWNLOAD_ROUTE: &str = "/api/v2/files/sys-package/";
+
+/// Characters left as they are in a path segment.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The path (from depot's base URL) of a package's download, asking for the
+/// redirect fast path when `redirect`: for clients known not to forward
+/// credentials to another host (dnf/librepo, `curl -L`, python-requests).
+pub fn download_path(file_name: &str, redirect: bool) -> String {
+    let name = utf8_percent_encode(file_name, SEGMENT);
+    match redirect {
+        true => format!("{DOWNLOAD_ROUTE}{name}?{REDIRECT_PARAM}=1"),
+        false => format!("{DOWNLOAD_ROUTE}{name}"),
+    }
+}
+
+/// What `?redirect=` says: empty (`?redirect`), `1`, `true`, `yes` ask;
+/// `0`, `false`, `no` do not.
+pub fn parse_redirect_param(value: &str) -> std::result::Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" | "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" => Ok(false),
+        _ => Err(format!(
+            "{REDIRECT_PARAM}={value:?}: say {REDIRECT_PARAM}=1 to ask for a redirect to the store, or leave it out"
+        )),
+    }
+}
+
+/// User agents that send their `Authorization` on to the host a redirect
+/// names: wget (CVE-2021-31879) and Ansible's `get_url`/`uri` (with
+/// `force_basic_auth`). They are served the bytes even when they ask for a
+/// redirect, since the URL they were given may carry the opt-in.
+const FORWARDING_AGENTS: [&str; 2] = ["wget/", "ansible-httpget"];
+
+fn forwards_credentials(user_agent: Option<&str>) -> bool {
+    user_agent.is_some_and(|agent| {
+        let agent = agent.trim_start().to_ascii_lowercase();
+        FORWARDING_AGENTS.iter().any(|f| agent.starts_with(f))
+    })
 }
 
 /// What the client asked for, besides the file name.
@@ -34,6 +87,20 @@ pub struct DownloadRequest {
     pub range: Option<String>,
     /// Every `If-None-Match` header, as sent.
     pub if_none_match: Vec<String>,
+    /// The request asked for a redirect to the store (`?redirect=1`).
+    pub wants_redirect: bool,
+    /// The `User-Agent`, as sent.
+    pub user_agent: Option<String>,
+}
+
+impl DownloadRequest {
+    /// Whether this request is answered with a redirect under `policy`: only
+    /// when it asked, and never to a client known to forward credentials.
+    pub fn redirected(&self, policy: DownloadRedirect) -> bool {
+        policy == DownloadRedirect::OnRequest
+            && self.wants_redirect
+            && !forwards_credentials(self.user_agent.as_deref())
+    }
 }
 
 pub type ByteStream = BoxStream<'static, Result<Bytes>>;
@@ -70,31 +137,29 @@ impl Downloads {
     pub fn new(
         packages: Packages,
         store: BlobStore,
-        mode: DownloadMode,
+        redirect: DownloadRedirect,
         presign_ttl: Duration,
     ) -> Self {
         Self {
             packages,
             store,
-            mode,
+            redirect,
             presign_ttl,
         }
     }
 
-    pub fn mode(&self) -> DownloadMode {
-        self.mode
+    pub fn redirect_policy(&self) -> DownloadRedirect {
+        self.redirect
     }
 
     /// Answers a download of the package named `file_name`.
     pub async fn open(&self, file_name: &str, request: &DownloadRequest) -> Result<Download> {
-        match self.mode {
-            DownloadMode::Redirect => self.redirect(file_name, request.head).await,
-            DownloadMode::Proxy => {
-                // Proxying reads the object anyway, and the row with it: no cache.
-                let package = self.packages.get_by_file_name(file_name).await?;
-                Ok(Download::Served(self.serve(&package, request).await?))
-            }
+        if request.redirected(self.redirect) {
+            return self.redirect(file_name, request.head).await;
         }
+        // Proxying reads the object anyway, and the row with it: no cache.
+        let package = self.packages.get_by_file_name(file_name).await?;
+        Ok(Download::Served(self.serve(&package, request).await?))
     }
 
     async fn redirect(&self, file_name: &str, head: bool) -> Result<Download> {
@@ -208,6 +273,38 @@ mod tests {
         assert_eq!(requested_range(Some("bytes=-3"), 10), Ok(Some(7..10)));
         assert_eq!(requested_range(Some("bytes=20-30"), 10), Err(Unsatisfiable));
         assert_eq!(requested_range(Some("pages=1"), 10), Ok(None));
+    }
+
+    #[test]
+    fn only_an_explicit_request_from_a_safe_client_is_redirected() {
+        let asking = |agent: &str| DownloadRequest {
+            wants_redirect: true,
+            user_agent: Some(agent.into()),
+            ..DownloadRequest::default()
+        };
+        let policy = DownloadRedirect::OnRequest;
+        assert!(asking("curl/7.88.1").redirected(policy));
+        assert!(asking("libdnf (Rocky Linux 9)").redirected(policy));
+        assert!(!asking("Wget/1.21.3").redirected(policy));
+        assert!(!asking("ansible-httpget").redirected(policy));
+        assert!(!asking("curl/7.88.1").redirected(DownloadRedirect::Never));
+        assert!(!DownloadRequest::default().redirected(policy));
+    }
+
+    #[test]
+    fn download_paths() {
+        assert_eq!(
+            download_path("a-1.0-1.el7.x86_64.rpm", false),
+            "/api/v2/files/sys-package/a-1.0-1.el7.x86_64.rpm"
+        );
+        assert_eq!(
+            download_path("a+b%c.sh", true),
+            "/api/v2/files/sys-package/a%2Bb%25c.sh?redirect=1"
+        );
+        assert_eq!(parse_redirect_param(""), Ok(true));
+        assert_eq!(parse_redirect_param("TRUE"), Ok(true));
+        assert_eq!(parse_redirect_param("0"), Ok(false));
+        assert!(parse_redirect_param("maybe").is_err());
     }
 
     #[test]

@@ -40,6 +40,7 @@ pub enum Code {
     ServerBusy = 90018,
     BodyTooLarge = 90019,
     TooManyAttempts = 90020,
+    PackageTypeConflict = 90030,
 }
 
 impl Code {
@@ -72,6 +73,7 @@ impl Code {
             Code::ServerBusy => "DEPOT_SERVER_BUSY",
             Code::BodyTooLarge => "DEPOT_BODY_TOO_LARGE",
             Code::TooManyAttempts => "DEPOT_TOO_MANY_ATTEMPTS",
+            Code::PackageTypeConflict => "DEPOT_PACKAGE_TYPE_CONFLICT",
         }
     }
 }
@@ -132,6 +134,7 @@ impl From<Error> for ApiError {
             Error::IllegalArgument(_) => (S::BAD_REQUEST, Code::IllegalArgument),
             Error::NotFound(_) => (S::NOT_FOUND, Code::NotFound),
             Error::PackageConflict(_) => (S::CONFLICT, Code::PackageConflict),
+            Error::PackageTypeConflict(_) => (S::CONFLICT, Code::PackageTypeConflict),
             Error::AlreadyExists(_) => (S::CONFLICT, Code::AlreadyExists),
             Error::PackageNotDeletable(_) => (S::CONFLICT, Code::PackageNotDeletable),
             Error::UploadTooLarge { .. } => (S::PAYLOAD_TOO_LARGE, Code::UploadTooLarge),

@@ -3,11 +3,11 @@
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::error::ApiError;
 use super::forwarded;
 use crate::app::AppState;
+use crate::domain::downloads::download_path;
 
 /// `axum::extract::Path` answering bad input in the envelope.
 #[derive(FromRequestParts)]
@@ -23,24 +23,15 @@ pub struct QueryParams<T>(pub T);
 /// says (`X-Forwarded-Proto/Host` from a trusted proxy, else `Host`).
 pub struct BaseUrl(String);
 
-/// Characters left as they are in a path segment.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
 impl BaseUrl {
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
+    /// The `downloadUrl` of a package: without the redirect opt-in, so that
+    /// OCP's agents (`curl` without `-L`) get the bytes.
     pub fn download_url(&self, file_name: &str) -> String {
-        format!(
-            "{}/api/v2/files/sys-package/{}",
-            self.0,
-            utf8_percent_encode(file_name, SEGMENT)
-        )
+        format!("{}{}", self.0, download_path(file_name, false))
     }
 }
 

@@ -1,6 +1,6 @@
 //! `GET`/`HEAD /api/v2/files/sys-package/{fileName}`: the `downloadUrl`.
-//! Redirect mode answers 302 to a presigned URL of the object; proxy mode
-//! streams the object itself, with ranges and conditional requests.
+//! depot streams the object itself, with ranges and conditional requests; a
+//! request that asks (`?redirect=1`) may get a 302 to a presigned URL instead.
 
 use axum::body::Body;
 use axum::extract::State;
@@ -11,21 +11,32 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::{PackageViewer, Require};
+use super::error::ApiError;
 use super::error::ApiResult;
-use super::extract::PathParam;
+use super::extract::{PathParam, QueryParams};
 use super::openapi::Errors;
 use crate::app::AppState;
-use crate::domain::downloads::{Answer, Download, DownloadRequest, Served};
+use crate::domain::downloads::{Answer, Download, DownloadRequest, Served, parse_redirect_param};
 use crate::metrics::METRICS;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(download))
 }
 
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct DownloadQuery {
+    /// `1` asks for a 302 to a presigned URL of the object store instead of
+    /// the bytes, for clients that follow redirects without sending their
+    /// credentials on (`curl -L`, dnf, python-requests). Honoured with S3 and
+    /// `--download-redirect on-request` (its default), never for wget or
+    /// Ansible; otherwise the bytes are served.
+    redirect: Option<String>,
+}
+
 /// Download a package by file name: the `downloadUrl` of SoftwarePackageMeta.
-/// With `--download-mode redirect` (S3's default) the answer is a 302 to a
-/// presigned URL of the object; with `proxy`, the bytes, with ranges and
-/// conditional requests.
+/// The answer is the bytes, with ranges and conditional requests; with S3, a
+/// request that asks (`?redirect=1`) gets a 302 to a presigned URL instead.
 #[utoipa::path(
     method(get, head),
     path = "/api/v2/files/sys-package/{file_name}",
@@ -34,9 +45,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         ("file_name" = String, Path, example = "oceanbase-ce-4.2.1.1-101000012023111012.el7.x86_64.rpm", description = "The package's file name"),
         ("Range" = Option<String>, Header, description = "One byte range (`bytes=0-99`), proxy mode"),
         ("If-None-Match" = Option<String>, Header, description = "The SHA-1 ETag held, proxy mode"),
+        DownloadQuery,
     ),
     responses(
-        (status = 200, description = "The package (proxy mode)", content(
+        (status = 200, description = "The package", content(
             (String = "application/x-rpm"),
             (String = "application/x-sh"),
             (String = "text/x-python"),
@@ -45,8 +57,8 @@ pub fn router() -> OpenApiRouter<AppState> {
             ("ETag" = String, description = "The SHA-1, quoted"),
             ("Content-Disposition" = String, description = "attachment; filename=…"),
         )),
-        (status = 206, description = "The requested range (proxy mode)"),
-        (status = 302, description = "Where to get it (redirect mode): a presigned URL of the store, valid for --presign-ttl",
+        (status = 206, description = "The requested range"),
+        (status = 302, description = "Where to get it, when asked (`redirect=1`): a presigned URL of the store, valid for --presign-ttl",
             headers(("Location" = String, description = "The presigned URL"))),
         (status = 304, description = "Not modified (If-None-Match)"),
         (status = 416, description = "The range lies outside the package"),
@@ -60,7 +72,12 @@ async fn download(
     method: Method,
     headers: HeaderMap,
     PathParam(file_name): PathParam<String>,
+    QueryParams(query): QueryParams<DownloadQuery>,
 ) -> ApiResult<Response> {
+    let wants_redirect = match query.redirect.as_deref() {
+        None => false,
+        Some(value) => parse_redirect_param(value).map_err(ApiError::bad_request)?,
+    };
     let values = |name| {
         headers
             .get_all(name)
@@ -71,6 +88,8 @@ async fn download(
         head: method == Method::HEAD,
         range: values(header::RANGE).next(),
         if_none_match: values(header::IF_NONE_MATCH).collect(),
+        wants_redirect,
+        user_agent: values(header::USER_AGENT).next(),
     };
     Ok(match state.downloads.open(&file_name, &request).await? {
         Download::Redirect(url) => (

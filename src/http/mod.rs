@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod context;
+pub mod cors;
 pub mod diagnostics;
 pub mod envelope;
 pub mod error;
@@ -51,7 +52,9 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 pub fn router(state: AppState) -> Router {
     let (api, description) = api();
-    api.merge(SwaggerUi::new(openapi::UI_PATH).url(openapi::SPEC_PATH, description))
+    let cors = cors::layer(&state.settings.cors_origins);
+    let router = api
+        .merge(SwaggerUi::new(openapi::UI_PATH).url(openapi::SPEC_PATH, description))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, Code::NotFound, "no such endpoint")
         })
@@ -78,5 +81,10 @@ pub fn router(state: AppState) -> Router {
             audit::middleware,
         ))
         .layer(middleware::from_fn(context::middleware))
-        .with_state(state)
+        .with_state(state);
+    match cors {
+        // Outermost: a preflight is answered before anything else looks at it.
+        Some(cors) => router.layer(middleware::from_fn_with_state(cors, cors::middleware)),
+        None => router,
+    }
 }

@@ -90,7 +90,7 @@ async fn push_ls_pull_rm_over_a_breaking_link(backend: Backend) {
         "the link was never cut"
     );
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("resuming"),
+        String::from_utf8_lossy(&out.stderr).contains("retrying in"),
         "{}",
         text(&out)
     );

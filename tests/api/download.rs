@@ -1,6 +1,7 @@
-//! `GET`/`HEAD /api/v2/files/sys-package/{fileName}`: proxy and redirect modes.
+//! `GET`/`HEAD /api/v2/files/sys-package/{fileName}`: the bytes streamed by
+//! depot by default, a redirect to the store when asked for.
 
-use depot::config::{DownloadMode, StorageConfig};
+use depot::config::{DownloadRedirect, StorageConfig};
 use reqwest::{Method, StatusCode, header};
 
 use crate::backend_tests;
@@ -8,7 +9,7 @@ use crate::common::rpms::{RpmSpec, ocp_agent};
 use crate::common::{Backend, TestApp, Who, expect_error, sha1_hex};
 
 backend_tests!(
-    default_mode_fits_the_store,
+    the_bytes_by_default_a_redirect_on_request,
     proxy_mode_streams_with_ranges_and_etags,
     unknown_files_are_404
 );
@@ -36,24 +37,41 @@ fn sys_package(name: &str) -> String {
     format!("/api/v2/files/sys-package/{name}")
 }
 
-async fn default_mode_fits_the_store(backend: Backend) {
+/// The download route asking for the redirect.
+fn redirected(name: &str) -> String {
+    format!("/api/v2/files/sys-package/{name}?redirect=1")
+}
+
+async fn the_bytes_by_default_a_redirect_on_request(backend: Backend) {
     let app = TestApp::start(backend).await;
     let spec = ocp_agent();
-    app.upload_ok("a.rpm", spec.build()).await;
+    let bytes = spec.build();
+    app.upload_ok("a.rpm", bytes.clone()).await;
     let response = app.get(Who::Viewer, &sys_package(&spec.file_name())).await;
-    let expected = match app.default_download_mode() {
-        DownloadMode::Proxy => StatusCode::OK,
-        DownloadMode::Redirect => StatusCode::FOUND,
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.bytes().await.unwrap(), bytes);
+    let response = app.get(Who::Viewer, &redirected(&spec.file_name())).await;
+    let expected = match app.redirects_on_request() {
+        false => StatusCode::OK,
+        true => StatusCode::FOUND,
     };
     assert_eq!(response.status(), expected);
+    // `never` serves the bytes even to a request that asks.
+    if app.redirects_on_request() {
+        let never = TestApp::start_with(
+            backend,
+            Box::new(|c| c.download_redirect = Some(DownloadRedirect::Never)),
+        )
+        .await;
+        never.upload_ok("a.rpm", bytes.clone()).await;
+        let response = never.get(Who::Viewer, &redirected(&spec.file_name())).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.bytes().await.unwrap(), bytes);
+    }
 }
 
 async fn proxy_mode_streams_with_ranges_and_etags(backend: Backend) {
-    let app = TestApp::start_with(
-        backend,
-        Box::new(|c| c.download_mode = Some(DownloadMode::Proxy)),
-    )
-    .await;
+    let app = TestApp::start(backend).await;
     let spec = RpmSpec::new("obagent", "4.2.0", "1.el7", "x86_64").file(
         "/opt/data",
         (0..=255u8).cycle().take(300_000).collect::<Vec<_>>(),
@@ -173,7 +191,7 @@ async fn redirect_mode_presigns(backend: Backend) {
     .file("/opt/x", vec![3u8; 200_000]);
     let bytes = spec.build();
     app.upload_ok("ob.rpm", bytes.clone()).await;
-    let path = sys_package(&spec.file_name());
+    let path = redirected(&spec.file_name());
 
     let response = app.get(Who::Viewer, &path).await;
     assert_eq!(response.status(), StatusCode::FOUND);
@@ -238,7 +256,7 @@ async fn public_endpoint(backend: Backend) {
     )
     .await;
     app.upload_ok("x.sh", b"echo public\n".to_vec()).await;
-    let response = app.get(Who::Viewer, &sys_package("x.sh")).await;
+    let response = app.get(Who::Viewer, &redirected("x.sh")).await;
     let location = response.headers()[header::LOCATION]
         .to_str()
         .unwrap()
@@ -266,7 +284,7 @@ async fn multipart_copy(backend: Backend) {
     let bytes = spec.build();
     assert!(bytes.len() > 10 << 20);
     app.upload_ok("big.rpm", bytes.clone()).await;
-    let response = app.get(Who::Viewer, &sys_package(&spec.file_name())).await;
+    let response = app.get(Who::Viewer, &redirected(&spec.file_name())).await;
     let location = response.headers()[header::LOCATION]
         .to_str()
         .unwrap()

@@ -466,7 +466,10 @@ async fn an_s3_server_stopped_mid_upload_answers_503_then_recovers() {
     assert_eq!(package["sha1"], crate::common::sha1_hex(&content));
     assert_eq!(app.stored_objects().await.len(), 1);
     let redirect = app
-        .get(Who::Viewer, "/api/v2/files/sys-package/payload.sh")
+        .get(
+            Who::Viewer,
+            "/api/v2/files/sys-package/payload.sh?redirect=1",
+        )
         .await;
     assert_eq!(redirect.status(), StatusCode::FOUND);
     let location = redirect.headers()["location"].to_str().unwrap().to_string();

@@ -94,7 +94,7 @@ pub fn shared_env(config: &depot::config::Config, dir: &std::path::Path) -> Vec<
             s3.secret_access_key.as_ref().unwrap().expose().to_string(),
         ),
         ("DEPOT_ADMIN_PASSWORD", PASSWORD.to_string()),
-        ("DEPOT_DOWNLOAD_MODE", "proxy".to_string()),
+        ("DEPOT_DOWNLOAD_REDIRECT", "never".to_string()),
         ("DEPOT_UPLOAD_EXPIRY", "3s".to_string()),
         ("DEPOT_DATA_DIR", dir.display().to_string()),
     ]

@@ -11,6 +11,7 @@ backend_tests!(
     the_seed_call_stores_a_package,
     the_declared_type_overrides_inference,
     declared_types_must_fit_the_file,
+    the_same_bytes_declared_as_another_type_are_a_conflict,
 );
 
 /// As `curl --user … -X POST "$SITE_URL/api/v2/files/uploadFile?type=$FILE_TYPE" -F "file=@$FILE_NAME"`.
@@ -158,4 +159,41 @@ async fn declared_types_must_fit_the_file(backend: Backend) {
 
     let (_, list) = envelope(app.get(Who::Viewer, "/api/v2/software-packages").await).await;
     assert_eq!(list["data"]["page"]["totalElements"], 0, "nothing stored");
+}
+
+/// The same bytes again, declaring another type than the stored one: a 409
+/// that names the stored type, not a 200 that silently keeps it.
+async fn the_same_bytes_declared_as_another_type_are_a_conflict(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let spec = ocp_agent();
+    let bytes = spec.build();
+    let name = spec.file_name();
+    let first = upload_file(&app, Who::Manager, "OTHERS_RPM", &name, bytes.clone()).await;
+    let (status, body) = envelope(first).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let id = body["data"]["id"].clone();
+
+    let again = upload_file(
+        &app,
+        Who::Manager,
+        "OCP_AGENT_INSTALL_PACKAGE",
+        &name,
+        bytes.clone(),
+    )
+    .await;
+    let message = expect_error(again, StatusCode::CONFLICT, 90030).await;
+    assert!(message.contains("as type OTHERS_RPM"), "{message}");
+    assert!(
+        message.contains("not OCP_AGENT_INSTALL_PACKAGE"),
+        "{message}"
+    );
+
+    // The same type again, or none (the 2.5 call), is the stored package.
+    let same = upload_file(&app, Who::Manager, "OTHERS_RPM", &name, bytes.clone()).await;
+    let (status, body) = envelope(same).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["id"], id);
+    let inferred = app.upload_ok(&name, bytes).await;
+    assert_eq!(inferred["id"], id);
+    assert_eq!(inferred["type"], "OTHERS_RPM");
 }

@@ -127,8 +127,11 @@ DEPOT_S3_PUBLIC_ENDPOINT: {{ . | quote }}
 {{- with .Values.config.publicUrl }}
 DEPOT_PUBLIC_URL: {{ . | quote }}
 {{- end }}
-{{- with .Values.config.downloadMode }}
-DEPOT_DOWNLOAD_MODE: {{ . | quote }}
+{{- with .Values.config.downloadRedirect }}
+DEPOT_DOWNLOAD_REDIRECT: {{ . | quote }}
+{{- end }}
+{{- with .Values.config.corsOrigins }}
+DEPOT_CORS_ORIGIN: {{ join "," . | quote }}
 {{- end }}
 {{- with .Values.config.presignTtl }}
 DEPOT_PRESIGN_TTL: {{ . | quote }}

@@ -145,7 +145,8 @@ impl Packages {
             (true, Some(rpm)) => Some(upgrade::inspect(&self.store, staged, rpm, stop).await?),
             (true, None) => return Err(Error::invalid("an upgrade package must be an RPM")),
         };
-        let (package, outcome) = self.store_package(staged, new).await?;
+        let declared = upload.declared_type.is_some();
+        let (package, outcome) = self.store_package(staged, new, declared).await?;
         let upgrade = match details {
             None => None,
             Some(details) => {
@@ -167,13 +168,19 @@ impl Packages {
         })
     }
 
+    /// Records the package, or answers the one stored under its name when it
+    /// is the same (bytes, and type when the upload `declared` one).
     async fn store_package(
         &self,
         staged: &Staged,
         new: NewPackage,
+        declared: bool,
     ) -> Result<(package::Model, Outcome)> {
+        let same_or_conflict = |existing: package::Model| {
+            same_or_conflict(existing, staged, declared.then_some(&*new.package_type))
+        };
         if let Some(existing) = db::packages::find_by_file_name(&self.db, &new.file_name).await? {
-            return same_or_conflict(existing, staged);
+            return same_or_conflict(existing);
         }
 
         // Copy outside the transaction: it may take a while, and must not hold locks.
@@ -195,7 +202,7 @@ impl Packages {
                 let existing = db::packages::find_by_file_name(&self.db, &new.file_name)
                     .await?
                     .ok_or_else(|| Error::internal("a conflicting package vanished"))?;
-                same_or_conflict(existing, staged)
+                same_or_conflict(existing)
             }
             Err(e) => Err(e.into()),
         }
@@ -300,12 +307,25 @@ fn check_digest(name: &str, expected: Option<&str>, actual: &str) -> Result<()> 
     }
 }
 
+/// The stored package when the upload is the same again; a conflict when
+/// its bytes differ, or when it declares another type than the stored one
+/// (silently answering the old type would let the client believe its
+/// declaration was applied).
 fn same_or_conflict(
     existing: package::Model,
     staged: &Staged,
+    declared_type: Option<&str>,
 ) -> Result<(package::Model, Outcome)> {
     if existing.sha1 == staged.digests.sha1 {
-        Ok((existing, Outcome::Existing))
+        match declared_type {
+            Some(declared) if declared != existing.r#type => {
+                Err(Error::PackageTypeConflict(format!(
+                    "{:?} is already stored, with the same bytes, as type {} (id {}), not {declared}; the type was not changed: delete the package and upload it again to change it",
+                    existing.file_name, existing.r#type, existing.id
+                )))
+            }
+            _ => Ok((existing, Outcome::Existing)),
+        }
     } else {
         Err(Error::PackageConflict(format!(
             "a different package named {:?} already exists (id {}, sha1 {}); delete it first or upload under another name",

@@ -175,6 +175,13 @@ async fn create(
     body: Body,
 ) -> ApiResult<Response> {
     check_version(&headers)?;
+    // Before the metadata: a partial upload carries no file name, and being
+    // told so would hide the real reason.
+    if headers.contains_key("upload-concat") {
+        return Err(ApiError::bad_request(
+            "Upload-Concat: the tus concatenation extension is not supported (Tus-Extension does not list it); send the file as one upload (tus-js-client and Uppy: parallelUploads 1)",
+        ));
+    }
     if headers.contains_key("upload-defer-length") {
         return Err(ApiError::bad_request(
             "Upload-Defer-Length is not supported: send Upload-Length",

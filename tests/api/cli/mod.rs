@@ -2,6 +2,7 @@
 //! commands, and which commands may migrate.
 
 mod admin;
+mod client_edges;
 mod migrations;
 mod serve;
 

@@ -3,6 +3,7 @@
 
 pub mod garage;
 pub mod proxy;
+pub mod recorder;
 pub mod rpms;
 pub mod source;
 pub mod upgrade_dep;
@@ -11,7 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use depot::app::Server;
-use depot::config::{Config, DownloadMode, S3Config, Secret, StorageConfig};
+use depot::config::{Config, S3Config, Secret, StorageConfig};
 use depot::domain::users::{Role, Users};
 use depot::store::{Area, BlobStore};
 use reqwest::multipart::{Form, Part};
@@ -280,12 +281,10 @@ impl TestApp {
         )
     }
 
-    /// The store location of this app as the download redirect sees it.
-    pub fn default_download_mode(&self) -> DownloadMode {
-        match self.backend {
-            Backend::SqliteLocal => DownloadMode::Proxy,
-            Backend::PostgresS3 => DownloadMode::Redirect,
-        }
+    /// Whether a download that asks for a redirect (`?redirect=1`) gets one
+    /// by default: where the store can presign URLs.
+    pub fn redirects_on_request(&self) -> bool {
+        self.backend == Backend::PostgresS3
     }
 }
 
