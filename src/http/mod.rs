@@ -13,6 +13,7 @@ pub mod files;
 pub mod forwarded;
 pub mod health;
 pub mod multipart;
+pub mod obshell;
 pub mod openapi;
 pub mod packages;
 pub mod serve;
@@ -41,6 +42,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(system::router())
         .merge(health::router())
         .merge(upgrades::router())
+        .merge(obshell::router())
         .merge(uploads::router())
         .merge(tokens::router())
         .merge(diagnostics::router())
@@ -51,32 +53,37 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 pub fn router(state: AppState) -> Router {
     let (api, description) = api();
-    api.merge(SwaggerUi::new(openapi::UI_PATH).url(openapi::SPEC_PATH, description))
-        .fallback(|| async {
-            ApiError::new(StatusCode::NOT_FOUND, Code::NotFound, "no such endpoint")
-        })
-        .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                Code::MethodNotAllowed,
-                "this endpoint does not support that method",
-            )
-        })
-        // Inside the context middleware, so a panic still answers the envelope with its trace id.
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Code::Unexpected,
-                "internal error",
-            )
-            .into_response()
-        }))
-        // Inside the context middleware (the trace id), outside the panic
-        // catcher (a panic is recorded with its 500).
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            audit::middleware,
-        ))
-        .layer(middleware::from_fn(context::middleware))
-        .with_state(state)
+    // obshell's auth headers, on routes that exist only: the refusals of
+    // obshell's other calls, and unknown paths, answer without decrypting anything.
+    api.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        obshell::middleware,
+    ))
+    .merge(obshell::refusals())
+    .merge(SwaggerUi::new(openapi::UI_PATH).url(openapi::SPEC_PATH, description))
+    .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, Code::NotFound, "no such endpoint") })
+    .method_not_allowed_fallback(|| async {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            Code::MethodNotAllowed,
+            "this endpoint does not support that method",
+        )
+    })
+    // Inside the context middleware, so a panic still answers the envelope with its trace id.
+    .layer(CatchPanicLayer::custom(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Code::Unexpected,
+            "internal error",
+        )
+        .into_response()
+    }))
+    // Inside the context middleware (the trace id), outside the panic
+    // catcher (a panic is recorded with its 500).
+    .layer(middleware::from_fn_with_state(
+        state.clone(),
+        audit::middleware,
+    ))
+    .layer(middleware::from_fn(context::middleware))
+    .with_state(state)
 }
