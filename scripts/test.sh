@@ -46,9 +46,12 @@ export DEPOT_TEST_S3_ENDPOINT=$S3_ENDPOINT
 # --- Python tools: a third-party tus client (the resumable-upload tests) and ---
 # --- schemathesis (fuzzes the API against its OpenAPI description) -----------
 VENV="${XDG_CACHE_HOME:-$HOME/.cache}/depot-test-venv"
-PY_TOOLS=("tuspy==1.1.0" "schemathesis==4.32.5")
-if ! "$VENV/bin/pip" freeze 2>/dev/null | grep -qxF -e "${PY_TOOLS[0]}" ||
-    ! "$VENV/bin/pip" freeze 2>/dev/null | grep -qxF -e "${PY_TOOLS[1]}"; then
+PY_TOOLS=("tuspy==1.1.0" "schemathesis==4.32.5" "obshell==0.0.9")
+missing=
+for tool in "${PY_TOOLS[@]}"; do
+    "$VENV/bin/pip" freeze 2>/dev/null | grep -qxF -e "$tool" || missing=1
+done
+if [ -n "$missing" ]; then
     log "installing ${PY_TOOLS[*]} from PyPI into $VENV"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PY_TOOLS[@]}"

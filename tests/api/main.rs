@@ -23,6 +23,7 @@ mod gc;
 mod integrity;
 mod list;
 mod metrics;
+mod obshell;
 mod openapi;
 mod replicas;
 mod resumable;

@@ -14,7 +14,6 @@ use rsa::{Pkcs1v15Encrypt, RsaPrivateKey};
 use serde_json::{Map, Value};
 
 use super::body::BodyKeys;
-use crate::config::Secret;
 
 /// The longest header read (base64 characters): a password, a URI and the
 /// AES keys fit several times; anything longer is refused before any RSA.
@@ -35,15 +34,24 @@ pub enum Version {
 }
 
 /// What a header says, decrypted.
-#[derive(Debug)]
 pub struct Claims {
-    pub password: Secret,
+    pub password: String,
     /// Unix seconds after which the header is expired.
     pub ts: i64,
     /// The request target it was made for (v2).
     pub uri: Option<String>,
     /// The body's AES key and IV (v2).
     pub keys: Option<BodyKeys>,
+}
+
+/// Never the password.
+impl std::fmt::Debug for Claims {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Claims")
+            .field("ts", &self.ts)
+            .field("uri", &self.uri)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a header is refused. Undecryptable and unreadable headers share one
@@ -105,8 +113,8 @@ pub fn parse(plain: &[u8], version: Version) -> Result<Claims, HeaderError> {
         Version::V2 => "auth",
     };
     let password = match field(&fields, password_key) {
-        Some(Value::String(s)) => Secret::new(s.as_str()),
-        None | Some(Value::Null) => Secret::new(""),
+        Some(Value::String(s)) => s.clone(),
+        None | Some(Value::Null) => String::new(),
         Some(_) => return Err(HeaderError::Unreadable),
     };
     // v1 sends a number, v2 a string of one.
@@ -219,7 +227,7 @@ pub(crate) mod tests {
         );
         for json in [lower, pascal] {
             let claims = open(&seal(&public, &json), Version::V2).unwrap();
-            assert_eq!(claims.password.expose(), "pw");
+            assert_eq!(claims.password.as_str(), "pw");
             assert_eq!(claims.ts, 1_700_000_600);
             assert_eq!(claims.uri.as_deref(), Some("/api/v1/upgrade/package"));
             assert_eq!(claims.keys, Some(BodyKeys::new([1; 16], [2; 16])), "{json}");
@@ -239,19 +247,19 @@ pub(crate) mod tests {
             )
             .unwrap();
         let claims = open(&BASE64.encode(ct), Version::V1).unwrap();
-        assert_eq!((claims.password.expose(), claims.ts), ("pw", 1_700_000_060));
+        assert_eq!((claims.password.as_str(), claims.ts), ("pw", 1_700_000_060));
         assert_eq!(claims.uri, None);
         // Sections, as the Go SDK sends it.
         let long =
             r#"{"Password": "a much longer password, to need several sections", "Ts": 1700000060}"#;
         let claims = open(&seal(&public, long), Version::V1).unwrap();
-        assert!(claims.password.expose().starts_with("a much longer"));
+        assert!(claims.password.as_str().starts_with("a much longer"));
     }
 
     #[test]
     fn time_and_target() {
         let claims = |ts, uri: Option<&str>| Claims {
-            password: Secret::new("pw"),
+            password: "pw".into(),
             ts,
             uri: uri.map(str::to_string),
             keys: None,

@@ -109,7 +109,7 @@ impl ObshellAuth {
             .check(chrono::Utc::now().timestamp(), target)
             .map_err(refused)?;
         Ok(Opened {
-            password: password.clone(),
+            password: Secret::new(password.as_str()),
             body: keys.clone(),
             digest,
             usable_until: claims.usable_until().max(*ts),
