@@ -23,7 +23,7 @@ pub mod upgrades;
 pub mod uploads;
 
 use axum::Router;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode, Uri};
 use axum::middleware;
 use axum::response::IntoResponse;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -53,15 +53,19 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 pub fn router(state: AppState) -> Router {
     let (api, description) = api();
-    // obshell's auth headers, on routes that exist only: the refusals of
-    // obshell's other calls, and unknown paths, answer without decrypting anything.
+    // obshell's auth headers, on routes that exist only: unknown paths (and
+    // obshell's calls depot does not have) answer without decrypting anything.
     api.route_layer(middleware::from_fn_with_state(
         state.clone(),
         obshell::middleware,
     ))
-    .merge(obshell::refusals())
     .merge(SwaggerUi::new(openapi::UI_PATH).url(openapi::SPEC_PATH, description))
-    .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, Code::NotFound, "no such endpoint") })
+    .fallback(|method: Method, uri: Uri| async move {
+        if obshell::is_obshell_path(&uri) {
+            return obshell::refuse(&method, &uri);
+        }
+        ApiError::new(StatusCode::NOT_FOUND, Code::NotFound, "no such endpoint")
+    })
     .method_not_allowed_fallback(|| async {
         ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,

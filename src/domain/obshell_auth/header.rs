@@ -265,16 +265,17 @@ pub(crate) mod tests {
             keys: None,
         };
         let now = 1_700_000_000;
-        let uri = Some("/api/v1/upgrade/package/info");
-        assert!(claims(now + 60, uri).check(now, uri.unwrap()).is_ok());
-        assert!(claims(now + 660, uri).check(now, uri.unwrap()).is_ok());
+        let target = "/api/v1/upgrade/package/info";
+        let uri = Some(target);
+        assert!(claims(now + 60, uri).check(now, target).is_ok());
+        assert!(claims(now + 660, uri).check(now, target).is_ok());
         assert_eq!(
-            claims(now + 661, uri).check(now, uri.unwrap()),
+            claims(now + 661, uri).check(now, target),
             Err(HeaderError::TooFarAhead(661))
         );
-        assert!(claims(now - 60, uri).check(now, uri.unwrap()).is_ok());
+        assert!(claims(now - 60, uri).check(now, target).is_ok());
         assert_eq!(
-            claims(now - 61, uri).check(now, uri.unwrap()),
+            claims(now - 61, uri).check(now, target),
             Err(HeaderError::Expired(61))
         );
         // The Go SDK's v1 adds nanoseconds: far ahead.

@@ -47,10 +47,13 @@ impl KeyRing {
     }
 }
 
+type Cached = (Arc<KeyRing>, Instant);
+
 #[derive(Clone)]
 pub struct ObshellKeys {
     db: DatabaseConnection,
-    cached: Arc<RwLock<Option<(Arc<KeyRing>, Instant)>>>,
+    /// The keys and when they were read.
+    cached: Arc<RwLock<Option<Cached>>>,
     /// One reader (or creator) of the keys at a time.
     refresh: Arc<tokio::sync::Mutex<()>>,
 }

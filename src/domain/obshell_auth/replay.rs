@@ -60,19 +60,17 @@ impl ReplayCache {
         inner.by_expiry.insert((until, digest));
         true
     }
-
-    pub fn len(&self) -> usize {
-        self.inner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .until
-            .len()
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl ReplayCache {
+        fn len(&self) -> usize {
+            self.inner.lock().unwrap().until.len()
+        }
+    }
 
     #[test]
     fn a_header_is_used_once_until_it_expires() {

@@ -7,10 +7,8 @@ pub mod auth;
 
 use std::sync::OnceLock;
 
-use axum::Router;
-use axum::extract::{OriginalUri, State};
-use axum::http::Method;
-use axum::routing::any;
+use axum::extract::State;
+use axum::http::{Method, Uri};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -29,12 +27,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(info))
         .routes(routes!(secret))
-}
-
-/// Every other `/api/v1/…` path: obshell operations on a cluster, which a
-/// package repository does not have. Kept out of the API description.
-pub fn refusals() -> Router<AppState> {
-    Router::new().route("/api/v1/{*operation}", any(refuse))
 }
 
 /// The obshell version whose upgrade-package API depot answers as (the SDKs
@@ -147,7 +139,14 @@ async fn secret(State(state): State<AppState>, base: BaseUrl) -> ApiResult<Envel
     }))
 }
 
-async fn refuse(method: Method, OriginalUri(uri): OriginalUri) -> ApiError {
+/// Whether an unknown path is one of obshell's (`/api/v1/…`).
+pub fn is_obshell_path(uri: &Uri) -> bool {
+    uri.path().starts_with("/api/v1/")
+}
+
+/// The answer to an obshell operation depot does not have (an operation on
+/// a cluster), instead of a 404 that reads as "no server here".
+pub fn refuse(method: &Method, uri: &Uri) -> ApiError {
     let path: String = uri.path().chars().take(128).collect();
     Error::NotObshell(format!(
         "depot is a package repository, not an obshell agent: of obshell's API it serves only \

@@ -3,6 +3,7 @@
 //! depot refuses (`refusals`).
 
 mod client;
+mod keys;
 mod refusals;
 
 use reqwest::{Method, StatusCode};
