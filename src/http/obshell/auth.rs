@@ -163,9 +163,77 @@ fn multipart_boundary(headers: &HeaderMap) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use aes::Aes128;
     use axum::http::HeaderValue;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as BASE64;
+    use cbc::cipher::generic_array::GenericArray;
+    use cbc::cipher::{BlockEncryptMut, KeyIvInit};
 
     use super::*;
+
+    fn encrypt(key: [u8; 16], iv: [u8; 16], body: &[u8]) -> Vec<u8> {
+        let pad = 16 - body.len() % 16;
+        let mut data = body.to_vec();
+        data.extend(std::iter::repeat_n(pad as u8, pad));
+        let mut enc = cbc::Encryptor::<Aes128>::new(&key.into(), &iv.into());
+        for block in data.chunks_exact_mut(16) {
+            enc.encrypt_block_mut(GenericArray::from_mut_slice(block));
+        }
+        BASE64.encode(data).into_bytes()
+    }
+
+    /// The body as the network delivers it: in chunks of odd sizes.
+    fn chunked(text: Vec<u8>, size: usize) -> Body {
+        let chunks: Vec<Result<Bytes, std::io::Error>> = text
+            .chunks(size)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        Body::from_stream(futures::stream::iter(chunks))
+    }
+
+    fn multipart_headers() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("multipart/form-data; boundary=b0undary"),
+        );
+        h
+    }
+
+    #[tokio::test]
+    async fn a_body_decrypts_as_it_streams() {
+        let plain: Vec<u8> = b"--b0undary\r\n"
+            .iter()
+            .copied()
+            .chain((0..300_000u32).map(|i| (i * 7 % 251) as u8))
+            .collect();
+        let keys = BodyKeys::new([1; 16], [2; 16]);
+        for size in [1, 3, 4, 17, 1000, 65_536] {
+            let failure = Arc::new(OnceLock::new());
+            let body = chunked(encrypt([1; 16], [2; 16], &plain), size);
+            let body = decrypting(body, &keys, &multipart_headers(), failure.clone());
+            let out = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+            assert_eq!(out.len(), plain.len(), "chunks of {size}");
+            assert!(out == plain, "chunks of {size}");
+            assert!(failure.get().is_none());
+        }
+    }
+
+    #[tokio::test]
+    async fn other_keys_fail_the_stream_and_say_so() {
+        let keys = BodyKeys::new([1; 16], [2; 16]);
+        let text = encrypt([9; 16], [2; 16], b"--b0undary\r\ncontent");
+        let failure = Arc::new(OnceLock::new());
+        let body = decrypting(
+            chunked(text, 7),
+            &keys,
+            &multipart_headers(),
+            failure.clone(),
+        );
+        assert!(axum::body::to_bytes(body, usize::MAX).await.is_err());
+        assert_eq!(failure.get(), Some(&BodyError::Prefix));
+    }
 
     #[test]
     fn boundaries() {
