@@ -47,7 +47,7 @@ export DEPOT_TEST_S3_ENDPOINT=$S3_ENDPOINT
 # --- schemathesis (fuzzes the API against its OpenAPI description) and ------
 # --- requests (downloads as Python scripts make them) -----------------------
 VENV="${XDG_CACHE_HOME:-$HOME/.cache}/depot-test-venv"
-PY_TOOLS=("tuspy==1.1.0" "schemathesis==4.32.5" "requests==2.32.5")
+PY_TOOLS=("tuspy==1.1.0" "schemathesis==4.32.5" "requests==2.32.5" "obshell==0.0.9")
 missing=0
 for tool in "${PY_TOOLS[@]}"; do
     "$VENV/bin/pip" freeze 2>/dev/null | grep -qxF -e "$tool" || missing=1

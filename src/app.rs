@@ -21,6 +21,7 @@ use crate::domain::credentials;
 use crate::domain::doctor::Doctor;
 use crate::domain::downloads::Downloads;
 use crate::domain::gc::{Collector, Pass};
+use crate::domain::obshell_auth::ObshellAuth;
 use crate::domain::packages::Packages;
 use crate::domain::preload::preload;
 use crate::domain::tokens::Tokens;
@@ -54,6 +55,8 @@ pub struct Services {
     pub collector: Collector,
     pub users: Users,
     pub tokens: Tokens,
+    /// obshell's keys and headers.
+    pub obshell: ObshellAuth,
     pub settings: Arc<Settings>,
 }
 
@@ -154,6 +157,7 @@ impl Services {
         let users = Users::new(db.clone())?
             .with_login_limits(config.login_limit_user, config.login_limit_address);
         let tokens = Tokens::new(db.clone());
+        let obshell = ObshellAuth::new(db.clone(), users.clone());
         let audit = AuditLog::new(db.clone());
         let packages = Packages::new(db.clone(), store.clone()).with_upload_limits(UploadLimits {
             total: config.max_uploads,
@@ -188,6 +192,7 @@ impl Services {
             collector,
             users,
             tokens,
+            obshell,
             settings: Arc::new(Settings {
                 public_url: config.public_url.clone(),
                 max_upload_size: config.max_upload_size,

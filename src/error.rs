@@ -55,6 +55,14 @@ pub enum Error {
     /// until `retry_after` has passed.
     #[error("too many failed logins; retry in {} s", seconds_up(*retry_after))]
     TooManyAttempts { retry_after: std::time::Duration },
+    /// obshell's auth header (or its encrypted body) was refused: unreadable,
+    /// expired, made for another request, used before, or its password wrong.
+    /// obshell's own code, which its SDKs answer by fetching the key again.
+    #[error("{0}")]
+    ObshellUnauthorized(String),
+    /// An obshell operation depot does not have (it is no obshell agent).
+    #[error("{0}")]
+    NotObshell(String),
     /// The object store is out of space (a full disk, an exhausted quota).
     #[error("object store: {0}")]
     StoreFull(String),

@@ -4,6 +4,7 @@ pub mod api_token;
 pub mod audit_event;
 pub mod blob;
 pub mod lock;
+pub mod obshell_key;
 pub mod package;
 pub mod upgrade_package;
 pub mod upload;

@@ -6,6 +6,7 @@ mod audit;
 mod doctor;
 mod gc;
 mod migrate;
+mod obshell_key;
 mod route;
 mod serve;
 mod token;
@@ -22,6 +23,7 @@ use crate::domain::users::Role;
 
 pub use audit::AuditArgs;
 pub use gc::GcArgs;
+pub use obshell_key::{ObshellKeyArgs, ObshellKeyCommand};
 pub use route::RouteArgs;
 pub use serve::ServeArgs;
 pub use token::{TokenArgs, TokenCommand};
@@ -113,6 +115,8 @@ pub enum Command {
     Audit(AuditArgs),
     /// Manage API tokens (for agents and CI: `Authorization: Bearer …`).
     Token(TokenArgs),
+    /// Show or rotate the RSA key obshell's SDKs encrypt their auth to.
+    ObshellKey(ObshellKeyArgs),
 }
 
 impl Cli {
@@ -146,6 +150,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Route(args) => route::run(args).await,
         Command::User(args) => user::run(args).await,
         Command::Token(args) => token::run(args).await,
+        Command::ObshellKey(args) => obshell_key::run(args).await,
         Command::Audit(args) => audit::run(args).await,
         Command::Gc(args) => gc::run(*args).await,
         Command::Doctor(args) => doctor::run(*args).await,

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod credentials;
 mod error;
 pub mod locks;
+pub mod obshell_keys;
 pub mod packages;
 pub mod tokens;
 pub mod upgrades;

@@ -12,6 +12,7 @@ pub mod filename;
 pub mod gc;
 pub mod liveness;
 mod logins;
+pub mod obshell_auth;
 pub mod packages;
 pub mod passwords;
 pub mod preload;

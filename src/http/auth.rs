@@ -16,7 +16,8 @@ use super::forwarded;
 use crate::app::AppState;
 use crate::config::{Cidr, Secret};
 use crate::domain::audit::Actor;
-use crate::domain::users::{Permission, User};
+use crate::domain::tokens::TOKEN_PREFIX;
+use crate::domain::users::{Permission, User, check_user_name};
 
 pub trait RequiredPermission: Send + Sync {
     const PERMISSION: Permission;
@@ -54,42 +55,17 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
-        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Err(ApiError::not_authenticated());
-        };
-        let credentials = Credentials::parse(value);
-        let attempted = match &credentials {
-            Some(Credentials::Basic { name, .. }) => name.clone(),
-            _ => String::new(),
-        };
-        RequestContext::set_actor(Actor {
-            name: attempted,
-            token: None,
-        });
-        let user = match credentials {
-            Some(Credentials::Bearer(secret)) => {
-                state.tokens.authenticate(&secret).await?.ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::UNAUTHORIZED,
-                        Code::BadCredentials,
-                        "unknown, expired or revoked API token",
-                    )
-                })?
-            }
-            Some(Credentials::Basic { name, password }) => {
+        // Authenticated already by obshell's header (`http::obshell`).
+        let user = match parts.extensions.get::<Authenticated>() {
+            Some(Authenticated(user)) => user.clone(),
+            None => {
+                let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+                    return Err(ApiError::not_authenticated());
+                };
                 let from = client_address(parts, &state.settings.trusted_proxies);
-                state
-                    .users
-                    .authenticate(&name, password, from)
-                    .await?
-                    .ok_or_else(ApiError::bad_credentials)?
+                authenticate(&state, Credentials::parse(value), from).await?
             }
-            None => return Err(ApiError::bad_credentials()),
         };
-        RequestContext::set_actor(Actor {
-            name: user.name.clone(),
-            token: user.token,
-        });
         if !user.role.grants(P::PERMISSION) {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -106,6 +82,52 @@ where
         }
         Ok(Self(user, PhantomData))
     }
+}
+
+/// A caller authenticated by other means than `Authorization` (obshell's
+/// headers), for `Require` to check permissions on. Only depot's own
+/// middleware can put it into a request.
+#[derive(Clone)]
+pub struct Authenticated(pub User);
+
+/// The user `credentials` stand for, recorded as the request's actor (or
+/// the name a failed attempt tried): the one check of a password or token,
+/// whatever header carried it. Passwords are throttled per name and `from`.
+pub async fn authenticate(
+    state: &AppState,
+    credentials: Option<Credentials>,
+    from: IpAddr,
+) -> Result<User, ApiError> {
+    let attempted = match &credentials {
+        Some(Credentials::Basic { name, .. }) => name.clone(),
+        _ => String::new(),
+    };
+    RequestContext::set_actor(Actor {
+        name: attempted,
+        token: None,
+    });
+    let user = match credentials {
+        Some(Credentials::Bearer(secret)) => {
+            state.tokens.authenticate(&secret).await?.ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    Code::BadCredentials,
+                    "unknown, expired or revoked API token",
+                )
+            })?
+        }
+        Some(Credentials::Basic { name, password }) => state
+            .users
+            .authenticate(&name, password, from)
+            .await?
+            .ok_or_else(ApiError::bad_credentials)?,
+        None => return Err(ApiError::bad_credentials()),
+    };
+    RequestContext::set_actor(Actor {
+        name: user.name.clone(),
+        token: user.token,
+    });
+    Ok(user)
 }
 
 /// What an `Authorization` header carries: `Basic base64(name:password)` or
@@ -137,11 +159,39 @@ impl Credentials {
             password: Secret::new(password),
         })
     }
+
+    /// What the password of obshell's auth header stands for (it has no
+    /// user name): an API token's secret (`depot_…`); `NAME:PASSWORD`, a
+    /// user's; any other, the password of `admin`. `None` when empty.
+    pub fn from_obshell_password(password: &Secret) -> Option<Self> {
+        let password = password.expose();
+        if password.is_empty() {
+            return None;
+        }
+        if password.starts_with(TOKEN_PREFIX) {
+            return Some(Self::Bearer(Secret::new(password)));
+        }
+        if let Some((name, rest)) = password.split_once(':')
+            && check_user_name(name).is_ok()
+        {
+            return Some(Self::Basic {
+                name: name.to_string(),
+                password: Secret::new(rest),
+            });
+        }
+        Some(Self::Basic {
+            name: OBSHELL_DEFAULT_USER.to_string(),
+            password: Secret::new(password),
+        })
+    }
 }
+
+/// Whose password a bare obshell password is: the user depot creates first.
+pub const OBSHELL_DEFAULT_USER: &str = "admin";
 
 /// Whom failed logins are counted against: the client, as the trusted
 /// proxies in front of depot (`--trusted-proxy`) name it, else the peer.
-fn client_address(parts: &Parts, trusted_proxies: &[Cidr]) -> IpAddr {
+pub fn client_address(parts: &Parts, trusted_proxies: &[Cidr]) -> IpAddr {
     forwarded::client_ip(
         forwarded::peer(&parts.extensions),
         &parts.headers,
@@ -189,5 +239,37 @@ mod tests {
             assert_eq!(parse(bad), None, "{bad:?}");
         }
         assert_eq!(parse(&format!("Basic {}", BASE64.encode("no-colon"))), None);
+    }
+
+    #[test]
+    fn obshell_passwords() {
+        let from = |pw: &str| Credentials::from_obshell_password(&Secret::new(pw));
+        assert_eq!(
+            from("depot_abc"),
+            Some(Credentials::Bearer(Secret::new("depot_abc")))
+        );
+        assert_eq!(
+            from("ops:pa:ss"),
+            Some(Credentials::Basic {
+                name: "ops".into(),
+                password: Secret::new("pa:ss")
+            })
+        );
+        assert_eq!(
+            from("s3cret"),
+            Some(Credentials::Basic {
+                name: "admin".into(),
+                password: Secret::new("s3cret")
+            })
+        );
+        // Not a user name before the colon: all of it is admin's password.
+        assert_eq!(
+            from("a b:c"),
+            Some(Credentials::Basic {
+                name: "admin".into(),
+                password: Secret::new("a b:c")
+            })
+        );
+        assert_eq!(from(""), None);
     }
 }

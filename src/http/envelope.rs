@@ -43,8 +43,13 @@ pub fn render<T: Serialize>(
     data: Option<T>,
     error: Option<ErrorBody>,
 ) -> Response {
+    (status, Json(body(status, data, error))).into_response()
+}
+
+/// The envelope of the current request's answer.
+pub fn body<T>(status: StatusCode, data: Option<T>, error: Option<ErrorBody>) -> Body<T> {
     let ctx = RequestContext::current();
-    let body = Body {
+    Body {
         successful: error.is_none(),
         data,
         timestamp: Local::now().to_rfc3339_opts(SecondsFormat::Millis, false),
@@ -53,6 +58,5 @@ pub fn render<T: Serialize>(
         trace_id: ctx.trace_id,
         server: server_name().into(),
         error,
-    };
-    (status, Json(body)).into_response()
+    }
 }

@@ -16,6 +16,8 @@ use crate::error::{Error, seconds_up};
 pub enum Code {
     IllegalArgument = 10001,
     NotFound = 10002,
+    /// obshell's legacy "unauthorized": its SDKs reset their auth on it.
+    ObshellUnauthorized = 10008,
     Unexpected = 10010,
     NotAuthenticated = 30000,
     BadCredentials = 30004,
@@ -40,6 +42,7 @@ pub enum Code {
     ServerBusy = 90018,
     BodyTooLarge = 90019,
     TooManyAttempts = 90020,
+    NotObshell = 90021,
     PackageTypeConflict = 90030,
 }
 
@@ -49,6 +52,7 @@ impl Code {
         match self {
             Code::IllegalArgument => "COMMON_ILLEGAL_ARGUMENT",
             Code::NotFound => "COMMON_NOT_FOUND",
+            Code::ObshellUnauthorized => "OBSHELL_UNAUTHORIZED",
             Code::Unexpected => "COMMON_UNEXPECTED",
             Code::NotAuthenticated => "IAM_USER_NOT_AUTHENTICATED",
             Code::BadCredentials => "IAM_BAD_CREDENTIALS",
@@ -73,6 +77,7 @@ impl Code {
             Code::ServerBusy => "DEPOT_SERVER_BUSY",
             Code::BodyTooLarge => "DEPOT_BODY_TOO_LARGE",
             Code::TooManyAttempts => "DEPOT_TOO_MANY_ATTEMPTS",
+            Code::NotObshell => "DEPOT_NOT_OBSHELL",
             Code::PackageTypeConflict => "DEPOT_PACKAGE_TYPE_CONFLICT",
         }
     }
@@ -133,6 +138,9 @@ impl From<Error> for ApiError {
         let (status, code) = match &e {
             Error::IllegalArgument(_) => (S::BAD_REQUEST, Code::IllegalArgument),
             Error::NotFound(_) => (S::NOT_FOUND, Code::NotFound),
+            Error::ObshellUnauthorized(_) => (S::UNAUTHORIZED, Code::ObshellUnauthorized),
+            // 501: the server exists and answers, it does not do this.
+            Error::NotObshell(_) => (S::NOT_IMPLEMENTED, Code::NotObshell),
             Error::PackageConflict(_) => (S::CONFLICT, Code::PackageConflict),
             Error::PackageTypeConflict(_) => (S::CONFLICT, Code::PackageTypeConflict),
             Error::AlreadyExists(_) => (S::CONFLICT, Code::AlreadyExists),
@@ -249,7 +257,8 @@ impl From<MultipartRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.status.is_server_error() {
+        // 501 says what depot does not do; nothing failed.
+        if self.status.is_server_error() && self.status != StatusCode::NOT_IMPLEMENTED {
             tracing::error!(code = self.code as u32, message = %self.message, "request failed");
         } else {
             tracing::info!(code = self.code as u32, message = %self.message, "request refused");

@@ -14,6 +14,7 @@ pub mod files;
 pub mod forwarded;
 pub mod health;
 pub mod multipart;
+pub mod obshell;
 pub mod openapi;
 pub mod packages;
 pub mod serve;
@@ -23,7 +24,7 @@ pub mod upgrades;
 pub mod uploads;
 
 use axum::Router;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode, Uri};
 use axum::middleware;
 use axum::response::IntoResponse;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -42,6 +43,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(system::router())
         .merge(health::router())
         .merge(upgrades::router())
+        .merge(obshell::router())
         .merge(uploads::router())
         .merge(tokens::router())
         .merge(diagnostics::router())
@@ -53,9 +55,18 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 pub fn router(state: AppState) -> Router {
     let (api, description) = api();
     let cors = cors::layer(&state.settings.cors_origins);
+    // obshell's auth headers, on routes that exist only: unknown paths (and
+    // obshell's calls depot does not have) answer without decrypting anything.
     let router = api
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            obshell::middleware,
+        ))
         .merge(SwaggerUi::new(openapi::UI_PATH).url(openapi::SPEC_PATH, description))
-        .fallback(|| async {
+        .fallback(|method: Method, uri: Uri| async move {
+            if obshell::is_obshell_path(&uri) {
+                return obshell::refuse(&method, &uri);
+            }
             ApiError::new(StatusCode::NOT_FOUND, Code::NotFound, "no such endpoint")
         })
         .method_not_allowed_fallback(|| async {

@@ -79,6 +79,46 @@ impl UpgradePkgInfo {
     }
 }
 
+/// UpgradePkgInfo as current obshell lists it: its `bo.UpgradePkgInfo` JSON
+/// tags are snake_case (the Python SDK reads `pkg_id`, `md5`, …), while its
+/// upload answer keeps the Go field names (the seed's sample).
+#[derive(Serialize, ToSchema)]
+pub struct ListedUpgradePkg {
+    pkg_id: i64,
+    name: String,
+    version: String,
+    release_distribution: String,
+    distribution: String,
+    release: String,
+    architecture: String,
+    size: i64,
+    payload_size: i64,
+    chunk_count: u64,
+    md5: String,
+    upgrade_dep_yaml: String,
+    gmt_modify: String,
+}
+
+impl From<UpgradePkgInfo> for ListedUpgradePkg {
+    fn from(p: UpgradePkgInfo) -> Self {
+        Self {
+            pkg_id: p.pkg_id,
+            name: p.name,
+            version: p.version,
+            release_distribution: p.release_distribution,
+            distribution: p.distribution,
+            release: p.release,
+            architecture: p.architecture,
+            size: p.size,
+            payload_size: p.payload_size,
+            chunk_count: p.chunk_count,
+            md5: p.md5,
+            upgrade_dep_yaml: p.upgrade_dep_yaml,
+            gmt_modify: p.gmt_modify,
+        }
+    }
+}
+
 /// Upload an upgrade package (obshell's call): an RPM whose payload may carry
 /// the upgrade dependency YAML. The same content again answers the stored one.
 #[utoipa::path(
@@ -110,23 +150,23 @@ async fn upload(
     )))
 }
 
-/// Every upgrade package.
+/// Every upgrade package, in current obshell's snake_case keys.
 #[utoipa::path(
     get,
     path = "/api/v1/upgrade/package/info",
     tag = "upgrades",
-    responses((status = 200, description = "UpgradePkgInfo of each", body = Body<Vec<UpgradePkgInfo>>), Errors),
+    responses((status = 200, description = "UpgradePkgInfo of each", body = Body<Vec<ListedUpgradePkg>>), Errors),
     security(("basic" = []), ("bearer" = [])),
 )]
 async fn list(
     _: Require<PackageViewer>,
     State(state): State<AppState>,
-) -> ApiResult<Envelope<Vec<UpgradePkgInfo>>> {
+) -> ApiResult<Envelope<Vec<ListedUpgradePkg>>> {
     let chunk_size = state.settings.upgrade_chunk_size;
     let rows = state.packages.upgrades().await?;
     Ok(Envelope::ok(
         rows.into_iter()
-            .map(|(u, p)| UpgradePkgInfo::new(u, p, chunk_size))
+            .map(|(u, p)| UpgradePkgInfo::new(u, p, chunk_size).into())
             .collect(),
     ))
 }

@@ -8,6 +8,9 @@ use crate::common::source::{SourceFile, rust_files};
 const PURE_DOMAIN: &[&str] = &[
     "src/domain/classify.rs",
     "src/domain/filename.rs",
+    "src/domain/obshell_auth/body.rs",
+    "src/domain/obshell_auth/header.rs",
+    "src/domain/obshell_auth/replay.rs",
     "src/domain/query.rs",
     "src/domain/rpm_header.rs",
     "src/domain/rpm_integrity.rs",

@@ -27,6 +27,7 @@ mod integrity;
 mod leftovers;
 mod list;
 mod metrics;
+mod obshell;
 mod openapi;
 mod replica_crash;
 mod replicas;
