@@ -4,12 +4,15 @@
 //! touched, which protects uploads in flight.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt;
 use std::time::Duration;
 
 use chrono::Utc;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use uuid::Uuid;
+
+mod report;
+
+pub use report::Report;
 
 use super::uploads::Uploads;
 use crate::db;
@@ -63,95 +66,6 @@ impl Drop for Turn {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(release);
         }
-    }
-}
-
-/// What a collection removed (or, dry, would remove).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Report {
-    pub dry_run: bool,
-    /// Another replica was collecting: nothing was done.
-    pub skipped: bool,
-    pub unreferenced_objects: u64,
-    pub unreferenced_bytes: u64,
-    pub expired_uploads: u64,
-    pub expired_upload_bytes: u64,
-    pub stray_upload_parts: u64,
-    pub stray_upload_bytes: u64,
-    pub staging_leftovers: u64,
-    pub staging_bytes: u64,
-    /// Writes that never finished, outside any listing of objects: a local
-    /// store's temporary files, S3's unaborted multipart uploads.
-    pub unfinished_writes: u64,
-    pub unfinished_bytes: u64,
-    /// When the oldest of them was last written to.
-    pub oldest_unfinished: Option<chrono::DateTime<Utc>>,
-    /// A part of the store that could not be searched, and why.
-    pub blind_spot: Option<String>,
-}
-
-impl Report {
-    pub fn objects(&self) -> u64 {
-        self.unreferenced_objects
-            + self.stray_upload_parts
-            + self.staging_leftovers
-            + self.unfinished_writes
-    }
-
-    pub fn bytes(&self) -> u64 {
-        self.unreferenced_bytes
-            + self.expired_upload_bytes
-            + self.stray_upload_bytes
-            + self.staging_bytes
-            + self.unfinished_bytes
-    }
-}
-
-impl fmt::Display for Report {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.skipped {
-            return f.write_str("another replica is collecting; nothing done");
-        }
-        let verb = if self.dry_run {
-            "would remove"
-        } else {
-            "removed"
-        };
-        let size = |b: u64| bytesize::ByteSize::b(b).display().iec_short().to_string();
-        writeln!(
-            f,
-            "{verb} {} unreferenced object(s), {}",
-            self.unreferenced_objects,
-            size(self.unreferenced_bytes)
-        )?;
-        writeln!(
-            f,
-            "{verb} {} expired upload(s), {}",
-            self.expired_uploads,
-            size(self.expired_upload_bytes)
-        )?;
-        writeln!(
-            f,
-            "{verb} {} stray upload part(s), {}",
-            self.stray_upload_parts,
-            size(self.stray_upload_bytes)
-        )?;
-        writeln!(
-            f,
-            "{verb} {} staging leftover(s), {}",
-            self.staging_leftovers,
-            size(self.staging_bytes),
-        )?;
-        writeln!(
-            f,
-            "{verb} {} unfinished write(s) (temporary files, multipart uploads), {}",
-            self.unfinished_writes,
-            size(self.unfinished_bytes),
-        )?;
-        if let Some(why) = &self.blind_spot {
-            writeln!(f, "not searched: {why}")?;
-        }
-        write!(f, "{} in all", size(self.bytes()))
     }
 }
 
@@ -364,45 +278,5 @@ impl Collector {
         db::packages::delete_blob(&txn, key).await?;
         txn.commit().await?;
         Ok(true)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn report_adds_up_and_reads_well() {
-        let report = Report {
-            unreferenced_objects: 2,
-            unreferenced_bytes: 2048,
-            expired_uploads: 1,
-            expired_upload_bytes: 1024,
-            staging_leftovers: 1,
-            staging_bytes: 1,
-            unfinished_writes: 2,
-            unfinished_bytes: 10,
-            ..Report::default()
-        };
-        assert_eq!(report.objects(), 5);
-        assert_eq!(report.bytes(), 3083);
-        let text = report.to_string();
-        assert!(
-            text.starts_with("removed 2 unreferenced object(s), 2.0K"),
-            "{text}"
-        );
-        let dry = Report {
-            dry_run: true,
-            ..report
-        };
-        assert!(
-            dry.to_string()
-                .contains("would remove 2 unfinished write(s)")
-        );
-        let skipped = Report {
-            skipped: true,
-            ..Report::default()
-        };
-        assert!(skipped.to_string().contains("another replica"));
     }
 }
