@@ -23,6 +23,7 @@ use crate::domain::downloads::Downloads;
 use crate::domain::gc::{Collector, Pass};
 use crate::domain::packages::Packages;
 use crate::domain::preload::preload;
+use crate::domain::repos::Repos;
 use crate::domain::tokens::Tokens;
 use crate::domain::uploads::{UploadQuota, Uploads};
 use crate::domain::users::Users;
@@ -54,6 +55,7 @@ pub struct Services {
     pub collector: Collector,
     pub users: Users,
     pub tokens: Tokens,
+    pub repos: Repos,
     pub settings: Arc<Settings>,
 }
 
@@ -153,10 +155,13 @@ impl Services {
             .with_login_limits(config.login_limit_user, config.login_limit_address);
         let tokens = Tokens::new(db.clone());
         let audit = AuditLog::new(db.clone());
-        let packages = Packages::new(db.clone(), store.clone()).with_upload_limits(UploadLimits {
-            total: config.max_uploads,
-            per_user: config.max_uploads_per_user,
-        });
+        let repos = Repos::new(db.clone(), store.clone(), config.repos.clone());
+        let packages = Packages::new(db.clone(), store.clone())
+            .with_upload_limits(UploadLimits {
+                total: config.max_uploads,
+                per_user: config.max_uploads_per_user,
+            })
+            .with_repo_changes(repos.changes());
         let uploads = Uploads::new(
             db.clone(),
             store.clone(),
@@ -186,6 +191,7 @@ impl Services {
             collector,
             users,
             tokens,
+            repos,
             settings: Arc::new(Settings {
                 public_url: config.public_url.clone(),
                 max_upload_size: config.max_upload_size,
@@ -294,6 +300,7 @@ impl Server {
             self.state.uploads.clone(),
             self.state.settings.upload_expiry,
         ));
+        let publisher = tokio::spawn(self.state.repos.clone().run_publisher());
         let collector = self
             .state
             .settings
@@ -315,6 +322,7 @@ impl Server {
         }
         sweeper.abort();
         watcher.abort();
+        publisher.abort();
         if let Some(collector) = collector {
             collector.abort();
         }

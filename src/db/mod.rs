@@ -6,6 +6,7 @@ pub mod credentials;
 mod error;
 pub mod locks;
 pub mod packages;
+pub mod repos;
 pub mod tokens;
 pub mod upgrades;
 pub mod uploads;
