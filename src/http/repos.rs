@@ -235,7 +235,9 @@ async fn repo_file(
     let body = format!(
         "[depot-{os}]\nname=depot {os} - $basearch\nbaseurl={base}/repos/{os}/$basearch/\n\
          enabled=1\n# repomd.xml is signed by depot; packages carry their builders' signatures, if any\n\
-         repo_gpgcheck=1\ngpgcheck=0\ngpgkey={base}/repos/{KEY_NAME}\n{credentials}"
+         repo_gpgcheck=1\ngpgcheck=0\ngpgkey={base}/repos/{KEY_NAME}\n\
+         # new uploads are published within a second; check repomd.xml (small) every minute\n\
+         metadata_expire=60\n{credentials}"
     );
     Ok(text("text/plain; charset=utf-8", "no-cache", body))
 }

@@ -25,6 +25,7 @@ mod list;
 mod metrics;
 mod openapi;
 mod replicas;
+mod repos;
 mod resumable;
 mod tokens;
 mod upgrade;
