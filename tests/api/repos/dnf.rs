@@ -201,6 +201,17 @@ async fn metadata_matches_createrepo_c(backend: Backend) {
         String::from_utf8(out.stdout).unwrap()
     };
     let (ours, theirs) = (canon(&ours), canon(&theirs));
+    // What is compared: both packages, their dependencies with flags and `pre`, their files.
+    for expected in [
+        "depot-lib",
+        "libdepot",
+        r#"\"flags\": \"GE\""#,
+        r#"\"pre\": \"1\""#,
+        "/usr/bin/depot-app",
+        "- second",
+    ] {
+        assert!(ours.contains(expected), "{expected} not in {ours}");
+    }
     if ours != theirs {
         let diff: Vec<String> = ours
             .lines()
