@@ -61,6 +61,17 @@ async fn download(
     headers: HeaderMap,
     PathParam(file_name): PathParam<String>,
 ) -> ApiResult<Response> {
+    answer(&state, &method, &headers, &file_name).await
+}
+
+/// A package download, by the download mode's rules: also what a public
+/// yum repository's `Packages/` answers (`http/repos.rs`).
+pub(super) async fn answer(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+    file_name: &str,
+) -> ApiResult<Response> {
     let values = |name| {
         headers
             .get_all(name)
@@ -68,11 +79,11 @@ async fn download(
             .filter_map(|v| v.to_str().ok().map(String::from))
     };
     let request = DownloadRequest {
-        head: method == Method::HEAD,
+        head: *method == Method::HEAD,
         range: values(header::RANGE).next(),
         if_none_match: values(header::IF_NONE_MATCH).collect(),
     };
-    Ok(match state.downloads.open(&file_name, &request).await? {
+    Ok(match state.downloads.open(file_name, &request).await? {
         Download::Redirect(url) => (
             StatusCode::FOUND,
             [

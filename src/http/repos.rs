@@ -6,7 +6,7 @@
 use axum::body::Body as HttpBody;
 use axum::extract::{FromRef, FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::SecondsFormat;
 use serde::Serialize;
@@ -32,6 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(metadata_file))
         .routes(routes!(public_key))
         .routes(routes!(repo_file))
+        .routes(routes!(package))
 }
 
 /// Who may read repositories: viewers, or anyone with `--repos-public`.
@@ -240,4 +241,33 @@ async fn repo_file(
          metadata_expire=60\n{credentials}"
     );
     Ok(text("text/plain; charset=utf-8", "no-cache", body))
+}
+
+/// A package of the repository, served as `/api/v2/files/sys-package/…`
+/// serves it (redirect or proxy): where a public repository's hrefs lead.
+#[utoipa::path(
+    method(get, head),
+    path = "/repos/{os}/{arch}/Packages/{file_name}",
+    tag = "repos",
+    params(
+        ("os" = String, Path, example = "el7"),
+        ("arch" = String, Path, example = "x86_64"),
+        ("file_name" = String, Path, description = "The package's file name"),
+    ),
+    responses(
+        (status = 200, description = "The package (proxy mode)", content_type = "application/x-rpm", body = Vec<u8>),
+        (status = 302, description = "Where to get it (redirect mode)"),
+        Errors,
+    ),
+    security((), ("basic" = []), ("bearer" = [])),
+)]
+async fn package(
+    _: RepoReader,
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    PathParam((os, arch, file_name)): PathParam<(String, String, String)>,
+) -> ApiResult<Response> {
+    state.repos.check_package(&os, &arch, &file_name).await?;
+    super::files::answer(&state, &method, &headers, &file_name).await
 }

@@ -18,7 +18,6 @@ use crate::domain::admission::UploadSlot;
 use crate::domain::audit::{Receipt, StoredPackage};
 use crate::domain::classify::PackageType;
 use crate::domain::filename::{check_client_name, check_stored_name, script_extension};
-use crate::domain::repos::repomd::package_href;
 use crate::domain::repos::rpmmd::{FileFacts, Fragments, fragments};
 use crate::domain::rpm_header::{RpmInfo, is_rpm, read_rpm_metadata};
 use crate::domain::rpm_integrity::{Received, check_rpm};
@@ -241,7 +240,6 @@ impl Packages {
                     sha256,
                     size,
                     time: chrono::Utc::now().timestamp(),
-                    href: package_href(&info.file_name()),
                 };
                 let repo = fragments(&meta, &facts).ok();
                 Ok::<_, String>((info, digests, repo))

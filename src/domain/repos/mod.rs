@@ -233,6 +233,24 @@ impl Repos {
         })
     }
 
+    /// Whether `file_name` is a package of repository `os`/`arch` (what its
+    /// `Packages/` serves); not found otherwise.
+    pub async fn check_package(&self, os: &str, arch: &str, file_name: &str) -> Result<()> {
+        check_names(os, arch)?;
+        match db::packages::find_by_file_name(&self.db, file_name).await? {
+            Some(p)
+                if p.extension == "rpm"
+                    && p.operating_system == os
+                    && (p.architecture == arch || p.architecture == "noarch") =>
+            {
+                Ok(())
+            }
+            _ => Err(Error::NotFound(format!(
+                "no package {file_name:?} in repository {os}/{arch}"
+            ))),
+        }
+    }
+
     /// The signing key: configured, else the database's, else a new one
     /// recorded there (the first replica to record it wins; all use it).
     async fn key(&self) -> Result<&RepoKey> {

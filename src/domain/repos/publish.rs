@@ -18,7 +18,7 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::Repos;
 use super::repomd::{self, DataFile, Kind, package_href};
-use super::rpmmd::{FileFacts, fragments};
+use super::rpmmd::{FileFacts, fragments, with_location};
 use crate::db::{self, locks, repos::Member};
 use crate::domain::rpm_header::read_rpm_metadata;
 use crate::error::{Error, Result};
@@ -84,7 +84,7 @@ impl Repos {
         if members.is_empty() && previous.is_none() {
             return Ok(Published::Empty);
         }
-        let content = content_digest(&members);
+        let content = content_digest(&members, self.config.public);
         if let Some(previous) = previous.as_ref().filter(|p| p.content == content) {
             self.remove_expired(previous.id).await;
             return Ok(Published::Unchanged);
@@ -145,7 +145,6 @@ impl Repos {
                     sha256: member.sha256.clone(),
                     size: member.size as u64,
                     time: member.created_at.timestamp(),
-                    href: package_href(&member.file_name),
                 };
                 let made = tokio::task::spawn_blocking(move || {
                     let (_, _, meta) = read_rpm_metadata(reader)?;
@@ -234,8 +233,15 @@ impl Repos {
                 .into_iter()
                 .map(|r| (r.package_id, r))
                 .collect();
-            let ordered: Vec<repo_package::Model> =
-                ids.iter().filter_map(|id| rows.remove(id)).collect();
+            let public = self.config.public;
+            let ordered: Vec<repo_package::Model> = page
+                .iter()
+                .filter_map(|m| {
+                    let mut row = rows.remove(&m.package_id)?;
+                    row.primary = with_location(&row.primary, &package_href(&m.file_name, public));
+                    Some(row)
+                })
+                .collect();
             let (back, chunks) = tokio::task::spawn_blocking(move || {
                 let mut chunks = Vec::new();
                 for encoder in &mut encoders {
@@ -364,8 +370,10 @@ pub(super) fn empty_file(kind: Kind) -> (DataFile, Vec<u8>) {
 }
 
 /// What the publication contains: a re-upload under the same name is a new id.
-fn content_digest(members: &[Member]) -> String {
+/// Where packages are downloaded from is part of it (`--repos-public`).
+fn content_digest(members: &[Member], public: bool) -> String {
     let mut digest = Sha256::new();
+    digest.update([u8::from(public)]);
     for m in members {
         digest.update(m.package_id.to_be_bytes());
         digest.update(m.sha256.as_bytes());

@@ -99,11 +99,20 @@ pub fn repomd(revision: i64, files: &[DataFile]) -> String {
 /// Where a package of a repository is downloaded from, relative to the
 /// repository's base URL (`/repos/{os}/{arch}/`): depot's own download
 /// route, so a package download goes through the same authentication,
-/// redirect and proxy rules as any other. The one place the href is made.
-pub fn package_href(file_name: &str) -> String {
+/// redirect and proxy rules as any other; with `--repos-public`, the
+/// repository's `Packages/`, which serves the same way to anyone. The one
+/// place the href is made.
+pub fn package_href(file_name: &str, public: bool) -> String {
     let encoded = percent_encoding::utf8_percent_encode(file_name, SEGMENT);
-    format!("../../../api/v2/files/sys-package/{encoded}")
+    if public {
+        format!("{PACKAGES_DIR}/{encoded}")
+    } else {
+        format!("../../../api/v2/files/sys-package/{encoded}")
+    }
 }
+
+/// Where a public repository serves its packages, under its base URL.
+pub const PACKAGES_DIR: &str = "Packages";
 
 /// What a path segment cannot carry as is.
 const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
@@ -135,13 +144,14 @@ mod tests {
     #[test]
     fn hrefs_lead_from_the_repository_to_the_download_route() {
         assert_eq!(
-            package_href("a-1.0-1.el7.x86_64.rpm"),
+            package_href("a-1.0-1.el7.x86_64.rpm", false),
             "../../../api/v2/files/sys-package/a-1.0-1.el7.x86_64.rpm"
         );
         assert_eq!(
-            package_href("a+b%1.rpm"),
+            package_href("a+b%1.rpm", false),
             "../../../api/v2/files/sys-package/a+b%251.rpm"
         );
+        assert_eq!(package_href("a.rpm", true), "Packages/a.rpm");
     }
 
     #[test]

@@ -22,8 +22,21 @@ pub struct FileFacts {
     pub size: u64,
     /// Seconds since the epoch (createrepo_c: the file's mtime; depot: when it was stored).
     pub time: i64,
-    /// `location href`, relative to the repository's base URL.
-    pub href: String,
+}
+
+/// The `<location/>` a stored primary fragment carries: the href is filled
+/// in by each publication (`with_location`), so that where packages are
+/// downloaded from is decided in one place, at publication, and can change
+/// (`--repos-public`, a download route's options) without recomputing fragments.
+pub const LOCATION_SLOT: &str = "<location href=\"\"/>";
+
+/// `primary` with its location slot filled with `href`.
+pub fn with_location(primary: &str, href: &str) -> String {
+    primary.replacen(
+        LOCATION_SLOT,
+        &format!("<location href=\"{}\"/>", escape(href)),
+        1,
+    )
 }
 
 /// The three `<package>` elements, each ending with a newline.
@@ -142,7 +155,7 @@ fn primary(
         meta.get_installed_size().unwrap_or(0),
         archive_size(meta)
     );
-    let _ = writeln!(out, "  <location href=\"{}\"/>", escape(&file.href));
+    let _ = writeln!(out, "  {LOCATION_SLOT}");
     out.push_str("  <format>\n");
     element(&mut out, "    ", "rpm:license", &text(meta.get_license()));
     element(&mut out, "    ", "rpm:vendor", &text(meta.get_vendor()));

@@ -14,6 +14,7 @@ use crate::common::{Backend, PASSWORD, TestApp, Who, envelope};
 
 backend_tests!(
     dnf_installs_through_a_dependency_from_a_signed_repository,
+    dnf_installs_anonymously_from_a_public_repository,
     metadata_matches_createrepo_c
 );
 
@@ -144,6 +145,32 @@ async fn dnf_installs_through_a_dependency_from_a_signed_repository(backend: Bac
         .unwrap();
     assert_eq!(el7["packages"], 2, "{body}");
     assert!(el7["revision"].as_i64().unwrap() > 0);
+}
+
+/// `--repos-public`: a stock .repo file without credentials installs,
+/// packages included (from the repository's `Packages/`).
+async fn dnf_installs_anonymously_from_a_public_repository(backend: Backend) {
+    let app = TestApp::start_with(backend, Box::new(|c| c.repos.public = true)).await;
+    for rpm in packages() {
+        app.upload_ok(&rpm.file_name(), rpm.build()).await;
+    }
+    wait_for(&app, "el7", "x86_64", 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("repos.d")).unwrap();
+    let response = app.get(Who::Anonymous, "/repos/el7/depot.repo").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let repo = response.text().await.unwrap();
+    assert!(!repo.contains("username="), "{repo}");
+    std::fs::write(dir.path().join("repos.d/depot.repo"), repo).unwrap();
+    assert!(dnf(dir.path(), &["install", "depot-app"]).status.success());
+    // Only the repository's own packages are served there.
+    let (status, _) = get_bytes(
+        &app,
+        Who::Anonymous,
+        "/repos/el8/x86_64/Packages/depot-lib-1.0-1.el7.noarch.rpm",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 /// depot's metadata against createrepo_c's for the same RPMs: pkgid, sizes,
