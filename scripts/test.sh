@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # depot's test command. Provisions what the tests need on a fresh machine —
 # PostgreSQL (the one on 127.0.0.1:5432, or a throwaway cluster) and Garage,
-# a real S3 server — runs `cargo fmt --check`, `cargo clippy` and the whole
+# a real S3 server, and Debian's dnf, createrepo-c and rpm (the repository
+# tests) — runs `cargo fmt --check`, `cargo clippy` and the whole
 # suite on both backend pairs, then stops what it started.
 #
 #   scripts/test.sh                # everything
