@@ -6,13 +6,14 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
 use super::{Published, Repos};
 use crate::db;
 use crate::error::Result;
+use crate::metrics::METRICS;
 
 /// How often every repository is checked against its packages.
 const RECONCILE: Duration = Duration::from_secs(60);
@@ -37,6 +38,8 @@ struct Changed {
     tags: HashSet<(String, String)>,
     /// Too many to remember: check everything.
     all: bool,
+    /// When the oldest of these changes was reported, for the lag metric.
+    since: Option<Instant>,
 }
 
 impl RepoChanges {
@@ -51,6 +54,7 @@ impl RepoChanges {
         } else {
             changed.tags.insert((os.to_string(), arch.to_string()));
         }
+        changed.since.get_or_insert_with(Instant::now);
         drop(changed);
         self.0.wake.notify_one();
     }
@@ -73,8 +77,16 @@ impl Repos {
             tokio::time::sleep(self.config.coalesce).await;
             let mut changed = self.changes.take();
             changed.all |= everything;
+            let since = changed.since;
             match self.publish_changed(changed).await {
-                Ok(retry) if retry.is_empty() => {}
+                Ok(retry) if retry.is_empty() => {
+                    if let Some(since) = since {
+                        METRICS
+                            .repo_publication_seconds
+                            .with_label_values(&["lag"])
+                            .observe(since.elapsed().as_secs_f64());
+                    }
+                }
                 Ok(retry) => {
                     for (os, arch) in retry {
                         self.changes.touch(&os, &arch);

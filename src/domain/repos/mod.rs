@@ -11,6 +11,7 @@
 //! the background (`changes`), one replica at a time per repository.
 
 mod changes;
+mod encoder;
 mod publish;
 pub mod repomd;
 pub mod rpmmd;
@@ -163,8 +164,15 @@ impl Repos {
                 revision: row.revision,
             });
         }
-        // Nothing is stored (nor a lease taken) for a repository without packages.
-        let published = if db::repos::members(&self.db, os, arch).await?.is_empty() {
+        // Nothing is stored (nor a lease taken) for a repository without
+        // packages, nor for an architecture no RPM has and dnf never asks for
+        // (otherwise any name would become a stored repository of noarch RPMs).
+        let known = BASEARCHES.contains(&arch)
+            || db::repos::tagged_arches(&self.db)
+                .await?
+                .iter()
+                .any(|(o, a)| o == os && a == arch);
+        let published = if !known || db::repos::members(&self.db, os, arch).await?.is_empty() {
             Published::Empty
         } else {
             self.publish_waiting(os, arch).await?
@@ -291,6 +299,20 @@ impl Repos {
     }
 }
 
+/// dnf's `$basearch` values: a repository of one of them exists as soon as
+/// its tag has `noarch` RPMs.
+const BASEARCHES: &[&str] = &[
+    "x86_64",
+    "aarch64",
+    "i386",
+    "ppc64le",
+    "ppc64",
+    "s390x",
+    "armhfp",
+    "loongarch64",
+    "riscv64",
+];
+
 fn check_names(os: &str, arch: &str) -> Result<()> {
     if valid_segment(os) && valid_segment(arch) {
         Ok(())
@@ -306,7 +328,7 @@ fn empty() -> &'static [(DataFile, Bytes)] {
         Kind::ALL
             .iter()
             .map(|kind| {
-                let (file, bytes) = publish::empty_file(*kind);
+                let (file, bytes) = encoder::empty_file(*kind);
                 (file, Bytes::from(bytes))
             })
             .collect()

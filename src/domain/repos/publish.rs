@@ -4,24 +4,24 @@
 //! lease so that one replica at a time publishes a repository.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::Utc;
 use entity::repo_package;
-use flate2::{Compression, GzBuilder, write::GzEncoder};
 use futures::TryStreamExt;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::Repos;
+use super::encoder::Encoder;
 use super::repomd::{self, DataFile, Kind, package_href};
 use super::rpmmd::{FileFacts, fragments, with_location};
 use crate::db::{self, locks, repos::Member};
 use crate::domain::rpm_header::read_rpm_metadata;
 use crate::error::{Error, Result};
+use crate::metrics::METRICS;
 use crate::store::{OnCut, Path, repo_object};
 
 /// Fragments read from the database at a time.
@@ -51,9 +51,26 @@ impl Repos {
         let now = Utc::now();
         let until = now + chrono::Duration::from_std(LEASE).expect("a small duration");
         if !locks::try_acquire(&self.db, &lease, &self.holder, now, until).await? {
+            METRICS.repo_publications.with_label_values(&["busy"]).inc();
             return Ok(Published::Busy);
         }
+        let started = std::time::Instant::now();
         let published = self.publish_leased(os, arch).await;
+        let outcome = match &published {
+            Ok(Published::New(_)) => "new",
+            Ok(_) => "unchanged",
+            Err(_) => "error",
+        };
+        METRICS
+            .repo_publications
+            .with_label_values(&[outcome])
+            .inc();
+        if outcome == "new" {
+            METRICS
+                .repo_publication_seconds
+                .with_label_values(&["publish"])
+                .observe(started.elapsed().as_secs_f64());
+        }
         if let Err(e) = locks::release(&self.db, &lease, &self.holder).await {
             tracing::warn!(error = %e, os, arch, "releasing a publication lease; it lapses by itself");
         }
@@ -298,75 +315,6 @@ async fn send(senders: &[mpsc::Sender<Result<Bytes>>], chunks: Vec<Bytes>) -> Re
             .map_err(|_| Error::StoreUnavailable("writing repository metadata stopped".into()))?;
     }
     Ok(())
-}
-
-/// One file being written: the XML into gzip, both digested on the way.
-struct Encoder {
-    kind: Kind,
-    gzip: GzEncoder<Vec<u8>>,
-    open: Sha256,
-    open_size: u64,
-    stored: Sha256,
-    size: u64,
-}
-
-impl Encoder {
-    fn new(kind: Kind, packages: usize) -> Self {
-        let mut encoder = Self {
-            kind,
-            // No name and a zero mtime: the same XML always makes the same bytes.
-            gzip: GzBuilder::new().write(Vec::new(), Compression::default()),
-            open: Sha256::new(),
-            open_size: 0,
-            stored: Sha256::new(),
-            size: 0,
-        };
-        encoder.write(&kind.head(packages));
-        encoder
-    }
-
-    fn write(&mut self, xml: &str) {
-        self.open.update(xml.as_bytes());
-        self.open_size += xml.len() as u64;
-        self.gzip
-            .write_all(xml.as_bytes())
-            .expect("writing to memory");
-    }
-
-    /// The compressed bytes so far.
-    fn take(&mut self) -> Bytes {
-        let chunk = std::mem::take(self.gzip.get_mut());
-        self.stored.update(&chunk);
-        self.size += chunk.len() as u64;
-        Bytes::from(chunk)
-    }
-
-    fn finish(mut self) -> (DataFile, Bytes) {
-        self.write(self.kind.tail());
-        let rest = self.gzip.finish().expect("writing to memory");
-        self.stored.update(&rest);
-        self.size += rest.len() as u64;
-        let file = DataFile {
-            kind: self.kind,
-            sha256: hex::encode(self.stored.finalize()),
-            size: self.size,
-            open_sha256: hex::encode(self.open.finalize()),
-            open_size: self.open_size,
-            timestamp: Utc::now().timestamp(),
-        };
-        (file, Bytes::from(rest))
-    }
-}
-
-/// A file listing no package (the empty repository's), whole.
-pub(super) fn empty_file(kind: Kind) -> (DataFile, Vec<u8>) {
-    let mut encoder = Encoder::new(kind, 0);
-    let mut bytes = encoder.take().to_vec();
-    let (mut file, tail) = encoder.finish();
-    bytes.extend_from_slice(&tail);
-    // Always the same bytes, so always the same repomd.xml.
-    file.timestamp = 0;
-    (file, bytes)
 }
 
 /// What the publication contains: a re-upload under the same name is a new id.

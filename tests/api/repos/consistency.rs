@@ -84,6 +84,21 @@ async fn superseded_metadata_stays_downloadable(backend: Backend) {
     let (new_revision, new_data) = parse_repomd(&new);
     assert!(new_revision > old_revision);
     assert_ne!(old_data[0].href, new_data[0].href);
+    // Counted just after the switch: give the publisher a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let metrics = crate::common::metrics(&app).await;
+        let new = crate::common::sample(&metrics, "depot_repo_publications_total{outcome=\"new\"}");
+        let lag = crate::common::sample(
+            &metrics,
+            "depot_repo_publication_seconds_count{phase=\"lag\"}",
+        );
+        if new >= Some(2.0) && lag >= Some(1.0) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     // A client that read the old repomd.xml still gets every file it names.
     for d in old_data {
         let (status, bytes) =
