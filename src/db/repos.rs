@@ -165,6 +165,18 @@ pub async fn switch(
     publication: Switch,
     now: DateTime<Utc>,
 ) -> Result<Vec<String>, DbErr> {
+    // A write first: SQLite turns a transaction that has read into a writing
+    // one only if nobody wrote meanwhile, else fails at once (SQLITE_BUSY,
+    // whatever the busy timeout); one that writes first waits its turn.
+    repo::Entity::update_many()
+        .col_expr(
+            repo::Column::Revision,
+            Expr::col(repo::Column::Revision).into(),
+        )
+        .filter(repo::Column::Os.eq(&publication.os))
+        .filter(repo::Column::Arch.eq(&publication.arch))
+        .exec(db)
+        .await?;
     let existing = find(db, &publication.os, &publication.arch).await?;
     let repo_id = match existing {
         Some(row) => {
