@@ -169,10 +169,7 @@ pub async fn switch(
     // one only if nobody wrote meanwhile, else fails at once (SQLITE_BUSY,
     // whatever the busy timeout); one that writes first waits its turn.
     repo::Entity::update_many()
-        .col_expr(
-            repo::Column::Revision,
-            Expr::col(repo::Column::Revision).into(),
-        )
+        .col_expr(repo::Column::Revision, Expr::col(repo::Column::Revision))
         .filter(repo::Column::Os.eq(&publication.os))
         .filter(repo::Column::Arch.eq(&publication.arch))
         .exec(db)
