@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # depot's test command. Provisions what the tests need on a fresh machine —
 # PostgreSQL (the one on 127.0.0.1:5432, or a throwaway cluster) and Garage,
-# a real S3 server — runs `cargo fmt --check`, `cargo clippy` and the whole
+# a real S3 server, and Debian's dnf, createrepo-c and rpm (the repository
+# tests) — runs `cargo fmt --check`, `cargo clippy` and the whole
 # suite on both backend pairs, then stops what it started.
 #
 #   scripts/test.sh                # everything
@@ -42,6 +43,15 @@ export DEPOT_TEST_GARAGE="$GARAGE"
 export DEPOT_TEST_S3_BUCKET=depot-test
 start_garage "$WORK/garage" "$DEPOT_TEST_S3_BUCKET"
 export DEPOT_TEST_S3_ENDPOINT=$S3_ENDPOINT
+
+# --- dnf, createrepo_c and rpm (Debian's): the repository tests run the real ---
+# --- dnf against depot and compare its metadata with createrepo_c's ----------
+if ! command -v dnf >/dev/null || ! command -v createrepo_c >/dev/null || ! command -v rpm >/dev/null; then
+    [ "$(id -u)" = 0 ] || { echo "dnf, createrepo-c and rpm are missing: apt-get install dnf createrepo-c rpm" >&2; exit 1; }
+    log "installing dnf, createrepo-c and rpm (apt)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dnf createrepo-c rpm </dev/null >/dev/null
+fi
 
 # --- Python tools: a third-party tus client (the resumable-upload tests), ---
 # --- schemathesis (fuzzes the API against its OpenAPI description) and ------

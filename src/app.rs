@@ -24,6 +24,7 @@ use crate::domain::gc::{Collector, Pass};
 use crate::domain::obshell_auth::ObshellAuth;
 use crate::domain::packages::Packages;
 use crate::domain::preload::preload;
+use crate::domain::repos::Repos;
 use crate::domain::tokens::Tokens;
 use crate::domain::uploads::{UploadQuota, Uploads};
 use crate::domain::users::Users;
@@ -57,6 +58,7 @@ pub struct Services {
     pub tokens: Tokens,
     /// obshell's keys and headers.
     pub obshell: ObshellAuth,
+    pub repos: Repos,
     pub settings: Arc<Settings>,
 }
 
@@ -159,10 +161,13 @@ impl Services {
         let tokens = Tokens::new(db.clone());
         let obshell = ObshellAuth::new(db.clone(), users.clone());
         let audit = AuditLog::new(db.clone());
-        let packages = Packages::new(db.clone(), store.clone()).with_upload_limits(UploadLimits {
-            total: config.max_uploads,
-            per_user: config.max_uploads_per_user,
-        });
+        let repos = Repos::new(db.clone(), store.clone(), config.repos.clone());
+        let packages = Packages::new(db.clone(), store.clone())
+            .with_upload_limits(UploadLimits {
+                total: config.max_uploads,
+                per_user: config.max_uploads_per_user,
+            })
+            .with_repo_changes(repos.changes());
         let uploads = Uploads::new(
             db.clone(),
             store.clone(),
@@ -193,6 +198,7 @@ impl Services {
             users,
             tokens,
             obshell,
+            repos,
             settings: Arc::new(Settings {
                 public_url: config.public_url.clone(),
                 max_upload_size: config.max_upload_size,
@@ -302,6 +308,7 @@ impl Server {
             self.state.uploads.clone(),
             self.state.settings.upload_expiry,
         ));
+        let publisher = tokio::spawn(self.state.repos.clone().run_publisher());
         let collector = self
             .state
             .settings
@@ -323,6 +330,7 @@ impl Server {
         }
         sweeper.abort();
         watcher.abort();
+        publisher.abort();
         if let Some(collector) = collector {
             collector.abort();
         }

@@ -87,6 +87,7 @@ pub struct Config {
     pub login_limit_user: Rate,
     /// Failed logins allowed per client address, whatever the user name.
     pub login_limit_address: Rate,
+    pub repos: crate::domain::repos::ReposConfig,
 }
 
 impl Config {
@@ -124,6 +125,7 @@ impl Config {
             cors_origins: Vec::new(),
             login_limit_user: crate::domain::throttle::PER_USER,
             login_limit_address: crate::domain::throttle::PER_ADDRESS,
+            repos: Default::default(),
         }
     }
 }

@@ -30,6 +30,8 @@ pub struct Metrics {
     pub password_hashes_running: IntGauge,
     pub logins_throttled: IntCounter,
     pub credential_caches_trusted: IntGauge,
+    pub repo_publications: IntCounterVec,
+    pub repo_publication_seconds: HistogramVec,
 }
 
 /// Seconds, from a millisecond to several minutes (uploads are long).
@@ -148,6 +150,21 @@ impl Metrics {
                 "depot_credential_caches_trusted",
                 "1 while this server watches credential changes (its credential caches in use), 0 while that watch is down (they are bypassed)",
             )?,
+            repo_publications: IntCounterVec::new(
+                Opts::new(
+                    "depot_repo_publications_total",
+                    "yum repository publications, by outcome: new, unchanged, busy (another replica publishes), error",
+                ),
+                &["outcome"],
+            )?,
+            repo_publication_seconds: HistogramVec::new(
+                HistogramOpts::new(
+                    "depot_repo_publication_seconds",
+                    "What publishing a yum repository takes (phase=publish), and the lag from a package change to the publication that includes it (phase=lag)",
+                )
+                .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0]),
+                &["phase"],
+            )?,
             registry,
         };
         m.registry.register(Box::new(m.requests.clone()))?;
@@ -176,6 +193,9 @@ impl Metrics {
         m.registry.register(Box::new(m.logins_throttled.clone()))?;
         m.registry
             .register(Box::new(m.credential_caches_trusted.clone()))?;
+        m.registry.register(Box::new(m.repo_publications.clone()))?;
+        m.registry
+            .register(Box::new(m.repo_publication_seconds.clone()))?;
         Ok(m)
     }
 

@@ -14,6 +14,7 @@ mod m20261122_000008_index_package_lists;
 mod m20261124_000001_audit_event_details;
 mod m20261129_000009_create_credential_epoch;
 mod m20261129_000010_create_obshell_keys;
+mod m20261129_000011_create_repos;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_audit_event_details::Migration),
             Box::new(m20261129_000009_create_credential_epoch::Migration),
             Box::new(m20261129_000010_create_obshell_keys::Migration),
+            Box::new(m20261129_000011_create_repos::Migration),
         ]
     }
 }

@@ -14,6 +14,7 @@ use crate::app::Server;
 use crate::config::{
     Cidr, Config, CorsOrigin, DownloadRedirect, Rate, Secret, StorageConfig, defaults,
 };
+use crate::domain::repos::ReposConfig;
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -121,6 +122,17 @@ pub struct ServeArgs {
     /// (CORS); by default none may.
     #[arg(long = "cors-origin", env = "DEPOT_CORS_ORIGIN", value_delimiter = ',')]
     pub cors_origins: Vec<CorsOrigin>,
+    /// Anyone may read the yum repositories under /repos/ (stock .repo files
+    /// and obd's mirror send no credentials); otherwise viewers only.
+    #[arg(long, env = "DEPOT_REPOS_PUBLIC")]
+    pub repos_public: bool,
+    /// File holding the repositories' OpenPGP secret key, ASCII-armoured and
+    /// without a passphrase; by default depot generates one and keeps it in its database.
+    #[arg(long, env = "DEPOT_REPOS_SIGNING_KEY_FILE")]
+    pub repos_signing_key_file: Option<PathBuf>,
+    /// How long the metadata files of a superseded publication stay downloadable.
+    #[arg(long, env = "DEPOT_REPOS_GRACE", default_value = "1h")]
+    pub repos_grace: humantime::Duration,
     /// Do not run database migrations at start.
     #[arg(long, env = "DEPOT_NO_MIGRATE")]
     pub no_migrate: bool,
@@ -149,7 +161,19 @@ impl ServeArgs {
             s3.secret_access_key = self.aws_secret_access_key.map(Secret::new);
         }
         let gc_interval: Duration = self.gc_interval.into();
+        let signing_key = match &self.repos_signing_key_file {
+            Some(path) => Some(Secret::new(std::fs::read_to_string(path).map_err(|e| {
+                anyhow::anyhow!("reading the repository signing key {}: {e}", path.display())
+            })?)),
+            None => None,
+        };
         Ok(Config {
+            repos: ReposConfig {
+                public: self.repos_public,
+                signing_key,
+                grace: self.repos_grace.into(),
+                ..ReposConfig::default()
+            },
             listen: self.listen,
             database_url: self.db.database_url(),
             storage,

@@ -72,7 +72,15 @@ pub fn read_rpm_header(input: impl Read) -> Result<RpmInfo, String> {
 
 /// Reads the headers of the RPM at the start of `input`, and what they say of
 /// its bytes: the header's own SHA-256 checked, the payload's to check.
-pub fn read_rpm(mut input: impl Read) -> Result<(RpmInfo, RpmDigests), String> {
+pub fn read_rpm(input: impl Read) -> Result<(RpmInfo, RpmDigests), String> {
+    read_rpm_metadata(input).map(|(info, digests, _)| (info, digests))
+}
+
+/// `read_rpm`, and the parsed headers themselves, for what needs more of
+/// them (the repositories' rpm-md).
+pub fn read_rpm_metadata(
+    mut input: impl Read,
+) -> Result<(RpmInfo, RpmDigests, PackageMetadata), String> {
     let bytes = read_header_region(&mut input)?;
     let meta = PackageMetadata::parse(&mut &bytes.region[..])
         .map_err(|e| format!("not a valid RPM package: {e}"))?;
@@ -143,7 +151,7 @@ pub fn read_rpm(mut input: impl Read) -> Result<(RpmInfo, RpmDigests), String> {
         payload_compressor,
         has_observer,
     };
-    Ok((info, digests))
+    Ok((info, digests, meta))
 }
 
 /// The payload's SHA-256 the main header carries (PAYLOADDIGEST, rpm 4.14 and

@@ -78,6 +78,18 @@ async fn download(
         None => false,
         Some(value) => parse_redirect_param(value).map_err(ApiError::bad_request)?,
     };
+    answer(&state, &method, &headers, &file_name, wants_redirect).await
+}
+
+/// A package download, by the download rules: also what a public yum
+/// repository's `Packages/` answers (`http/repos.rs`).
+pub(super) async fn answer(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+    file_name: &str,
+    wants_redirect: bool,
+) -> ApiResult<Response> {
     let values = |name| {
         headers
             .get_all(name)
@@ -85,13 +97,13 @@ async fn download(
             .filter_map(|v| v.to_str().ok().map(String::from))
     };
     let request = DownloadRequest {
-        head: method == Method::HEAD,
+        head: *method == Method::HEAD,
         range: values(header::RANGE).next(),
         if_none_match: values(header::IF_NONE_MATCH).collect(),
         wants_redirect,
         user_agent: values(header::USER_AGENT).next(),
     };
-    Ok(match state.downloads.open(&file_name, &request).await? {
+    Ok(match state.downloads.open(file_name, &request).await? {
         Download::Redirect(url) => (
             StatusCode::FOUND,
             [

@@ -17,6 +17,7 @@ pub mod multipart;
 pub mod obshell;
 pub mod openapi;
 pub mod packages;
+pub mod repos;
 pub mod serve;
 pub mod system;
 pub mod tokens;
@@ -48,6 +49,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(tokens::router())
         .merge(diagnostics::router())
         .merge(audit::router())
+        .merge(repos::router())
         .split_for_parts();
     (router, openapi::document(paths))
 }

@@ -32,6 +32,7 @@ pub const UI_PATH: &str = "/api-docs";
         (name = "uploads", description = "Resumable uploads over tus 1.0.0"),
         (name = "upgrades", description = "obshell upgrade packages and upgrade routes"),
         (name = "obshell", description = "obshell's handshake: its SDKs read these before authenticating with its RSA/AES headers"),
+        (name = "repos", description = "yum/dnf repositories of the stored RPMs, signed"),
         (name = "tokens", description = "API tokens (user administrators)"),
         (name = "operations", description = "Probes, metrics, diagnostics and the audit log"),
     )

@@ -7,6 +7,7 @@
 //! | `staging/` | `staging/<uuid>`                      | an upload while it is hashed|
 //! | `uploads/` | `uploads/<id>/<offset:020>-<uuid>`    | a resumable upload's PATCH  |
 //! | `doctor/`  | `doctor/probe-<uuid>`                 | the doctor's store probe    |
+//! | `repos/`   | `repos/<os>/<arch>/<uuid>.xml.gz`     | a repository's publication  |
 
 use object_store::path::Path;
 use uuid::Uuid;
@@ -22,10 +23,19 @@ pub enum Area {
     Uploads,
     /// The doctor's probe objects.
     Probes,
+    /// yum repositories' metadata files, each referenced by a `repo_files`
+    /// row that its publication's cleanup removes (GC leaves them alone).
+    Repos,
 }
 
 impl Area {
-    pub const ALL: [Area; 4] = [Area::Blobs, Area::Staging, Area::Uploads, Area::Probes];
+    pub const ALL: [Area; 5] = [
+        Area::Blobs,
+        Area::Staging,
+        Area::Uploads,
+        Area::Probes,
+        Area::Repos,
+    ];
 
     pub fn prefix(self) -> &'static str {
         match self {
@@ -33,6 +43,7 @@ impl Area {
             Area::Staging => "staging/",
             Area::Uploads => "uploads/",
             Area::Probes => "doctor/",
+            Area::Repos => "repos/",
         }
     }
 
@@ -84,6 +95,17 @@ pub(crate) fn staging_object() -> Path {
 /// A fresh probe object for the doctor.
 pub(crate) fn probe_object() -> Path {
     Path::from(format!("{}probe-{}", Area::Probes.prefix(), Uuid::new_v4()))
+}
+
+/// A new object for a metadata file of repository `os`/`arch` (names
+/// checked by the domain: letters, digits, `._+-~`). Never overwritten: its
+/// name in the repository (`<sha256>-primary.xml.gz`) is a database row's.
+pub fn repo_object(os: &str, arch: &str) -> Path {
+    Path::from(format!(
+        "{}{os}/{arch}/{}.xml.gz",
+        Area::Repos.prefix(),
+        Uuid::new_v4()
+    ))
 }
 
 /// A new part of resumable upload `upload_id`, starting at `offset`. The

@@ -24,7 +24,7 @@ use object_store::{GetOptions, GetRange, GetResult, ObjectStore, ObjectStoreExt}
 use url::Url;
 
 pub use digest::{Digester, Digests, SignedPart, SignedPartMd5, digest_bytes, rpm_signature_end};
-pub use key::{Area, BlobKey, upload_of_part, upload_part};
+pub use key::{Area, BlobKey, repo_object, upload_of_part, upload_part};
 pub use leftovers::{Leftover, LeftoverKind, Search};
 pub use write::{OnCut, Staged, Written};
 

@@ -31,6 +31,7 @@ mod obshell;
 mod openapi;
 mod replica_crash;
 mod replicas;
+mod repos;
 mod resumable;
 mod tokens;
 mod upgrade;

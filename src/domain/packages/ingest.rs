@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
-use entity::{package, upgrade_package};
+use entity::{package, repo_package, upgrade_package};
 use futures::{Stream, TryStreamExt};
 use sea_orm::{SqlErr, TransactionTrait};
 use tokio_util::io::{StreamReader, SyncIoBridge};
@@ -18,7 +18,8 @@ use crate::domain::admission::UploadSlot;
 use crate::domain::audit::{Receipt, StoredPackage};
 use crate::domain::classify::PackageType;
 use crate::domain::filename::{check_client_name, check_stored_name, script_extension};
-use crate::domain::rpm_header::{RpmInfo, is_rpm, read_rpm};
+use crate::domain::repos::rpmmd::{FileFacts, Fragments, fragments};
+use crate::domain::rpm_header::{RpmInfo, is_rpm, read_rpm_metadata};
 use crate::domain::rpm_integrity::{Received, check_rpm};
 use crate::domain::upgrade;
 use crate::error::{Error, Result};
@@ -138,7 +139,7 @@ impl Packages {
             upload.expected_sha256.as_deref(),
             &staged.digests.sha256,
         )?;
-        let (new, rpm) = self.describe(staged, upload).await?;
+        let (new, rpm, repo) = self.describe(staged, upload).await?;
         // obshell's checks and fields come first: a refused package stores nothing.
         let details = match (upload.origin == Origin::UpgradeApi, &rpm) {
             (false, _) => None,
@@ -146,7 +147,7 @@ impl Packages {
             (true, None) => return Err(Error::invalid("an upgrade package must be an RPM")),
         };
         let declared = upload.declared_type.is_some();
-        let (package, outcome) = self.store_package(staged, new, declared).await?;
+        let (package, outcome) = self.store_package(staged, new, declared, repo).await?;
         let upgrade = match details {
             None => None,
             Some(details) => {
@@ -175,6 +176,7 @@ impl Packages {
         staged: &Staged,
         new: NewPackage,
         declared: bool,
+        repo: Option<Fragments>,
     ) -> Result<(package::Model, Outcome)> {
         let same_or_conflict = |existing: package::Model| {
             same_or_conflict(existing, staged, declared.then_some(&*new.package_type))
@@ -193,7 +195,25 @@ impl Packages {
         self.store.ensure_stored(staged).await?;
         match db::packages::insert(&txn, &new, staged).await {
             Ok(model) => {
+                // Its repository metadata, computed once, with the package or not at all.
+                if let Some(repo) = repo {
+                    db::repos::insert_fragments(
+                        &txn,
+                        repo_package::Model {
+                            package_id: model.id,
+                            pkgid: staged.digests.sha256.clone(),
+                            primary: repo.primary,
+                            filelists: repo.filelists,
+                            other: repo.other,
+                        },
+                    )
+                    .await?;
+                }
                 txn.commit().await?;
+                if model.extension == "rpm" {
+                    self.repo_changes
+                        .touch(&model.operating_system, &model.architecture);
+                }
                 Ok((model, Outcome::Created))
             }
             Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
@@ -208,19 +228,30 @@ impl Packages {
         }
     }
 
-    /// Reads what the package is from its bytes: an RPM's header, or a script's name.
+    /// Reads what the package is from its bytes: an RPM's header, or a
+    /// script's name; for an RPM, its repository metadata too.
     async fn describe(
         &self,
         staged: &Staged,
         upload: &Submission,
-    ) -> Result<(NewPackage, Option<RpmInfo>)> {
+    ) -> Result<(NewPackage, Option<RpmInfo>, Option<Fragments>)> {
         let deletable = upload.origin != Origin::Preload;
         if is_rpm(&staged.magic) {
             let stream = self.store.get(&staged.path, None).await?.into_stream();
             let reader =
                 SyncIoBridge::new(StreamReader::new(stream.map_err(std::io::Error::other)));
-            let (info, digests) = match tokio::task::spawn_blocking(move || read_rpm(reader)).await
-            {
+            let (sha256, size) = (staged.digests.sha256.clone(), staged.size);
+            let parsed = tokio::task::spawn_blocking(move || {
+                let (info, digests, meta) = read_rpm_metadata(reader)?;
+                let facts = FileFacts {
+                    sha256,
+                    size,
+                    time: chrono::Utc::now().timestamp(),
+                };
+                let repo = fragments(&meta, &facts).ok();
+                Ok::<_, String>((info, digests, repo))
+            });
+            let (info, digests, repo) = match parsed.await {
                 Ok(parsed) => parsed.map_err(Error::IllegalArgument)?,
                 // The rpm crate panics on some inconsistent headers: that is bad input, not a bug of ours.
                 Err(e) if e.is_panic() => {
@@ -266,7 +297,7 @@ impl Packages {
                 architecture: info.arch.clone(),
                 deletable,
             };
-            return Ok((new, Some(info)));
+            return Ok((new, Some(info), repo));
         }
         let name = upload.client_name.as_deref().unwrap_or_default();
         if let Some(declared) = upload.declared_type.filter(|t| *t != PackageType::Script) {
@@ -292,7 +323,7 @@ impl Packages {
             architecture: String::new(),
             deletable,
         };
-        Ok((new, None))
+        Ok((new, None, None))
     }
 }
 

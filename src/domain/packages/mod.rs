@@ -9,6 +9,7 @@ use sea_orm::{DatabaseConnection, TransactionTrait};
 
 use super::admission::{UploadLimits, UploadSlot, UploadSlots};
 use super::query::ListQuery;
+use super::repos::RepoChanges;
 use super::upgrade_plan::{self, RoutePlan, RouteRequest};
 use crate::cache::TtlCache;
 use crate::db;
@@ -26,6 +27,8 @@ pub struct Packages {
     /// File name → package row, for downloads.
     recent: Arc<TtlCache<String, Arc<package::Model>>>,
     slots: UploadSlots,
+    /// Told of every RPM stored or deleted, whatever API did it.
+    repo_changes: RepoChanges,
 }
 
 /// How long a redirect may be answered from a package row read earlier: the
@@ -45,7 +48,14 @@ impl Packages {
             store,
             recent: Arc::new(TtlCache::new(DOWNLOAD_CACHE_TTL, MAX_RECENT)),
             slots: UploadSlots::new(UploadLimits::default()),
+            repo_changes: RepoChanges::default(),
         }
+    }
+
+    /// Reports stored and deleted RPMs to the repositories' publisher.
+    pub fn with_repo_changes(mut self, changes: RepoChanges) -> Self {
+        self.repo_changes = changes;
+        self
     }
 
     /// A slot to receive an upload by `user` that announces `length` bytes
@@ -160,11 +170,16 @@ impl Packages {
         }
         let txn = self.db.begin().await?;
         db::upgrades::delete_for_package(&txn, id).await?;
+        db::repos::delete_fragments(&txn, id).await?;
         if !db::packages::delete(&txn, id).await? {
             return Err(Error::NotFound(format!("no software package with id {id}")));
         }
         txn.commit().await?;
         self.forget_for_download(&package.file_name);
+        if package.extension == "rpm" {
+            self.repo_changes
+                .touch(&package.operating_system, &package.architecture);
+        }
         // The package is gone whatever happens next; an object left behind is
         // unreferenced and only costs space.
         if let Err(e) = self
