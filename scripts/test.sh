@@ -2,8 +2,9 @@
 # depot's test command. Provisions what the tests need on a fresh machine —
 # PostgreSQL (the one on 127.0.0.1:5432, or a throwaway cluster) and Garage,
 # a real S3 server, and Debian's dnf, createrepo-c and rpm (the repository
-# tests) — runs `cargo fmt --check`, `cargo clippy` and the whole
-# suite on both backend pairs, then stops what it started.
+# tests) — runs `cargo fmt --check`, `cargo clippy` and the whole suite on
+# both backend pairs, fuzzes the header parsers (cargo fuzz, a minute a
+# target), then stops what it started.
 #
 #   scripts/test.sh                # everything
 #   scripts/test.sh -E 'test(list)'  # extra arguments go to cargo nextest
@@ -97,4 +98,25 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 log "tests (SQLite + local files, PostgreSQL + Garage S3)"
 cargo nextest run --workspace --no-fail-fast "$@"
+
+# --- Fuzzing: the parsers of what any client sends in headers, for a bounded --
+# --- time (DEPOT_FUZZ_SECONDS per target) -------------------------------------
+if [ $# -eq 0 ]; then
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+        log "installing cargo-fuzz"
+        cargo install --locked --quiet cargo-fuzz
+    fi
+    FUZZ_TARGET_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/depot-fuzz-target"
+    for target in authorization tus_headers; do
+        log "fuzzing $target for ${DEPOT_FUZZ_SECONDS:-60}s"
+        mkdir -p "$WORK/corpus/$target"
+        # cargo fuzz passes nightly flags to rustc: RUSTC_BOOTSTRAP lets the
+        # stable toolchain take them. No sanitizer: depot forbids unsafe
+        # code, and an instrumented build of every dependency would double
+        # the build for nothing the fuzzer could find in depot's parsers.
+        (cd tests/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir . --sanitizer none \
+            --target-dir "$FUZZ_TARGET_DIR" "$target" "$WORK/corpus/$target" "seeds/$target" \
+            -- -max_total_time="${DEPOT_FUZZ_SECONDS:-60}" -max_len=8192 2>&1 | tail -n 25)
+    done
+fi
 scripts/check-deploy.sh

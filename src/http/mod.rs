@@ -12,6 +12,8 @@ pub mod error;
 pub mod extract;
 pub mod files;
 pub mod forwarded;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 pub mod health;
 pub mod multipart;
 pub mod obshell;

@@ -356,3 +356,15 @@ async fn terminate(
     state.uploads.terminate(&user, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// Every parser of the tus request headers, for the fuzzer (`http::fuzzing`).
+#[cfg(fuzzing)]
+pub(super) fn parse_request_headers(headers: &HeaderMap) {
+    let _ = check_version(headers);
+    let _ = content_type_is_offset_stream(headers);
+    for name in ["upload-length", "upload-offset"] {
+        let _ = header_u64(headers, name);
+    }
+    let _ = parse_metadata(headers, 0);
+    let _ = parse_checksum(headers);
+}
