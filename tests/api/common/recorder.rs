@@ -13,7 +13,9 @@ use tokio::net::{TcpListener, TcpStream};
 
 pub struct StoreRecorder {
     pub addr: SocketAddr,
-    sent: Arc<Mutex<Vec<u8>>>,
+    /// What each connection sent, one buffer per connection: concurrent
+    /// connections (depot's own S3 calls among them) must not interleave.
+    sent: Arc<Mutex<Vec<Arc<Mutex<Vec<u8>>>>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -31,7 +33,11 @@ impl StoreRecorder {
         let log = sent.clone();
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let log = log.clone();
+                let log = {
+                    let connection = Arc::new(Mutex::new(Vec::new()));
+                    log.lock().unwrap().push(connection.clone());
+                    connection
+                };
                 tokio::spawn(async move {
                     if let Ok(server) = TcpStream::connect(target).await {
                         relay(client, server, log).await;
@@ -48,8 +54,18 @@ impl StoreRecorder {
 
     /// Every header line clients sent (bodies included, read as lines: a
     /// header split over reads is still one line here).
+    /// Every connection's bytes, each ending with a line break.
+    fn sent(&self) -> Vec<u8> {
+        let mut all = Vec::new();
+        for connection in self.sent.lock().unwrap().iter() {
+            all.extend_from_slice(&connection.lock().unwrap());
+            all.extend_from_slice(b"\r\n");
+        }
+        all
+    }
+
     pub fn header_lines(&self) -> Vec<String> {
-        let sent = self.sent.lock().unwrap();
+        let sent = self.sent();
         String::from_utf8_lossy(&sent)
             .split("\r\n")
             .filter(|l| l.contains(": ") && l.len() < 8192)
@@ -59,7 +75,7 @@ impl StoreRecorder {
 
     /// Request lines (`GET /bucket/key?X-Amz-… HTTP/1.1`).
     pub fn request_lines(&self) -> Vec<String> {
-        let sent = self.sent.lock().unwrap();
+        let sent = self.sent();
         String::from_utf8_lossy(&sent)
             .split("\r\n")
             .filter(|l| {
@@ -74,7 +90,7 @@ impl StoreRecorder {
 
     /// Whether `needle` appears anywhere in what clients sent.
     pub fn saw(&self, needle: &str) -> bool {
-        let sent = self.sent.lock().unwrap();
+        let sent = self.sent();
         sent.windows(needle.len()).any(|w| w == needle.as_bytes())
     }
 
