@@ -11,11 +11,14 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+/// The bytes one client connection sent.
+type Connection = Arc<Mutex<Vec<u8>>>;
+
 pub struct StoreRecorder {
     pub addr: SocketAddr,
     /// What each connection sent, one buffer per connection: concurrent
     /// connections (depot's own S3 calls among them) must not interleave.
-    sent: Arc<Mutex<Vec<Arc<Mutex<Vec<u8>>>>>>,
+    sent: Arc<Mutex<Vec<Connection>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -111,7 +114,7 @@ impl Drop for StoreRecorder {
     }
 }
 
-async fn relay(client: TcpStream, server: TcpStream, log: Arc<Mutex<Vec<u8>>>) {
+async fn relay(client: TcpStream, server: TcpStream, log: Connection) {
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
     let upstream = async {
