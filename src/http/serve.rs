@@ -149,15 +149,18 @@ impl Activity {
         loop {
             let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
             let quiet = self.opened.elapsed().saturating_sub(last);
-            if self.running.load(Ordering::Relaxed) == 0 && quiet >= timeout {
+            let running = self.running.load(Ordering::Relaxed) > 0;
+            if !running && quiet >= timeout {
                 return;
             }
-            tokio::time::sleep(
+            // A long request ends at its own pace: look again a timeout later,
+            // not in a tight loop for every connection that carries one.
+            let wait = if running {
                 timeout
-                    .saturating_sub(quiet)
-                    .max(Duration::from_millis(250)),
-            )
-            .await;
+            } else {
+                timeout.saturating_sub(quiet)
+            };
+            tokio::time::sleep(wait.max(Duration::from_millis(250))).await;
         }
     }
 }
