@@ -180,7 +180,7 @@ impl Services {
             bytes: config.max_open_upload_bytes,
         });
         let collector = Collector::new(db.clone(), store.clone(), uploads.clone(), config.gc_grace);
-        let doctor = Doctor::new(db, store.clone(), collector.clone());
+        let doctor = Doctor::new(db, store.clone(), collector.clone(), repos.clone());
         let downloads = Downloads::new(
             packages.clone(),
             store.clone(),

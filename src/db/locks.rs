@@ -55,3 +55,35 @@ pub async fn release(db: &impl ConnectionTrait, name: &str, holder: &str) -> Res
         .await?;
     Ok(())
 }
+
+/// Extends `holder`'s lease `name` to `until`; `false` when it is no longer
+/// theirs (it lapsed and another took it).
+pub async fn renew(
+    db: &impl ConnectionTrait,
+    name: &str,
+    holder: &str,
+    until: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let res = lock::Entity::update_many()
+        .col_expr(lock::Column::ExpiresAt, Expr::value(until))
+        .filter(lock::Column::Name.eq(name))
+        .filter(lock::Column::Holder.eq(holder))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Whether lease `name` is held now.
+pub async fn is_held(
+    db: &impl ConnectionTrait,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    Ok(lock::Entity::find()
+        .filter(lock::Column::Name.eq(name))
+        .filter(lock::Column::Holder.is_not_null())
+        .filter(lock::Column::ExpiresAt.gte(now))
+        .one(db)
+        .await?
+        .is_some())
+}

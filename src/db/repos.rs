@@ -5,14 +5,16 @@ use chrono::{DateTime, Utc};
 use entity::{blob, package, repo, repo_file, repo_key, repo_package};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType,
-    QueryFilter, QueryOrder, QuerySelect, RelationTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr,
+    EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect, RelationTrait,
 };
 
 /// An RPM in a repository, as a publication lists it.
 #[derive(Clone, Debug)]
 pub struct Member {
     pub package_id: i64,
+    /// The RPM's name: publications are ordered by it.
+    pub name: String,
     pub file_name: String,
     pub blob_key: String,
     pub size: i64,
@@ -43,14 +45,20 @@ pub async fn delete_fragments(db: &impl ConnectionTrait, package_id: i64) -> Res
     Ok(())
 }
 
-/// The RPMs of repository `os`/`arch`: that tag's `arch` and `noarch`
-/// packages, in the order publications list them (name, then id).
-pub async fn members(
+/// id, file name, blob key, size, created, name, SHA-256.
+type MemberRow = (i64, String, String, i64, DateTime<Utc>, String, String);
+
+/// A page of the RPMs of repository `os`/`arch` (that tag's `arch` and
+/// `noarch` packages) in the order publications list them, name then id:
+/// the `limit` after `after` (the last member of the previous page).
+pub async fn members_page(
     db: &impl ConnectionTrait,
     os: &str,
     arch: &str,
+    after: Option<(&str, i64)>,
+    limit: u64,
 ) -> Result<Vec<Member>, DbErr> {
-    let rows: Vec<(i64, String, String, i64, DateTime<Utc>, String)> = package::Entity::find()
+    let mut query = package::Entity::find()
         .select_only()
         .columns([
             package::Column::Id,
@@ -58,22 +66,33 @@ pub async fn members(
             package::Column::BlobKey,
             package::Column::Size,
             package::Column::CreatedAt,
+            package::Column::Name,
         ])
         .column(blob::Column::Sha256)
         .join(JoinType::InnerJoin, package::Relation::Blob.def())
-        .filter(package::Column::Extension.eq("rpm"))
-        .filter(package::Column::OperatingSystem.eq(os))
-        .filter(package::Column::Architecture.is_in([arch, "noarch"]))
+        .filter(members_of(os, arch));
+    if let Some((name, id)) = after {
+        query = query.filter(
+            Condition::any().add(package::Column::Name.gt(name)).add(
+                Condition::all()
+                    .add(package::Column::Name.eq(name))
+                    .add(package::Column::Id.gt(id)),
+            ),
+        );
+    }
+    let rows: Vec<MemberRow> = query
         .order_by_asc(package::Column::Name)
         .order_by_asc(package::Column::Id)
+        .limit(limit)
         .into_tuple()
         .all(db)
         .await?;
     Ok(rows
         .into_iter()
         .map(
-            |(package_id, file_name, blob_key, size, created_at, sha256)| Member {
+            |(package_id, file_name, blob_key, size, created_at, name, sha256)| Member {
                 package_id,
+                name,
                 file_name,
                 blob_key,
                 size,
@@ -81,6 +100,63 @@ pub async fn members(
                 created_at,
             },
         )
+        .collect())
+}
+
+/// Whether repository `os`/`arch` has any RPM.
+pub async fn has_members(db: &impl ConnectionTrait, os: &str, arch: &str) -> Result<bool, DbErr> {
+    Ok(package::Entity::find()
+        .select_only()
+        .column(package::Column::Id)
+        .filter(members_of(os, arch))
+        .into_tuple::<i64>()
+        .one(db)
+        .await?
+        .is_some())
+}
+
+fn members_of(os: &str, arch: &str) -> Condition {
+    Condition::all()
+        .add(package::Column::Extension.eq("rpm"))
+        .add(package::Column::OperatingSystem.eq(os))
+        .add(package::Column::Architecture.is_in([arch, "noarch"]))
+}
+
+/// A stored package, as `depot repo verify` checks a listed one against.
+#[derive(Clone, Debug)]
+pub struct Stored {
+    pub file_name: String,
+    pub sha256: String,
+    pub size: i64,
+    pub blob_key: String,
+}
+
+/// The packages stored under `names`.
+pub async fn stored_by_file_names(
+    db: &impl ConnectionTrait,
+    names: &[String],
+) -> Result<Vec<Stored>, DbErr> {
+    let rows: Vec<(String, i64, String, String)> = package::Entity::find()
+        .select_only()
+        .columns([
+            package::Column::FileName,
+            package::Column::Size,
+            package::Column::BlobKey,
+        ])
+        .column(blob::Column::Sha256)
+        .join(JoinType::InnerJoin, package::Relation::Blob.def())
+        .filter(package::Column::FileName.is_in(names.iter().map(String::as_str)))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(file_name, size, blob_key, sha256)| Stored {
+            file_name,
+            sha256,
+            size,
+            blob_key,
+        })
         .collect())
 }
 
@@ -156,25 +232,36 @@ pub struct Switch {
     pub files: Vec<(String, String, i64)>,
 }
 
-/// Makes `publication` current: the repository's row and its files. Files of
+/// The repository's row, read for a switch in transaction `txn`: written
+/// first, so that SQLite's transaction is a writing one from the start (one
+/// that has read can become writing only if nobody wrote meanwhile, else
+/// fails at once, whatever the busy timeout), and PostgreSQL's holds the
+/// row: the revision read here is the one the switch succeeds.
+pub async fn current_for_switch(
+    txn: &impl ConnectionTrait,
+    os: &str,
+    arch: &str,
+) -> Result<Option<repo::Model>, DbErr> {
+    repo::Entity::update_many()
+        .col_expr(repo::Column::Revision, Expr::col(repo::Column::Revision))
+        .filter(repo::Column::Os.eq(os))
+        .filter(repo::Column::Arch.eq(arch))
+        .exec(txn)
+        .await?;
+    find(txn, os, arch).await
+}
+
+/// Makes `publication` current over `existing` (from `current_for_switch`,
+/// in the same transaction): the repository's row and its files. Files of
 /// the previous publication it does not have are marked superseded. Answers
 /// the object keys written for files the repository already had (same name,
 /// same bytes), which the caller removes.
 pub async fn switch(
     db: &impl ConnectionTrait,
+    existing: Option<repo::Model>,
     publication: Switch,
     now: DateTime<Utc>,
 ) -> Result<Vec<String>, DbErr> {
-    // A write first: SQLite turns a transaction that has read into a writing
-    // one only if nobody wrote meanwhile, else fails at once (SQLITE_BUSY,
-    // whatever the busy timeout); one that writes first waits its turn.
-    repo::Entity::update_many()
-        .col_expr(repo::Column::Revision, Expr::col(repo::Column::Revision))
-        .filter(repo::Column::Os.eq(&publication.os))
-        .filter(repo::Column::Arch.eq(&publication.arch))
-        .exec(db)
-        .await?;
-    let existing = find(db, &publication.os, &publication.arch).await?;
     let repo_id = match existing {
         Some(row) => {
             let mut row: repo::ActiveModel = row.into();
@@ -261,6 +348,17 @@ pub async fn expired_files(
     repo_file::Entity::find()
         .filter(repo_file::Column::RepoId.eq(repo_id))
         .filter(repo_file::Column::SupersededAt.lt(before))
+        .all(db)
+        .await
+}
+
+/// The object keys of every metadata file a repository references, current
+/// or superseded: what GC must leave alone in the `repos/` area.
+pub async fn object_keys(db: &impl ConnectionTrait) -> Result<Vec<String>, DbErr> {
+    repo_file::Entity::find()
+        .select_only()
+        .column(repo_file::Column::ObjectKey)
+        .into_tuple()
         .all(db)
         .await
 }

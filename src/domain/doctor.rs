@@ -11,6 +11,7 @@ use chrono::Utc;
 use sea_orm::DatabaseConnection;
 
 use super::gc::{Collector, Pass};
+use super::repos::Repos;
 use crate::db;
 use crate::store::{Area, BlobStore};
 
@@ -32,7 +33,7 @@ pub struct Check {
 }
 
 impl Check {
-    fn ok(name: &'static str, detail: impl Into<String>) -> Self {
+    pub(crate) fn ok(name: &'static str, detail: impl Into<String>) -> Self {
         Self {
             name,
             status: Status::Ok,
@@ -41,7 +42,11 @@ impl Check {
         }
     }
 
-    fn warn(name: &'static str, detail: impl Into<String>, remedy: impl Into<String>) -> Self {
+    pub(crate) fn warn(
+        name: &'static str,
+        detail: impl Into<String>,
+        remedy: impl Into<String>,
+    ) -> Self {
         Self {
             name,
             status: Status::Warn,
@@ -109,20 +114,29 @@ pub struct Doctor {
     db: DatabaseConnection,
     store: BlobStore,
     collector: Collector,
+    repos: Repos,
 }
 
 impl Doctor {
-    pub fn new(db: DatabaseConnection, store: BlobStore, collector: Collector) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        store: BlobStore,
+        collector: Collector,
+        repos: Repos,
+    ) -> Self {
         Self {
             db,
             store,
             collector,
+            repos,
         }
     }
 
     /// Runs every check; later checks still run when earlier ones fail.
     pub async fn run(&self) -> Vec<Check> {
-        diagnose(&self.db, &self.store, &self.collector).await
+        let mut checks = diagnose(&self.db, &self.store, &self.collector).await;
+        checks.push(self.repos.doctor_check().await);
+        checks
     }
 }
 

@@ -24,7 +24,8 @@ pub enum Area {
     /// The doctor's probe objects.
     Probes,
     /// yum repositories' metadata files, each referenced by a `repo_files`
-    /// row that its publication's cleanup removes (GC leaves them alone).
+    /// row that its publication's cleanup removes; GC removes those no row
+    /// references (a publication that never switched) after the staging grace.
     Repos,
 }
 

@@ -239,6 +239,28 @@ impl Collector {
             report.staging_bytes += object.size;
         }
 
+        // Metadata files of repository publications that never became
+        // current: a publication writes its files before it switches, so a
+        // failed switch or a dead replica leaves them to no row. One being
+        // written now is younger than the staging grace.
+        let kept: HashSet<String> = db::repos::object_keys(&self.db)
+            .await?
+            .into_iter()
+            .collect();
+        for object in self.store.list_meta(Area::Repos).await? {
+            let age = Utc::now().signed_duration_since(object.last_modified);
+            if kept.contains(object.path.as_ref())
+                || !age.to_std().is_ok_and(|age| age >= self.staging_grace)
+            {
+                continue;
+            }
+            if !dry_run {
+                self.store.delete_path(&object.path).await?;
+            }
+            report.orphan_repo_files += 1;
+            report.orphan_repo_bytes += object.size;
+        }
+
         // Writes that never finished. A live one is being written to (a
         // temporary file's time moves with each write) or was begun within
         // an upload's life: the staging grace covers both.

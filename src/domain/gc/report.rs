@@ -19,6 +19,10 @@ pub struct Report {
     pub stray_upload_bytes: u64,
     pub staging_leftovers: u64,
     pub staging_bytes: u64,
+    /// Repository metadata files of publications that never became current
+    /// (their switch failed, or their replica died while writing them).
+    pub orphan_repo_files: u64,
+    pub orphan_repo_bytes: u64,
     /// Writes that never finished, outside any listing of objects: a local
     /// store's temporary files, S3's unaborted multipart uploads.
     pub unfinished_writes: u64,
@@ -34,6 +38,7 @@ impl Report {
         self.unreferenced_objects
             + self.stray_upload_parts
             + self.staging_leftovers
+            + self.orphan_repo_files
             + self.unfinished_writes
     }
 
@@ -42,6 +47,7 @@ impl Report {
             + self.expired_upload_bytes
             + self.stray_upload_bytes
             + self.staging_bytes
+            + self.orphan_repo_bytes
             + self.unfinished_bytes
     }
 }
@@ -83,6 +89,12 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
+            "{verb} {} metadata file(s) of unfinished repository publications, {}",
+            self.orphan_repo_files,
+            size(self.orphan_repo_bytes),
+        )?;
+        writeln!(
+            f,
             "{verb} {} unfinished write(s) (temporary files, multipart uploads), {}",
             self.unfinished_writes,
             size(self.unfinished_bytes),
@@ -107,12 +119,14 @@ mod tests {
             expired_upload_bytes: 1024,
             staging_leftovers: 1,
             staging_bytes: 1,
+            orphan_repo_files: 1,
+            orphan_repo_bytes: 100,
             unfinished_writes: 2,
             unfinished_bytes: 10,
             ..Report::default()
         };
-        assert_eq!(report.objects(), 5);
-        assert_eq!(report.bytes(), 3083);
+        assert_eq!(report.objects(), 6);
+        assert_eq!(report.bytes(), 3183);
         let text = report.to_string();
         assert!(
             text.starts_with("removed 2 unreferenced object(s), 2.0K"),

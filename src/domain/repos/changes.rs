@@ -141,3 +141,34 @@ impl Repos {
         Ok(busy)
     }
 }
+
+impl Repos {
+    /// Publishes now (`depot repo publish`): `os`/`arch`, or every
+    /// repository; waits for another replica's publication of one. Answers
+    /// each repository with what happened.
+    pub async fn publish_now(
+        &self,
+        only: Option<(&str, &str)>,
+    ) -> Result<Vec<((String, String), Published)>> {
+        let mut targets: Vec<(String, String)> = match only {
+            Some((os, arch)) => vec![(os.to_string(), arch.to_string())],
+            None => {
+                let mut all: HashSet<(String, String)> = db::repos::list(&self.db)
+                    .await?
+                    .into_iter()
+                    .map(|r| (r.os, r.arch))
+                    .collect();
+                all.extend(db::repos::tagged_arches(&self.db).await?);
+                all.into_iter().collect()
+            }
+        };
+        targets.sort();
+        let mut done = Vec::new();
+        for (os, arch) in targets {
+            super::check_names(&os, &arch)?;
+            let published = self.publish_waiting(&os, &arch).await?;
+            done.push(((os, arch), published));
+        }
+        Ok(done)
+    }
+}

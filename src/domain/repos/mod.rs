@@ -12,10 +12,13 @@
 
 mod changes;
 mod encoder;
+mod health;
+mod members;
 mod publish;
 pub mod repomd;
 pub mod rpmmd;
 pub mod signing;
+pub mod verify;
 pub mod xml;
 
 use std::sync::{Arc, OnceLock};
@@ -30,6 +33,7 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::OnceCell;
 
 pub use changes::RepoChanges;
+pub use health::Stale;
 pub use publish::Published;
 use repomd::{DataFile, Kind, valid_segment};
 use signing::RepoKey;
@@ -172,7 +176,7 @@ impl Repos {
                 .await?
                 .iter()
                 .any(|(o, a)| o == os && a == arch);
-        let published = if !known || db::repos::members(&self.db, os, arch).await?.is_empty() {
+        let published = if !known || !db::repos::has_members(&self.db, os, arch).await? {
             Published::Empty
         } else {
             self.publish_waiting(os, arch).await?
@@ -313,7 +317,7 @@ const BASEARCHES: &[&str] = &[
     "riscv64",
 ];
 
-fn check_names(os: &str, arch: &str) -> Result<()> {
+pub(super) fn check_names(os: &str, arch: &str) -> Result<()> {
     if valid_segment(os) && valid_segment(arch) {
         Ok(())
     } else {

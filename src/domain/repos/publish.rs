@@ -9,25 +9,25 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::Utc;
 use entity::repo_package;
-use futures::TryStreamExt;
+use sea_orm::TransactionTrait;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
-use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::Repos;
 use super::encoder::Encoder;
+use super::members::{Content, Pages};
 use super::repomd::{self, DataFile, Kind, package_href};
-use super::rpmmd::{FileFacts, fragments, with_location};
-use crate::db::{self, locks, repos::Member};
-use crate::domain::rpm_header::read_rpm_metadata;
+use super::rpmmd::with_location;
+use crate::db::{self, locks};
 use crate::error::{Error, Result};
 use crate::metrics::METRICS;
 use crate::store::{OnCut, Path, repo_object};
 
-/// Fragments read from the database at a time.
-const PAGE: usize = 256;
-/// How long a publication may hold its lease; a crashed replica's lapses.
-const LEASE: Duration = Duration::from_secs(600);
+/// How long a publication's lease lasts unless renewed: a crashed
+/// replica's lapses this long after its last renewal.
+const LEASE: Duration = Duration::from_secs(30);
+/// How often a running publication renews its lease.
+const RENEW: Duration = Duration::from_secs(5);
 /// How long a request for a never-published repository waits for another
 /// replica's publication of it.
 const WAIT_FOR_OTHERS: Duration = Duration::from_secs(30);
@@ -55,7 +55,12 @@ impl Repos {
             return Ok(Published::Busy);
         }
         let started = std::time::Instant::now();
-        let published = self.publish_leased(os, arch).await;
+        // The lease is renewed while the publication runs; one that was lost
+        // (this replica stalled past it and another took over) stops it.
+        let published = tokio::select! {
+            published = self.publish_leased(os, arch) => published,
+            lost = self.keep_lease(&lease) => Err(lost),
+        };
         let outcome = match &published {
             Ok(Published::New(_)) => "new",
             Ok(_) => "unchanged",
@@ -77,6 +82,26 @@ impl Repos {
         published
     }
 
+    /// Renews `lease` every `RENEW` until it is lost; answers why.
+    async fn keep_lease(&self, lease: &str) -> Error {
+        let mut tick = tokio::time::interval(RENEW);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let until = Utc::now() + chrono::Duration::from_std(LEASE).expect("a small duration");
+            match locks::renew(&self.db, lease, &self.holder, until).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Error::ServerBusy(format!(
+                        "the publication lease {lease} lapsed and another replica took it"
+                    ));
+                }
+                // Retried at the next tick; the lease outlives a few misses.
+                Err(e) => tracing::warn!(error = %e, lease, "renewing a publication lease"),
+            }
+        }
+    }
+
     /// `publish`, waiting for another replica's publication when there is one.
     pub(super) async fn publish_waiting(&self, os: &str, arch: &str) -> Result<Published> {
         let start = tokio::time::Instant::now();
@@ -96,109 +121,66 @@ impl Repos {
     }
 
     async fn publish_leased(&self, os: &str, arch: &str) -> Result<Published> {
-        let members = db::repos::members(&self.db, os, arch).await?;
         let previous = db::repos::find(&self.db, os, arch).await?;
-        if members.is_empty() && previous.is_none() {
+        let (content, count) = self.survey(os, arch).await?;
+        if count == 0 && previous.is_none() {
             return Ok(Published::Empty);
         }
-        let content = content_digest(&members, self.config.public);
         if let Some(previous) = previous.as_ref().filter(|p| p.content == content) {
             self.remove_expired(previous.id).await;
             return Ok(Published::Unchanged);
         }
-        self.backfill(&members).await?;
         let started = std::time::Instant::now();
-        let written = self.write_files(os, arch, &members).await?;
+        let written = self.write_files(os, arch, &content, count).await?;
+        let Some(written) = written else {
+            // Packages came or went between the two passes: the change that
+            // did it asks for another publication, which will see it.
+            return Ok(Published::Busy);
+        };
+        let data: Vec<DataFile> = written.iter().map(|(f, _)| f.clone()).collect();
         let now = Utc::now();
-        let revision = previous
+        let txn = self.db.begin().await?;
+        let current = db::repos::current_for_switch(&txn, os, arch).await?;
+        // From the row read in the switch's transaction: strictly increasing
+        // even if another replica switched since this publication began.
+        let revision = current
             .as_ref()
             .map_or(0, |p| p.revision + 1)
             .max(now.timestamp());
-        let data: Vec<DataFile> = written.iter().map(|(f, _)| f.clone()).collect();
         let switch = db::repos::Switch {
             os: os.to_string(),
             arch: arch.to_string(),
             revision,
             content,
-            package_count: members.len() as i64,
+            package_count: count as i64,
             repomd: repomd::repomd(revision, &data),
             files: written
                 .iter()
                 .map(|(f, key)| (f.name(), key.to_string(), f.size as i64))
                 .collect(),
         };
-        let duplicates = {
-            use sea_orm::TransactionTrait;
-            let txn = self.db.begin().await?;
-            let duplicates = db::repos::switch(&txn, switch, now).await?;
-            txn.commit().await?;
-            duplicates
-        };
+        let duplicates = db::repos::switch(&txn, current, switch, now).await?;
+        txn.commit().await?;
         for key in duplicates {
             let _ = self.store.delete_path(&Path::from(key)).await;
         }
-        tracing::info!(os, arch, revision, packages = members.len(), took = ?started.elapsed(), "published a repository");
+        tracing::info!(os, arch, revision, packages = count, took = ?started.elapsed(), "published a repository");
         if let Some(previous) = previous {
             self.remove_expired(previous.id).await;
         }
         Ok(Published::New(revision))
     }
 
-    /// Computes the fragments of packages stored before repositories existed
-    /// (reading their headers; their SHA-256 is known): once per package.
-    async fn backfill(&self, members: &[Member]) -> Result<()> {
-        for page in members.chunks(PAGE) {
-            let ids: Vec<i64> = page.iter().map(|m| m.package_id).collect();
-            let have = db::repos::with_fragments(&self.db, &ids).await?;
-            for member in page.iter().filter(|m| !have.contains(&m.package_id)) {
-                let stream = self
-                    .store
-                    .get(&Path::from(member.blob_key.as_str()), None)
-                    .await?
-                    .into_stream();
-                let reader =
-                    SyncIoBridge::new(StreamReader::new(stream.map_err(std::io::Error::other)));
-                let facts = FileFacts {
-                    sha256: member.sha256.clone(),
-                    size: member.size as u64,
-                    time: member.created_at.timestamp(),
-                };
-                let made = tokio::task::spawn_blocking(move || {
-                    let (_, _, meta) = read_rpm_metadata(reader)?;
-                    fragments(&meta, &facts)
-                })
-                .await
-                .map_err(Error::internal)?;
-                match made {
-                    Ok(f) => {
-                        db::repos::insert_fragments(
-                            &self.db,
-                            repo_package::Model {
-                                package_id: member.package_id,
-                                pkgid: member.sha256.clone(),
-                                primary: f.primary,
-                                filelists: f.filelists,
-                                other: f.other,
-                            },
-                        )
-                        .await?
-                    }
-                    Err(e) => {
-                        tracing::warn!(file = %member.file_name, error = %e, "an RPM's header is unreadable; it is left out of its repository")
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Streams the three files into new objects; answers each with its key.
+    /// Streams the three files into new objects; answers each with its key,
+    /// or `None` (and removes them) when the packages read are not those
+    /// the survey found (`content`, `count`).
     async fn write_files(
         &self,
         os: &str,
         arch: &str,
-        members: &[Member],
-    ) -> Result<Vec<(DataFile, Path)>> {
+        content: &str,
+        count: usize,
+    ) -> Result<Option<Vec<(DataFile, Path)>>> {
         let mut senders = Vec::new();
         let mut writers = Vec::new();
         let mut keys = Vec::new();
@@ -218,7 +200,7 @@ impl Repos {
             senders.push(tx);
             keys.push(key);
         }
-        let produced = self.produce(members, &senders).await;
+        let produced = self.produce(os, arch, count, &senders).await;
         if let Err(e) = &produced {
             for tx in &senders {
                 let _ = tx
@@ -230,35 +212,48 @@ impl Repos {
         for writer in writers {
             writer.await.map_err(Error::internal)??;
         }
-        let files = produced?;
-        Ok(files.into_iter().zip(keys).collect())
+        let (files, read) = produced?;
+        if read != (content.to_string(), count) {
+            for key in &keys {
+                let _ = self.store.delete_path(key).await;
+            }
+            return Ok(None);
+        }
+        Ok(Some(files.into_iter().zip(keys).collect()))
     }
 
+    /// The second pass: every page's fragments into the encoders. Answers
+    /// the files and what was read (as `Content::finish`).
     async fn produce(
         &self,
-        members: &[Member],
+        os: &str,
+        arch: &str,
+        count: usize,
         senders: &[mpsc::Sender<Result<Bytes>>],
-    ) -> Result<Vec<DataFile>> {
+    ) -> Result<(Vec<DataFile>, (String, usize))> {
         let mut encoders: Vec<Encoder> = Kind::ALL
             .iter()
-            .map(|kind| Encoder::new(*kind, members.len()))
+            .map(|kind| Encoder::new(*kind, count))
             .collect();
-        for page in members.chunks(PAGE) {
+        let public = self.config.public;
+        let mut read = Content::new(public);
+        let mut pages = Pages::new(&self.db, os, arch);
+        while let Some(page) = pages.next().await? {
             let ids: Vec<i64> = page.iter().map(|m| m.package_id).collect();
             let mut rows: HashMap<i64, repo_package::Model> = db::repos::fragments(&self.db, &ids)
                 .await?
                 .into_iter()
                 .map(|r| (r.package_id, r))
                 .collect();
-            let public = self.config.public;
-            let ordered: Vec<repo_package::Model> = page
-                .iter()
-                .filter_map(|m| {
-                    let mut row = rows.remove(&m.package_id)?;
-                    row.primary = with_location(&row.primary, &package_href(&m.file_name, public));
-                    Some(row)
-                })
-                .collect();
+            let mut ordered = Vec::with_capacity(page.len());
+            for m in &page {
+                let Some(mut row) = rows.remove(&m.package_id) else {
+                    continue;
+                };
+                read.add(m);
+                row.primary = with_location(&row.primary, &package_href(&m.file_name, public));
+                ordered.push(row);
+            }
             let (back, chunks) = tokio::task::spawn_blocking(move || {
                 let mut chunks = Vec::new();
                 for encoder in &mut encoders {
@@ -281,7 +276,7 @@ impl Repos {
         let (files, chunks): (Vec<DataFile>, Vec<Bytes>) =
             encoders.into_iter().map(Encoder::finish).unzip();
         send(senders, chunks).await?;
-        Ok(files)
+        Ok((files, read.finish()))
     }
 
     /// Removes the objects of files superseded more than the grace period ago.
@@ -317,20 +312,8 @@ async fn send(senders: &[mpsc::Sender<Result<Bytes>>], chunks: Vec<Bytes>) -> Re
     Ok(())
 }
 
-/// What the publication contains: a re-upload under the same name is a new id.
-/// Where packages are downloaded from is part of it (`--repos-public`).
-fn content_digest(members: &[Member], public: bool) -> String {
-    let mut digest = Sha256::new();
-    digest.update([u8::from(public)]);
-    for m in members {
-        digest.update(m.package_id.to_be_bytes());
-        digest.update(m.sha256.as_bytes());
-    }
-    hex::encode(digest.finalize())
-}
-
 /// The lease's name: bounded to the `locks` table's 64 characters.
-fn lease_name(os: &str, arch: &str) -> String {
+pub(super) fn lease_name(os: &str, arch: &str) -> String {
     let name = format!("repo:{os}/{arch}");
     if name.len() <= 64 {
         name

@@ -4,6 +4,7 @@
 mod admin;
 mod client_edges;
 mod migrations;
+mod repo;
 mod serve;
 
 use std::io::{BufRead, BufReader, Write};

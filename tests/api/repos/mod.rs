@@ -5,6 +5,8 @@
 
 mod consistency;
 mod dnf;
+mod dnf_refusals;
+mod operations;
 
 use std::io::Read;
 use std::time::{Duration, Instant};
