@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use entity::package;
-use futures::StreamExt;
 use futures::stream::BoxStream;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use url::Url;
@@ -17,7 +16,7 @@ use url::Url;
 use super::packages::Packages;
 use crate::config::DownloadRedirect;
 use crate::error::Result;
-use crate::store::{BlobKey, BlobStore, Method};
+use crate::store::{BlobKey, BlobStore, Method, object_stream};
 
 /// How a download is answered; built once from the configuration.
 #[derive(Clone)]
@@ -216,7 +215,7 @@ impl Downloads {
     ) -> Result<ByteStream> {
         let key = BlobKey::from_stored(package.blob_key.clone());
         let object = self.store.get(&key.path(), range).await?;
-        Ok(object.into_stream().map(|r| r.map_err(Into::into)).boxed())
+        Ok(object_stream(object))
     }
 }
 
