@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod auth;
 pub mod body;
+pub mod console;
 pub mod context;
 pub mod cors;
 pub mod diagnostics;
@@ -67,6 +68,7 @@ pub fn router(state: AppState) -> Router {
             obshell::middleware,
         ))
         .merge(SwaggerUi::new(openapi::UI_PATH).url(openapi::SPEC_PATH, description))
+        .merge(console::router())
         .fallback(|method: Method, uri: Uri| async move {
             if obshell::is_obshell_path(&uri) {
                 return obshell::refuse(&method, &uri);
@@ -96,6 +98,7 @@ pub fn router(state: AppState) -> Router {
             audit::middleware,
         ))
         .layer(middleware::from_fn(context::middleware))
+        .layer(middleware::from_fn(console::session::no_basic_challenge))
         .with_state(state);
     match cors {
         // Outermost: a preflight is answered before anything else looks at it.
