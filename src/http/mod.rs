@@ -53,6 +53,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(diagnostics::router())
         .merge(audit::router())
         .merge(repos::router())
+        .merge(console::router())
         .split_for_parts();
     (router, openapi::document(paths))
 }
@@ -68,7 +69,6 @@ pub fn router(state: AppState) -> Router {
             obshell::middleware,
         ))
         .merge(SwaggerUi::new(openapi::UI_PATH).url(openapi::SPEC_PATH, description))
-        .merge(console::router())
         .fallback(|method: Method, uri: Uri| async move {
             if obshell::is_obshell_path(&uri) {
                 return obshell::refuse(&method, &uri);

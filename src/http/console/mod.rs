@@ -6,15 +6,15 @@
 
 pub mod session;
 
-use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
-use crate::http::extract::PathParam;
+use crate::http::extract::{PathParam, with_body_limit};
 
 /// Scripts, styles, images and connections from depot only; no inline
 /// script or style, no frames, no plugins, forms only to depot.
@@ -41,27 +41,40 @@ const ASSETS: &[(&str, &str, &str)] = &[
 const JS: &str = "text/javascript; charset=utf-8";
 const INDEX: &str = include_str!("assets/index.html");
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(|| async { Redirect::to("/ui/") }))
-        .route("/ui", get(|| async { Redirect::to("/ui/") }))
-        .route("/ui/", get(index))
-        .route("/ui/assets/{file}", get(asset))
-        .route(
-            "/ui/session",
-            get(session::current)
-                .post(session::sign_in)
-                .delete(session::sign_out)
-                // A name and a password: nothing more is read.
-                .layer(axum::extract::DefaultBodyLimit::max(4096)),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(root))
+        .routes(routes!(index))
+        .routes(routes!(asset))
+        // A name and a password: nothing more is read.
+        .routes(with_body_limit(
+            routes!(session::current, session::sign_in, session::sign_out),
+            4096,
+        ))
         .layer(middleware::from_fn(headers))
 }
 
+/// `/` leads to the console.
+#[utoipa::path(get, path = "/", tag = "console",
+    responses((status = 303, description = "To the console, `/ui/`")))]
+async fn root() -> Redirect {
+    Redirect::to("/ui/")
+}
+
+/// The console's page (its content is drawn by its scripts).
+#[utoipa::path(get, path = "/ui/", tag = "console",
+    responses((status = 200, description = "The page", content_type = "text/html")))]
 async fn index() -> Response {
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], INDEX).into_response()
 }
 
+/// One of the console's scripts or its style sheet.
+#[utoipa::path(get, path = "/ui/assets/{file}", tag = "console",
+    params(("file" = String, Path, example = "app.js", description = "The file's name")),
+    responses(
+        (status = 200, description = "The file", content_type = "text/javascript"),
+        (status = 404, description = "No such file", content_type = "text/plain"),
+    ))]
 async fn asset(PathParam(file): PathParam<String>) -> Response {
     match ASSETS.iter().find(|(name, _, _)| *name == file) {
         Some((_, content_type, body)) => {

@@ -11,6 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::config::Secret;
@@ -19,9 +20,10 @@ use crate::domain::sessions::{Session, csrf_matches};
 use crate::domain::users::User;
 use crate::http::auth::{Credentials, authenticate, client_address};
 use crate::http::context::RequestContext;
-use crate::http::envelope::Envelope;
+use crate::http::envelope::{Body, Envelope, NoData};
 use crate::http::error::{ApiError, ApiResult, Code};
 use crate::http::extract::BaseUrl;
+use crate::http::openapi::Errors;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "depot_session";
@@ -87,13 +89,13 @@ pub async fn user_of(parts: &Parts, state: &AppState, secret: &Secret) -> ApiRes
     Ok(session_of(parts, state, secret).await?.user)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct SignIn {
     name: String,
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionInfo {
     name: String,
@@ -133,8 +135,10 @@ fn cookie(value: &str, base: &BaseUrl, max_age: Option<i64>) -> HeaderValue {
     .expect("a cookie of visible characters")
 }
 
-/// `POST /ui/session`: signs in with a user's name and password, throttled
-/// as Basic authentication is; sets the cookie.
+/// Sign in to the console with a user's name and password (throttled as
+/// Basic authentication is): sets the session cookie `depot_session`.
+#[utoipa::path(post, path = "/ui/session", tag = "console", request_body = SignIn,
+    responses((status = 200, description = "Signed in; `Set-Cookie`", body = Body<SessionInfo>), Errors))]
 pub async fn sign_in(
     State(state): State<AppState>,
     base: BaseUrl,
@@ -157,14 +161,18 @@ pub async fn sign_in(
     Ok(response)
 }
 
-/// `GET /ui/session`: who the cookie signs in, and the CSRF token.
+/// Who the session cookie signs in, and its CSRF token.
+#[utoipa::path(get, path = "/ui/session", tag = "console",
+    responses((status = 200, description = "The session", body = Body<SessionInfo>), Errors))]
 pub async fn current(State(state): State<AppState>, parts: Parts) -> ApiResult<Response> {
     let secret = cookie_secret(&parts.headers).ok_or_else(ApiError::not_authenticated)?;
     let session = session_of(&parts, &state, &secret).await?;
     Ok(Envelope::ok(SessionInfo::of(&session)).into_response())
 }
 
-/// `DELETE /ui/session`: signs out (CSRF checked), and clears the cookie.
+/// Sign out: ends the session (its `X-CSRF-Token` required) and clears the cookie.
+#[utoipa::path(delete, path = "/ui/session", tag = "console",
+    responses((status = 200, description = "Signed out", body = Body<NoData>), Errors))]
 pub async fn sign_out(
     State(state): State<AppState>,
     base: BaseUrl,
