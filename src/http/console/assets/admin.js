@@ -18,6 +18,7 @@ export async function tokensPage() {
   const form = h(
     "form",
     {
+      method: "post",
       "aria-label": "Create a token",
       class: "filters",
       onsubmit: async (event) => {

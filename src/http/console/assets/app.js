@@ -64,10 +64,12 @@ function signInPage(message) {
   });
   const problem = h("p", { class: "error", role: "alert", hidden: !message }, message || "");
   const button = h("button", { type: "submit" }, "Sign in");
-  // No action and no method: the form is sent by script, never as a URL.
+  // Sent by script; `post` so that even a form sent without it never puts
+  // the password into an address.
   const form = h(
     "form",
     {
+      method: "post",
       class: "signin",
       "aria-label": "Sign in",
       onsubmit: async (event) => {
