@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # depot's test command. Provisions what the tests need on a fresh machine —
 # PostgreSQL (the one on 127.0.0.1:5432, or a throwaway cluster) and Garage,
-# a real S3 server, and Debian's dnf, createrepo-c and rpm (the repository
-# tests) — runs `cargo fmt --check`, `cargo clippy` and the whole suite on
+# a real S3 server, and Debian's dnf, createrepo-c, rpm and chromium (the repository
+# and console tests) — runs `cargo fmt --check`, `cargo clippy` and the whole suite on
 # both backend pairs, fuzzes the header parsers (cargo fuzz, a minute a
 # target), then stops what it started.
 #
@@ -70,9 +70,19 @@ if [ "$missing" = 1 ]; then
 fi
 export DEPOT_TEST_PYTHON="$VENV/bin/python"
 
-# --- tus-js-client (npm: the library of Uppy's tus uploads), driven by node ---
+# --- Debian's Chromium: the web console's end-to-end tests drive it ---------
+if ! [ -x /usr/bin/chromium ]; then
+    [ "$(id -u)" = 0 ] || { echo "chromium is missing: apt-get install chromium" >&2; exit 1; }
+    log "installing chromium (apt)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium </dev/null >/dev/null
+fi
+export DEPOT_TEST_CHROMIUM=/usr/bin/chromium
+
+# --- tus-js-client (npm: the library of Uppy's tus uploads), driven by node, --
+# --- and playwright-core, which drives Chromium (never downloads a browser) --
 NODE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/depot-test-node"
-NODE_TOOLS=("tus-js-client@4.3.1")
+NODE_TOOLS=("tus-js-client@4.3.1" "playwright-core@1.65.1")
 if ! (cd "$NODE_DIR" 2>/dev/null && npm ls --depth=0 "${NODE_TOOLS[@]}" >/dev/null 2>&1); then
     log "installing ${NODE_TOOLS[*]} from npm into $NODE_DIR"
     mkdir -p "$NODE_DIR"

@@ -25,6 +25,7 @@ use crate::domain::obshell_auth::ObshellAuth;
 use crate::domain::packages::Packages;
 use crate::domain::preload::preload;
 use crate::domain::repos::Repos;
+use crate::domain::sessions::Sessions;
 use crate::domain::tokens::Tokens;
 use crate::domain::uploads::{UploadQuota, Uploads};
 use crate::domain::users::Users;
@@ -56,6 +57,8 @@ pub struct Services {
     pub collector: Collector,
     pub users: Users,
     pub tokens: Tokens,
+    /// The web console's sign-ins.
+    pub sessions: Sessions,
     /// obshell's keys and headers.
     pub obshell: ObshellAuth,
     pub repos: Repos,
@@ -159,6 +162,8 @@ impl Services {
         let users = Users::new(db.clone())?
             .with_login_limits(config.login_limit_user, config.login_limit_address);
         let tokens = Tokens::new(db.clone());
+        let sessions = Sessions::new(db.clone())
+            .with_expiry(config.console_session_idle, config.console_session_lifetime);
         let obshell = ObshellAuth::new(db.clone(), users.clone());
         let audit = AuditLog::new(db.clone());
         let repos = Repos::new(db.clone(), store.clone(), config.repos.clone());
@@ -197,6 +202,7 @@ impl Services {
             collector,
             users,
             tokens,
+            sessions,
             obshell,
             repos,
             settings: Arc::new(Settings {

@@ -70,6 +70,10 @@ pub struct Config {
     pub upload_idle_timeout: Duration,
     /// How long a resumable upload may sit unfinished before its bytes are removed.
     pub upload_expiry: Duration,
+    /// A web console session ends after this long without use…
+    pub console_session_idle: Duration,
+    /// …and this long after its sign-in, used or not.
+    pub console_session_lifetime: Duration,
     /// How often `serve` collects garbage; `None` never.
     pub gc_interval: Option<Duration>,
     /// Objects younger than this are never collected (uploads in flight).
@@ -116,6 +120,8 @@ impl Config {
             upgrade_chunk_size: defaults::UPGRADE_CHUNK_SIZE,
             upload_idle_timeout: defaults::UPLOAD_IDLE_TIMEOUT,
             upload_expiry: defaults::UPLOAD_EXPIRY,
+            console_session_idle: crate::domain::sessions::IDLE,
+            console_session_lifetime: crate::domain::sessions::LIFETIME,
             gc_interval: Some(defaults::GC_INTERVAL),
             gc_grace: defaults::GC_GRACE,
             preload_dir: None,

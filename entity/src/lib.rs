@@ -3,6 +3,7 @@
 pub mod api_token;
 pub mod audit_event;
 pub mod blob;
+pub mod console_session;
 pub mod lock;
 pub mod obshell_key;
 pub mod package;

@@ -91,6 +91,12 @@ pub struct ServeArgs {
     /// A resumable upload left unfinished this long expires and its bytes are removed.
     #[arg(long, env = "DEPOT_UPLOAD_EXPIRY", default_value_t = defaults::UPLOAD_EXPIRY.into())]
     pub upload_expiry: humantime::Duration,
+    /// A web console session ends after this long without use.
+    #[arg(long, env = "DEPOT_CONSOLE_SESSION_IDLE", default_value_t = crate::domain::sessions::IDLE.into())]
+    pub console_session_idle: humantime::Duration,
+    /// A web console session ends this long after its sign-in, used or not.
+    #[arg(long, env = "DEPOT_CONSOLE_SESSION_LIFETIME", default_value_t = crate::domain::sessions::LIFETIME.into())]
+    pub console_session_lifetime: humantime::Duration,
     /// How often to collect garbage (unreferenced objects, leftovers); 0 never.
     #[arg(long, env = "DEPOT_GC_INTERVAL", default_value_t = defaults::GC_INTERVAL.into())]
     pub gc_interval: humantime::Duration,
@@ -193,6 +199,8 @@ impl ServeArgs {
             upgrade_chunk_size: self.upgrade_chunk_size.0,
             upload_idle_timeout: self.upload_idle_timeout.into(),
             upload_expiry: self.upload_expiry.into(),
+            console_session_idle: self.console_session_idle.into(),
+            console_session_lifetime: self.console_session_lifetime.into(),
             gc_interval: Some(gc_interval).filter(|d| !d.is_zero()),
             gc_grace: self.gc_grace.into(),
             preload_dir: self.preload_dir,

@@ -8,6 +8,7 @@ pub mod locks;
 pub mod obshell_keys;
 pub mod packages;
 pub mod repos;
+pub mod sessions;
 pub mod tokens;
 pub mod upgrades;
 pub mod uploads;

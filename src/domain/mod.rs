@@ -21,6 +21,7 @@ pub mod repos;
 pub mod rpm_header;
 pub mod rpm_integrity;
 pub mod rpm_payload;
+pub mod sessions;
 pub mod throttle;
 pub mod tokens;
 pub mod upgrade;

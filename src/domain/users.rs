@@ -224,12 +224,15 @@ impl Users {
             .collect()
     }
 
-    /// Every server stops accepting the old password within a second.
+    /// Every server stops accepting the old password within a second; the
+    /// user's console sessions end at once.
     pub async fn set_password(&self, name: &str, password: &Secret) -> Result<()> {
         check_password(password.expose())?;
         let hash = self.hashers.hash(password.expose()).await?;
         let txn = self.db.begin().await?;
         let changed = db::users::set_password(&txn, name, hash).await?;
+        // The web console's sessions signed in with the old password end.
+        db::sessions::delete_for_user_name(&txn, name).await?;
         self.changed(txn, changed, name).await
     }
 

@@ -1,4 +1,5 @@
-//! Authentication (HTTP Basic, or a Bearer API token) and permissions as types: a handler that takes
+//! Authentication (HTTP Basic, a Bearer API token, or the web console's
+//! session cookie) and permissions as types: a handler that takes
 //! `Require<PackageManager>` cannot run for anyone without that permission.
 
 use std::marker::PhantomData;
@@ -10,6 +11,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
+use super::console;
 use super::context::RequestContext;
 use super::error::{ApiError, Code};
 use super::forwarded;
@@ -58,13 +60,17 @@ where
         // Authenticated already by obshell's header (`http::obshell`).
         let user = match parts.extensions.get::<Authenticated>() {
             Some(Authenticated(user)) => user.clone(),
-            None => {
-                let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-                    return Err(ApiError::not_authenticated());
-                };
-                let from = client_address(parts, &state.settings.trusted_proxies);
-                authenticate(&state, Credentials::parse(value), from).await?
-            }
+            None => match parts.headers.get(header::AUTHORIZATION) {
+                Some(value) => {
+                    let from = client_address(parts, &state.settings.trusted_proxies);
+                    authenticate(&state, Credentials::parse(value), from).await?
+                }
+                // The web console's session cookie, with its CSRF header on changes.
+                None => match console::session::cookie_secret(&parts.headers) {
+                    Some(secret) => console::session::user_of(parts, &state, &secret).await?,
+                    None => return Err(ApiError::not_authenticated()),
+                },
+            },
         };
         if !user.role.grants(P::PERMISSION) {
             return Err(ApiError::new(

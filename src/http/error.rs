@@ -44,6 +44,10 @@ pub enum Code {
     TooManyAttempts = 90020,
     NotObshell = 90021,
     PackageTypeConflict = 90030,
+    /// A change from the web console without its session's CSRF token.
+    CsrfRefused = 90060,
+    /// The web console's session is unknown, ended or expired.
+    SessionExpired = 90061,
 }
 
 impl Code {
@@ -79,6 +83,8 @@ impl Code {
             Code::TooManyAttempts => "DEPOT_TOO_MANY_ATTEMPTS",
             Code::NotObshell => "DEPOT_NOT_OBSHELL",
             Code::PackageTypeConflict => "DEPOT_PACKAGE_TYPE_CONFLICT",
+            Code::CsrfRefused => "DEPOT_CSRF_REFUSED",
+            Code::SessionExpired => "DEPOT_SESSION_EXPIRED",
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod auth;
 pub mod body;
+pub mod console;
 pub mod context;
 pub mod cors;
 pub mod diagnostics;
@@ -52,6 +53,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(diagnostics::router())
         .merge(audit::router())
         .merge(repos::router())
+        .merge(console::router())
         .split_for_parts();
     (router, openapi::document(paths))
 }
@@ -96,6 +98,7 @@ pub fn router(state: AppState) -> Router {
             audit::middleware,
         ))
         .layer(middleware::from_fn(context::middleware))
+        .layer(middleware::from_fn(console::session::no_basic_challenge))
         .with_state(state);
     match cors {
         // Outermost: a preflight is answered before anything else looks at it.

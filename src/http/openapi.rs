@@ -35,6 +35,7 @@ pub const UI_PATH: &str = "/api-docs";
         (name = "repos", description = "yum/dnf repositories of the stored RPMs, signed"),
         (name = "tokens", description = "API tokens (user administrators)"),
         (name = "operations", description = "Probes, metrics, diagnostics and the audit log"),
+        (name = "console", description = "The web console: its pages, and signing in and out with a session cookie"),
     )
 )]
 pub struct ApiDoc;

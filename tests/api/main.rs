@@ -15,6 +15,7 @@ mod auth_throttle;
 mod bombs;
 mod cli;
 mod client;
+mod console;
 mod cors;
 mod delete;
 mod doctor;

@@ -35,6 +35,8 @@ fn action(method: &Method, route: Option<&str>) -> String {
         ("DELETE", "/api/v2/uploads/{id}") => "upload.terminate",
         ("POST", "/api/v2/tokens") => "token.create",
         ("DELETE", "/api/v2/tokens/{id}") => "token.revoke",
+        ("POST", "/ui/session") => "session.start",
+        ("DELETE", "/ui/session") => "session.end",
         _ => "",
     };
     if named.is_empty() {

@@ -1,0 +1,191 @@
+//! The console in headless Chromium: `tests/console/console_e2e.js` goes
+//! through it as each role (driven by playwright-core under node, with
+//! Debian's Chromium), and this test checks on the server what it did.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+
+use serde_json::Value;
+
+use super::proxy::SlowProxy;
+use crate::common::rpms::RpmSpec;
+use crate::common::{Backend, PASSWORD, TestApp, Who, envelope, sha1_hex};
+
+const MIB: usize = 1 << 20;
+
+/// Bytes that differ from file to file.
+fn bytes(seed: u32, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).max(1);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            b'a' + (x % 26) as u8
+        })
+        .collect()
+}
+
+async fn listed(app: &TestApp, file_name: &str) -> Value {
+    let (_, list) = envelope(
+        app.get(
+            Who::Viewer,
+            &format!("/api/v2/software-packages?fileName={file_name}"),
+        )
+        .await,
+    )
+    .await;
+    list["data"]["contents"][0].clone()
+}
+
+pub async fn console_in_chromium(backend: Backend) {
+    let modules = std::env::var("DEPOT_TEST_NODE_PATH").unwrap_or_else(|_| {
+        panic!("DEPOT_TEST_NODE_PATH is not set: run the tests with scripts/test.sh, which installs playwright-core")
+    });
+    let chromium =
+        std::env::var("DEPOT_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let app = TestApp::start(backend).await;
+    // 12 scripts (sizes falling with the number) and one RPM: two pages of 10.
+    for i in 1..=12u32 {
+        app.upload_ok(&format!("tool-{i}.sh"), bytes(i, 1000 - 10 * i as usize))
+            .await;
+    }
+    let rpm = RpmSpec::new("toolbox", "1.0.0", "1.el7", "x86_64");
+    let rpm_bytes = rpm.build();
+    app.upload_ok(&rpm.file_name(), rpm_bytes.clone()).await;
+
+    let files = tempfile::tempdir().unwrap();
+    let uploads = [
+        ("big-a.sh", bytes(101, 5 * MIB)),
+        ("big-b.sh", bytes(102, 5 * MIB)),
+        ("small.sh", bytes(103, 1024)),
+        ("resume-me.sh", bytes(104, 8 * MIB)),
+    ];
+    for (name, content) in &uploads {
+        std::fs::write(files.path().join(name), content).unwrap();
+    }
+    let target: SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
+    // 4 MiB/s; the first connection past 2 MiB (an upload's) is cut.
+    let proxy = SlowProxy::start(target, 4 * MIB as u64, 2 * MIB as u64).await;
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("console-screenshots")
+        .join(format!("{backend:?}").to_lowercase());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/console/console_e2e.js");
+    let out = tokio::process::Command::new("node")
+        .env("NODE_PATH", &modules)
+        .env("DEPOT_BASE", &app.base)
+        .env("DEPOT_PROXY", proxy.base())
+        .env("DEPOT_PASSWORD", PASSWORD)
+        .env("DEPOT_FILES", files.path())
+        .env("DEPOT_SHOTS", &shots)
+        .env("DEPOT_CHROMIUM", &chromium)
+        .arg(script)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the browser run failed (screenshots in {}):\n{stdout}\n{stderr}",
+        shots.display()
+    );
+    let seen: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}: {stdout}"));
+
+    // What the pages showed is what the API says.
+    assert_eq!(seen["page2Rows"], 3);
+    assert_eq!(
+        seen["filteredSortedBySize"],
+        serde_json::json!(["tool-12.sh", "tool-11.sh", "tool-10.sh", "tool-1.sh"])
+    );
+    assert_eq!(seen["rpmRows"], serde_json::json!([rpm.file_name()]));
+    assert_eq!(seen["detailsSha1"], sha1_hex(&rpm_bytes));
+    let download_url = listed(&app, &rpm.file_name()).await["downloadUrl"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        seen["curl"].as_str().unwrap().contains(&download_url),
+        "{seen}"
+    );
+    assert!(
+        seen["downloadHref"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/{}", rpm.file_name()))
+    );
+
+    // The uploads: stored whole, one of them through a cut connection, one
+    // resumed after a reload; the deleted one gone.
+    assert_eq!(
+        proxy.cuts.load(Ordering::Relaxed),
+        1,
+        "one connection was cut"
+    );
+    for (name, content) in &uploads[..2] {
+        assert_eq!(
+            listed(&app, name).await["sha1"],
+            sha1_hex(content),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        listed(&app, "resume-me.sh").await["sha1"],
+        sha1_hex(&uploads[3].1)
+    );
+    let resumed = seen["resumed"].as_str().unwrap();
+    assert!(
+        resumed.starts_with("Resumed at ") && !resumed.starts_with("Resumed at 0 B"),
+        "{resumed}"
+    );
+    assert!(
+        listed(&app, "small.sh").await.is_null(),
+        "small.sh was deleted"
+    );
+
+    // The token the page created was real, and its revocation too.
+    let secret = seen["tokenSecret"].as_str().unwrap();
+    let refused = app
+        .http
+        .get(app.url("/api/v2/software-packages"))
+        .bearer_auth(secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let (_, tokens) = envelope(app.get(Who::Admin, "/api/v2/tokens").await).await;
+    let token = &tokens["data"][0];
+    assert_eq!(token["name"], "from the console");
+    assert_eq!(token["user"], "manager");
+    assert_eq!(token["role"], "viewer");
+    assert_eq!(token["state"], "revoked");
+    assert!(
+        seen["auditDeleteRows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a == "package.delete")
+    );
+    assert!(seen["doctorChecks"].as_u64().unwrap() >= 5, "{seen}");
+    assert!(
+        seen["repoSnippet"].as_str().unwrap().contains("baseurl"),
+        "{seen}"
+    );
+    assert!(!seen["routeAnswer"].as_str().unwrap().is_empty());
+    for page in [
+        "sign-in",
+        "packages-viewer",
+        "package-details",
+        "upload-progress",
+        "tokens",
+        "audit",
+        "doctor",
+    ] {
+        assert!(
+            shots.join(format!("{page}.png")).exists(),
+            "screenshot {page}"
+        );
+    }
+}

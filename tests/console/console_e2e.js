@@ -1,0 +1,275 @@
+// The web console in headless Chromium (Debian's, driven by playwright-core;
+// no browser download), as a user would go through it. Elements are found
+// by role and label only. Run by tests/api/console/ against a real depot:
+//   node console_e2e.js   with the environment:
+//   DEPOT_BASE     depot's URL;  DEPOT_PROXY   the same through a slow proxy
+//                  that cuts one upload's connection;  DEPOT_PASSWORD
+//   DEPOT_FILES    a directory with the files to upload
+//   DEPOT_SHOTS    where the screenshots go;  DEPOT_CHROMIUM  the browser
+// Prints one JSON line of what the server side should check; exits 1 with
+// the failed step on failure.
+const path = require("path");
+const fs = require("fs");
+const { chromium } = require("playwright-core");
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set`);
+  return v;
+};
+const BASE = env("DEPOT_BASE");
+const PROXY = env("DEPOT_PROXY");
+const PASSWORD = env("DEPOT_PASSWORD");
+const FILES = env("DEPOT_FILES");
+const SHOTS = env("DEPOT_SHOTS");
+const file = (name) => path.join(FILES, name);
+const out = {};
+let page;
+let current = "start";
+
+function check(cond, what) {
+  if (!cond) throw new Error(`expected: ${what}`);
+}
+
+async function shot(name) {
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+async function step(name, fn) {
+  current = name;
+  await fn();
+}
+
+async function heading(name) {
+  await page.getByRole("heading", { level: 1, name }).waitFor();
+}
+
+async function signIn(base, user, password = PASSWORD) {
+  await page.goto(`${base}/`);
+  await heading("Sign in to depot");
+  await page.getByLabel("User name").fill(user);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+async function signOut() {
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await heading("Sign in to depot");
+}
+
+async function navLinks() {
+  return page.getByRole("navigation", { name: "Main" }).getByRole("link").allTextContents();
+}
+
+/** Rows of the table, without its header row. */
+async function rowCount() {
+  return (await page.getByRole("table").getByRole("row").count()) - 1;
+}
+
+async function main() {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  const browser = await chromium.launch({ executablePath: env("DEPOT_CHROMIUM") });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  page = await context.newPage();
+  const consoleErrors = [];
+  page.on("console", (m) => m.type() === "error" && !/Failed to load resource/.test(m.text()) && consoleErrors.push(m.text()));
+  page.on("pageerror", (e) => consoleErrors.push(String(e)));
+  try {
+    await step("sign-in page, keyboard order", async () => {
+      const response = await page.goto(`${BASE}/`);
+      check(response.url().endsWith("/ui/"), `/ redirects to /ui/, got ${response.url()}`);
+      await heading("Sign in to depot");
+      await page.getByLabel("User name").focus();
+      await page.keyboard.press("Tab");
+      check(await page.getByLabel("Password").evaluate((el) => el === document.activeElement), "Tab moves to Password");
+      await page.keyboard.press("Tab");
+      check(await page.getByRole("button", { name: "Sign in" }).evaluate((el) => el === document.activeElement), "then to Sign in");
+      await shot("sign-in");
+    });
+    await step("a wrong password is refused", async () => {
+      await signIn(BASE, "viewer", "not-the-password");
+      await page.getByRole("alert").filter({ hasText: "Wrong user name or password." }).waitFor();
+      check(!page.url().includes("password"), "no password in the address");
+      await shot("sign-in-refused");
+    });
+    await step("viewer: list, no upload, no delete", async () => {
+      await signIn(BASE, "viewer");
+      await heading("Packages");
+      const links = await navLinks();
+      check(links.includes("Packages") && !links.includes("Upload") && !links.includes("API tokens"), `viewer's navigation: ${links}`);
+      check((await page.getByRole("button", { name: /^Delete/ }).count()) === 0, "no delete buttons for a viewer");
+      check((await page.getByRole("columnheader", { name: "Actions" }).count()) === 0, "no actions column");
+      await page.goto(`${BASE}/ui/#/upload`);
+      await heading("Not here");
+      await page.goto(`${BASE}/ui/#/packages`);
+      await heading("Packages");
+      await shot("packages-viewer");
+    });
+    await step("filter, sort, page", async () => {
+      await page.getByLabel("Per page").selectOption("10");
+      await page.getByRole("button", { name: "Apply filters" }).click();
+      await page.getByText("Page 1 of 2").waitFor();
+      check((await rowCount()) === 10, "10 rows on page 1");
+      await page.getByRole("button", { name: "Next page" }).click();
+      await page.getByText("Page 2 of 2").waitFor();
+      out.page2Rows = await rowCount();
+      await page.getByLabel("Keyword").fill("tool-1");
+      await page.getByLabel("Sort by").selectOption("size");
+      await page.getByLabel("Order").selectOption("asc");
+      await page.getByRole("button", { name: "Apply filters" }).click();
+      await page.getByText("Page 1 of 1").waitFor();
+      const names = await page.getByRole("table").getByRole("rowheader").allTextContents();
+      out.filteredSortedBySize = names;
+      await page.getByLabel("Type").selectOption("OTHERS_RPM");
+      await page.getByLabel("Keyword").fill("");
+      await page.getByRole("button", { name: "Apply filters" }).click();
+      await page.getByRole("table", { name: "Packages (1)" }).waitFor();
+      out.rpmRows = await page.getByRole("table").getByRole("rowheader").allTextContents();
+      await shot("packages-filtered");
+    });
+    await step("details", async () => {
+      await page.getByRole("link", { name: out.rpmRows[0] }).click();
+      await heading(out.rpmRows[0]);
+      out.detailsSha1 = (await page.getByRole("definition").filter({ hasText: /^[0-9a-f]{40}$/ }).first().textContent()).trim();
+      out.curl = await page.getByLabel("curl command").textContent();
+      out.downloadHref = await page.getByRole("link", { name: `Download ${out.rpmRows[0]}` }).getAttribute("href");
+      await shot("package-details");
+    });
+    await step("narrow window", async () => {
+      await page.setViewportSize({ width: 360, height: 800 });
+      await page.goto(`${BASE}/ui/#/packages`);
+      await heading("Packages");
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      check(overflow <= 0, `the page fits a 360 px window (overflows by ${overflow} px)`);
+      await shot("packages-narrow");
+      await page.setViewportSize({ width: 1280, height: 900 });
+      await signOut();
+    });
+
+    await step("manager: upload several files, one connection cut", async () => {
+      await signIn(PROXY, "manager");
+      await heading("Packages");
+      check((await navLinks()).includes("Upload"), "a manager may upload");
+      await page.getByRole("link", { name: "Upload", exact: true }).click();
+      await heading("Upload packages");
+      await page.getByLabel("Choose files").setInputFiles([file("big-a.sh"), file("big-b.sh"), file("small.sh")]);
+      const bar = page.getByRole("progressbar", { name: "Upload of big-a.sh" });
+      await bar.waitFor();
+      // Seen part-way: a value between the ends, the rate and the time left.
+      let seen = false;
+      for (let i = 0; i < 400 && !seen; i++) {
+        const [value, max] = await bar.evaluate((el) => [el.value, el.max]);
+        const text = await page.getByRole("listitem").filter({ hasText: "big-a.sh" }).textContent();
+        seen = value > 0 && value < max && /· [1-9][\d.]* \S+\/s · \d.* left/.test(text);
+        if (!seen) await page.waitForTimeout(25);
+      }
+      check(seen, "big-a.sh's progress, rate and time left part-way");
+      await shot("upload-progress");
+      for (const name of ["big-a.sh", "big-b.sh", "small.sh"]) {
+        await page.getByRole("listitem").filter({ hasText: name }).getByText("Stored as").waitFor({ timeout: 60000 });
+      }
+      await shot("upload-done");
+    });
+    await step("reload mid-upload, then resume", async () => {
+      await page.reload();
+      await heading("Upload packages");
+      await page.getByLabel("Choose files").setInputFiles([file("resume-me.sh")]);
+      const bar = page.getByRole("progressbar", { name: "Upload of resume-me.sh" });
+      await bar.waitFor();
+      for (let i = 0; i < 400 && (await bar.evaluate((el) => el.value)) < 1024 * 1024; i++) {
+        await page.waitForTimeout(25);
+      }
+      await page.reload();
+      await heading("Upload packages");
+      await page.getByRole("heading", { name: "Unfinished uploads" }).waitFor();
+      check((await page.getByText("Resume resume-me.sh", { exact: true }).count()) === 1, "offers to resume resume-me.sh");
+      await shot("upload-resume-offer");
+      await page.getByLabel("Choose files").setInputFiles([file("resume-me.sh")]);
+      const done = page.getByRole("listitem").filter({ hasText: "resume-me.sh" }).getByText(/Resumed at .*; stored as/);
+      await done.waitFor({ timeout: 60000 });
+      out.resumed = await done.textContent();
+    });
+    await step("delete with confirmation", async () => {
+      await page.goto(`${PROXY}/ui/#/packages?keyword=small`);
+      await page.getByRole("button", { name: "Delete small.sh" }).click();
+      const dialog = page.getByRole("dialog", { name: "Delete small.sh?" });
+      await dialog.waitFor();
+      await shot("delete-confirm");
+      await dialog.getByRole("button", { name: "Delete package" }).click();
+      await page.getByRole("status").filter({ hasText: "Deleted small.sh." }).waitFor();
+      await page.getByText("No packages match.").waitFor();
+      await signOut();
+    });
+
+    await step("admin: tokens", async () => {
+      await signIn(BASE, "admin");
+      await heading("Packages");
+      const links = await navLinks();
+      check(["API tokens", "Audit log", "Doctor"].every((l) => links.includes(l)), `admin's navigation: ${links}`);
+      await page.getByRole("link", { name: "API tokens" }).click();
+      await heading("API tokens");
+      await page.getByLabel("Token name").fill("from the console");
+      await page.getByLabel("For user").fill("manager");
+      await page.getByLabel("Role", { exact: true }).selectOption("viewer");
+      await page.getByRole("button", { name: "Create token" }).click();
+      const secret = page.getByLabel("Token secret");
+      await secret.waitFor();
+      out.tokenSecret = await secret.inputValue();
+      check(out.tokenSecret.startsWith("depot_"), "a depot token's secret");
+      check(!page.url().includes(out.tokenSecret), "the secret is not in the address");
+      await shot("token-created");
+      await page.getByRole("button", { name: "Done" }).click();
+      await page.getByRole("button", { name: "Revoke from the console" }).click();
+      await page.getByRole("dialog").getByRole("button", { name: "Revoke token" }).click();
+      await page.getByRole("status").filter({ hasText: "Revoked from the console." }).waitFor();
+      await page.getByRole("row", { name: /from the console.*revoked/ }).waitFor();
+      await shot("tokens");
+    });
+    await step("admin: audit log", async () => {
+      await page.getByRole("link", { name: "Audit log" }).click();
+      await heading("Audit log");
+      await page.getByLabel("Action").fill("package.delete");
+      await page.getByRole("button", { name: "Apply filters" }).click();
+      const row = page.getByRole("row", { name: /manager.*package\.delete/ });
+      await row.first().waitFor();
+      out.auditDeleteRows = await page.getByRole("table").getByRole("rowheader").allTextContents();
+      await shot("audit");
+    });
+    await step("admin: doctor", async () => {
+      await page.getByRole("link", { name: "Doctor" }).click();
+      await heading("Doctor");
+      await page.getByRole("list", { name: "Checks" }).getByText("database reachable").waitFor();
+      out.doctorChecks = await page.getByRole("list", { name: "Checks" }).getByRole("listitem").count();
+      await shot("doctor");
+    });
+    await step("repositories and upgrade routes", async () => {
+      await page.getByRole("link", { name: "Repositories" }).click();
+      await heading("Repositories");
+      await page.getByLabel("el7.repo").first().waitFor();
+      out.repoSnippet = await page.getByLabel("el7.repo").first().textContent();
+      await shot("repos");
+      await page.getByRole("link", { name: "Upgrade routes" }).click();
+      await heading("Upgrade routes");
+      await page.getByLabel("From version").fill("4.2.1.0");
+      await page.getByLabel("To version").fill("4.2.1.1");
+      await page.getByRole("button", { name: "Plan route" }).click();
+      // No upgrade package stored: depot says why, in words.
+      out.routeAnswer = await page.getByRole("alert").textContent();
+      await shot("routes");
+      await signOut();
+    });
+    check(consoleErrors.length === 0, `no script errors: ${consoleErrors.join(" | ")}`);
+  } catch (e) {
+    await shot(`failed-${current.replace(/[^a-z0-9]+/gi, "-")}`).catch(() => {});
+    console.error(`step "${current}" failed: ${e.stack || e}`);
+    await browser.close();
+    process.exit(1);
+  }
+  await browser.close();
+  console.log(JSON.stringify(out));
+}
+
+main().catch((e) => {
+  console.error(`step "${current}" failed: ${e.stack || e}`);
+  process.exit(1);
+});
