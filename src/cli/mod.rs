@@ -7,6 +7,7 @@ mod doctor;
 mod gc;
 mod migrate;
 mod obshell_key;
+mod region;
 mod route;
 mod serve;
 mod token;
@@ -24,6 +25,7 @@ use crate::domain::users::Role;
 pub use audit::AuditArgs;
 pub use gc::GcArgs;
 pub use obshell_key::{ObshellKeyArgs, ObshellKeyCommand};
+pub use region::{RegionArgs, RegionCommand};
 pub use route::RouteArgs;
 pub use serve::ServeArgs;
 pub use token::{TokenArgs, TokenCommand};
@@ -117,6 +119,8 @@ pub enum Command {
     Token(TokenArgs),
     /// Show or rotate the RSA key obshell's SDKs encrypt their auth to.
     ObshellKey(ObshellKeyArgs),
+    /// Manage regions (object stores near groups of agents) and their replication.
+    Region(Box<RegionArgs>),
 }
 
 impl Cli {
@@ -153,6 +157,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ObshellKey(args) => obshell_key::run(args).await,
         Command::Audit(args) => audit::run(args).await,
         Command::Gc(args) => gc::run(*args).await,
+        Command::Region(args) => region::run(*args).await,
         Command::Doctor(args) => doctor::run(*args).await,
         Command::Push {
             files,

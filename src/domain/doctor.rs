@@ -11,6 +11,7 @@ use chrono::Utc;
 use sea_orm::DatabaseConnection;
 
 use super::gc::{Collector, Pass};
+use super::regions::Regions;
 use crate::db;
 use crate::store::{Area, BlobStore};
 
@@ -32,7 +33,7 @@ pub struct Check {
 }
 
 impl Check {
-    fn ok(name: &'static str, detail: impl Into<String>) -> Self {
+    pub(crate) fn ok(name: &'static str, detail: impl Into<String>) -> Self {
         Self {
             name,
             status: Status::Ok,
@@ -41,7 +42,11 @@ impl Check {
         }
     }
 
-    fn warn(name: &'static str, detail: impl Into<String>, remedy: impl Into<String>) -> Self {
+    pub(crate) fn warn(
+        name: &'static str,
+        detail: impl Into<String>,
+        remedy: impl Into<String>,
+    ) -> Self {
         Self {
             name,
             status: Status::Warn,
@@ -50,7 +55,11 @@ impl Check {
         }
     }
 
-    fn fail(name: &'static str, detail: impl Into<String>, remedy: impl Into<String>) -> Self {
+    pub(crate) fn fail(
+        name: &'static str,
+        detail: impl Into<String>,
+        remedy: impl Into<String>,
+    ) -> Self {
         Self {
             name,
             status: Status::Fail,
@@ -109,6 +118,7 @@ pub struct Doctor {
     db: DatabaseConnection,
     store: BlobStore,
     collector: Collector,
+    regions: Option<Regions>,
 }
 
 impl Doctor {
@@ -117,12 +127,23 @@ impl Doctor {
             db,
             store,
             collector,
+            regions: None,
         }
+    }
+
+    /// Checks every region's store and backlog too.
+    pub fn with_regions(mut self, regions: Regions) -> Self {
+        self.regions = Some(regions);
+        self
     }
 
     /// Runs every check; later checks still run when earlier ones fail.
     pub async fn run(&self) -> Vec<Check> {
-        diagnose(&self.db, &self.store, &self.collector).await
+        let mut checks = diagnose(&self.db, &self.store, &self.collector).await;
+        if let Some(regions) = &self.regions {
+            checks.extend(regions.checks().await);
+        }
+        checks
     }
 }
 

@@ -44,6 +44,7 @@ pub enum Code {
     TooManyAttempts = 90020,
     NotObshell = 90021,
     PackageTypeConflict = 90030,
+    RegionConflict = 90050,
 }
 
 impl Code {
@@ -79,6 +80,7 @@ impl Code {
             Code::TooManyAttempts => "DEPOT_TOO_MANY_ATTEMPTS",
             Code::NotObshell => "DEPOT_NOT_OBSHELL",
             Code::PackageTypeConflict => "DEPOT_PACKAGE_TYPE_CONFLICT",
+            Code::RegionConflict => "DEPOT_REGION_CONFLICT",
         }
     }
 }
@@ -144,6 +146,7 @@ impl From<Error> for ApiError {
             Error::PackageConflict(_) => (S::CONFLICT, Code::PackageConflict),
             Error::PackageTypeConflict(_) => (S::CONFLICT, Code::PackageTypeConflict),
             Error::AlreadyExists(_) => (S::CONFLICT, Code::AlreadyExists),
+            Error::RegionConflict(_) => (S::CONFLICT, Code::RegionConflict),
             Error::PackageNotDeletable(_) => (S::CONFLICT, Code::PackageNotDeletable),
             Error::UploadTooLarge { .. } => (S::PAYLOAD_TOO_LARGE, Code::UploadTooLarge),
             Error::UploadInterrupted(_) => (S::BAD_REQUEST, Code::UploadInterrupted),

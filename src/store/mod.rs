@@ -8,6 +8,7 @@ mod error;
 mod key;
 mod leftovers;
 mod presign;
+mod replicate;
 mod s3;
 mod write;
 
@@ -26,6 +27,7 @@ use url::Url;
 pub use digest::{Digester, Digests, SignedPart, SignedPartMd5, digest_bytes, rpm_signature_end};
 pub use key::{Area, BlobKey, repo_object, upload_of_part, upload_part};
 pub use leftovers::{Leftover, LeftoverKind, Search};
+pub use replicate::Copied;
 pub use write::{OnCut, Staged, Written};
 
 use crate::cache::TtlCache;
