@@ -37,6 +37,18 @@ pub async fn insert(db: &impl ConnectionTrait, row: region::Model) -> Result<(),
     Ok(())
 }
 
+/// Takes the write lock for a configuration change first (SQLite: a
+/// transaction that reads before it writes fails when another writes
+/// meanwhile; PostgreSQL: concurrent changes queue on the rows).
+pub async fn lock_all(db: &impl ConnectionTrait) -> Result<(), DbErr> {
+    region::Entity::update_many()
+        .col_expr(region::Column::Home, Expr::col(region::Column::Home))
+        .filter(Expr::value(1).eq(1))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Makes `name` the one home region.
 pub async fn set_home(db: &impl ConnectionTrait, name: &str) -> Result<(), DbErr> {
     region::Entity::update_many()

@@ -82,6 +82,7 @@ impl Regions {
         // The settings must make a store client (the store itself may be down).
         BlobStore::open(&storage_of(&row)?, self.0.max_upload_size)?;
         let txn = self.0.db.begin().await?;
+        db::regions::lock_all(&txn).await?;
         let existing = db::regions::list(&txn).await?;
         if existing.iter().any(|r| r.name == row.name) {
             return Err(Error::AlreadyExists(format!(
@@ -115,6 +116,7 @@ impl Regions {
     /// where they are. The home region goes only when it is the last.
     pub async fn remove(&self, name: &str) -> Result<()> {
         let txn = self.0.db.begin().await?;
+        db::regions::lock_all(&txn).await?;
         let regions = db::regions::list(&txn).await?;
         let Some(region) = regions.iter().find(|r| r.name == name) else {
             return Err(Error::NotFound(format!("no region {name:?}")));

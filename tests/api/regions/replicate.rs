@@ -209,7 +209,10 @@ async fn three_regions_each_get_every_blob_and_the_configuration_is_guarded() {
                 .await,
         )
         .await;
-        if events["data"].as_array().is_some_and(|e| !e.is_empty()) {
+        if events["data"]["contents"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty())
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
