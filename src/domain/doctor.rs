@@ -140,7 +140,11 @@ impl Doctor {
     /// Runs every check; later checks still run when earlier ones fail.
     pub async fn run(&self) -> Vec<Check> {
         let mut checks = diagnose(&self.db, &self.store, &self.collector).await;
-        if let Some(regions) = &self.regions {
+        // Regions live in the schema: none to check before it is current.
+        let schema_ok = checks
+            .iter()
+            .any(|c| c.name == "migrations current" && c.status == Status::Ok);
+        if let (Some(regions), true) = (&self.regions, schema_ok) {
             checks.extend(regions.checks().await);
         }
         checks

@@ -9,6 +9,7 @@ use depot::store::BlobKey;
 use object_store::ObjectStoreExt;
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, Statement};
+use serde_json::Value;
 
 use super::{
     add_region, blobs_in, download_from, region, region_config, script, start, store_of,
@@ -76,6 +77,16 @@ async fn a_region_down_and_back_converges_while_downloads_keep_working() {
         assert_ne!(served.as_deref(), Some("bj"));
         assert!(body == *bytes);
     }
+    // The doctor names the region whose store does not answer.
+    let (_, diagnostics) =
+        crate::common::envelope(app.get(Who::Admin, "/api/v2/diagnostics").await).await;
+    let checks = diagnostics["data"]["checks"].as_array().unwrap();
+    let failing: Vec<&Value> = checks
+        .iter()
+        .filter(|c| c["name"] == "region store reachable" && c["status"] == "FAIL")
+        .collect();
+    assert_eq!(failing.len(), 1, "{diagnostics}");
+    assert!(failing[0]["detail"].as_str().unwrap().starts_with("bj:"));
     // Back: no manual step, it converges.
     bj.resume().await;
     wait_present(&app, "bj", 4, Duration::from_secs(60)).await;
