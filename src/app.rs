@@ -24,6 +24,7 @@ use crate::domain::gc::{Collector, Pass};
 use crate::domain::obshell_auth::ObshellAuth;
 use crate::domain::packages::Packages;
 use crate::domain::preload::preload;
+use crate::domain::regions::Regions;
 use crate::domain::repos::Repos;
 use crate::domain::sessions::Sessions;
 use crate::domain::tokens::Tokens;
@@ -62,6 +63,7 @@ pub struct Services {
     /// obshell's keys and headers.
     pub obshell: ObshellAuth,
     pub repos: Repos,
+    pub regions: Regions,
     pub settings: Arc<Settings>,
 }
 
@@ -167,7 +169,15 @@ impl Services {
         let obshell = ObshellAuth::new(db.clone(), users.clone());
         let audit = AuditLog::new(db.clone());
         let repos = Repos::new(db.clone(), store.clone(), config.repos.clone());
+        let regions = Regions::new(
+            db.clone(),
+            store.clone(),
+            config.storage.clone(),
+            config.max_upload_size,
+            config.regions.clone(),
+        );
         let packages = Packages::new(db.clone(), store.clone())
+            .with_regions(regions.clone())
             .with_upload_limits(UploadLimits {
                 total: config.max_uploads,
                 per_user: config.max_uploads_per_user,
@@ -184,11 +194,13 @@ impl Services {
             open: config.max_open_uploads,
             bytes: config.max_open_upload_bytes,
         });
-        let collector = Collector::new(db.clone(), store.clone(), uploads.clone(), config.gc_grace);
-        let doctor = Doctor::new(db, store.clone(), collector.clone(), repos.clone());
+        let collector = Collector::new(db.clone(), store.clone(), uploads.clone(), config.gc_grace)
+            .with_regions(regions.clone());
+        let doctor = Doctor::new(db, store.clone(), collector.clone(), repos.clone())
+            .with_regions(regions.clone());
         let downloads = Downloads::new(
             packages.clone(),
-            store.clone(),
+            regions.clone(),
             download_redirect,
             config.presign_ttl,
         );
@@ -205,6 +217,7 @@ impl Services {
             sessions,
             obshell,
             repos,
+            regions,
             settings: Arc::new(Settings {
                 public_url: config.public_url.clone(),
                 max_upload_size: config.max_upload_size,
@@ -315,6 +328,10 @@ impl Server {
             self.state.settings.upload_expiry,
         ));
         let publisher = tokio::spawn(self.state.repos.clone().run_publisher());
+        if let Err(e) = self.state.regions.refresh().await {
+            tracing::warn!(error = %e, "reading the regions; retrying in the background");
+        }
+        let replication = tokio::spawn(self.state.regions.clone().run());
         let collector = self
             .state
             .settings
@@ -337,6 +354,7 @@ impl Server {
         sweeper.abort();
         watcher.abort();
         publisher.abort();
+        replication.abort();
         if let Some(collector) = collector {
             collector.abort();
         }

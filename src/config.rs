@@ -92,6 +92,8 @@ pub struct Config {
     /// Failed logins allowed per client address, whatever the user name.
     pub login_limit_address: Rate,
     pub repos: crate::domain::repos::ReposConfig,
+    /// This replica's region and how it replicates (`--region`).
+    pub regions: crate::domain::regions::RegionsConfig,
 }
 
 impl Config {
@@ -132,6 +134,7 @@ impl Config {
             login_limit_user: crate::domain::throttle::PER_USER,
             login_limit_address: crate::domain::throttle::PER_ADDRESS,
             repos: Default::default(),
+            regions: Default::default(),
         }
     }
 }

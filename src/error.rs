@@ -26,6 +26,10 @@ pub enum Error {
     /// Something of that name exists already (a user).
     #[error("{0}")]
     AlreadyExists(String),
+    /// The region configuration does not allow the change (the home region
+    /// while others remain, too many regions).
+    #[error("{0}")]
+    RegionConflict(String),
     #[error("package {0} is built in and cannot be deleted")]
     PackageNotDeletable(i64),
     #[error("upload exceeds the maximum size of {limit} bytes")]

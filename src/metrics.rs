@@ -4,8 +4,8 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -32,6 +32,11 @@ pub struct Metrics {
     pub credential_caches_trusted: IntGauge,
     pub repo_publications: IntCounterVec,
     pub repo_publication_seconds: HistogramVec,
+    pub region_backlog: IntGaugeVec,
+    pub region_lag_seconds: IntGaugeVec,
+    pub region_failures: IntCounterVec,
+    pub region_replicated_bytes: IntCounterVec,
+    pub region_downloads: IntCounterVec,
 }
 
 /// Seconds, from a millisecond to several minutes (uploads are long).
@@ -165,6 +170,41 @@ impl Metrics {
                 .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0]),
                 &["phase"],
             )?,
+            region_backlog: IntGaugeVec::new(
+                Opts::new(
+                    "depot_region_backlog",
+                    "Blobs not yet present in a region (pending, copying, failed), as this replica last counted",
+                ),
+                &["region"],
+            )?,
+            region_lag_seconds: IntGaugeVec::new(
+                Opts::new(
+                    "depot_region_lag_seconds",
+                    "How long the oldest blob not yet present in a region has waited",
+                ),
+                &["region"],
+            )?,
+            region_failures: IntCounterVec::new(
+                Opts::new(
+                    "depot_region_replication_failures_total",
+                    "Replication copies to a region that failed (retried with backoff)",
+                ),
+                &["region"],
+            )?,
+            region_replicated_bytes: IntCounterVec::new(
+                Opts::new(
+                    "depot_region_replicated_bytes_total",
+                    "Bytes this replica copied into a region, verified",
+                ),
+                &["region"],
+            )?,
+            region_downloads: IntCounterVec::new(
+                Opts::new(
+                    "depot_region_downloads_total",
+                    "Downloads by the region that served them, and why that region: explicit, address, replica, home, fallback (the preferred one lacked the blob)",
+                ),
+                &["region", "reason"],
+            )?,
             registry,
         };
         m.registry.register(Box::new(m.requests.clone()))?;
@@ -196,6 +236,13 @@ impl Metrics {
         m.registry.register(Box::new(m.repo_publications.clone()))?;
         m.registry
             .register(Box::new(m.repo_publication_seconds.clone()))?;
+        m.registry.register(Box::new(m.region_backlog.clone()))?;
+        m.registry
+            .register(Box::new(m.region_lag_seconds.clone()))?;
+        m.registry.register(Box::new(m.region_failures.clone()))?;
+        m.registry
+            .register(Box::new(m.region_replicated_bytes.clone()))?;
+        m.registry.register(Box::new(m.region_downloads.clone()))?;
         Ok(m)
     }
 

@@ -7,6 +7,8 @@ pub mod console_session;
 pub mod lock;
 pub mod obshell_key;
 pub mod package;
+pub mod region;
+pub mod region_blob;
 pub mod repo;
 pub mod repo_file;
 pub mod repo_key;

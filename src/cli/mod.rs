@@ -8,6 +8,7 @@ mod gc;
 mod migrate;
 mod obshell_key;
 mod repo;
+mod region;
 mod route;
 mod serve;
 mod token;
@@ -26,6 +27,7 @@ pub use audit::AuditArgs;
 pub use gc::GcArgs;
 pub use obshell_key::{ObshellKeyArgs, ObshellKeyCommand};
 pub use repo::{RepoArgs, RepoCommand};
+pub use region::{RegionArgs, RegionCommand};
 pub use route::RouteArgs;
 pub use serve::ServeArgs;
 pub use token::{TokenArgs, TokenCommand};
@@ -122,6 +124,8 @@ pub enum Command {
     /// The yum repositories (with the same configuration as `serve`): list,
     /// publish now, verify the stored metadata.
     Repo(RepoArgs),
+    /// Manage regions (object stores near groups of agents) and their replication.
+    Region(Box<RegionArgs>),
 }
 
 impl Cli {
@@ -159,6 +163,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(args) => audit::run(args).await,
         Command::Gc(args) => gc::run(*args).await,
         Command::Repo(args) => repo::run(args).await,
+        Command::Region(args) => region::run(*args).await,
         Command::Doctor(args) => doctor::run(*args).await,
         Command::Push {
             files,

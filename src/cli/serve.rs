@@ -14,6 +14,7 @@ use crate::app::Server;
 use crate::config::{
     Cidr, Config, CorsOrigin, DownloadRedirect, Rate, Secret, StorageConfig, defaults,
 };
+use crate::domain::regions::RegionsConfig;
 use crate::domain::repos::ReposConfig;
 
 #[derive(Args, Debug)]
@@ -150,6 +151,17 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub admin_password: Option<String>,
+    /// The region this replica runs in (`depot region add`): its downloads
+    /// prefer that region's store when no request says otherwise.
+    #[arg(long, env = "DEPOT_REGION")]
+    pub region: Option<String>,
+    /// Replication copies this replica runs at once (regions only).
+    #[arg(long, env = "DEPOT_REGION_WORKERS", default_value_t = 2)]
+    pub region_workers: usize,
+    /// How long a replication copy is its worker's without a heartbeat: a
+    /// replica that dies mid-copy leaves its copy to others after this.
+    #[arg(long, env = "DEPOT_REGION_LEASE", default_value = "60s")]
+    pub region_lease: humantime::Duration,
 }
 
 impl ServeArgs {
@@ -174,6 +186,12 @@ impl ServeArgs {
             None => None,
         };
         Ok(Config {
+            regions: RegionsConfig {
+                own: self.region,
+                workers: self.region_workers.clamp(1, 64),
+                lease: self.region_lease.into(),
+                ..RegionsConfig::default()
+            },
             repos: ReposConfig {
                 public: self.repos_public,
                 signing_key,

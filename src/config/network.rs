@@ -13,6 +13,11 @@ pub struct Cidr {
 }
 
 impl Cidr {
+    /// The prefix length: how specific the network is.
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
     pub fn contains(&self, ip: IpAddr) -> bool {
         // An IPv4 peer on a dual-stack socket shows up as ::ffff:a.b.c.d.
         let ip = match ip {

@@ -7,6 +7,8 @@ mod error;
 pub mod locks;
 pub mod obshell_keys;
 pub mod packages;
+pub mod region_blobs;
+pub mod regions;
 pub mod repos;
 pub mod sessions;
 pub mod tokens;

@@ -12,6 +12,7 @@ use sea_orm::DatabaseConnection;
 
 use super::gc::{Collector, Pass};
 use super::repos::Repos;
+use super::regions::Regions;
 use crate::db;
 use crate::store::{Area, BlobStore};
 
@@ -55,7 +56,11 @@ impl Check {
         }
     }
 
-    fn fail(name: &'static str, detail: impl Into<String>, remedy: impl Into<String>) -> Self {
+    pub(crate) fn fail(
+        name: &'static str,
+        detail: impl Into<String>,
+        remedy: impl Into<String>,
+    ) -> Self {
         Self {
             name,
             status: Status::Fail,
@@ -115,6 +120,7 @@ pub struct Doctor {
     store: BlobStore,
     collector: Collector,
     repos: Repos,
+    regions: Option<Regions>,
 }
 
 impl Doctor {
@@ -129,13 +135,29 @@ impl Doctor {
             store,
             collector,
             repos,
+            regions: None,
         }
+    }
+
+    /// Checks every region's store and backlog too.
+    pub fn with_regions(mut self, regions: Regions) -> Self {
+        self.regions = Some(regions);
+        self
     }
 
     /// Runs every check; later checks still run when earlier ones fail.
     pub async fn run(&self) -> Vec<Check> {
         let mut checks = diagnose(&self.db, &self.store, &self.collector).await;
-        checks.push(self.repos.doctor_check().await);
+        // Regions live in the schema: none to check before it is current.
+        let schema_ok = checks
+            .iter()
+            .any(|c| c.name == "migrations current" && c.status == Status::Ok);
+        if let (Some(regions), true) = (&self.regions, schema_ok) {
+            checks.extend(regions.checks().await);
+        }
+        if schema_ok {
+            checks.push(self.repos.doctor_check().await);
+        }
         checks
     }
 }

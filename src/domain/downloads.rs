@@ -14,15 +14,18 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use url::Url;
 
 use super::packages::Packages;
+use super::regions::select::Hint;
+use super::regions::{Regions, Route};
 use crate::config::DownloadRedirect;
 use crate::error::Result;
-use crate::store::{BlobKey, BlobStore, Method, object_stream};
+use crate::store::{BlobKey, Method, object_stream};
 
 /// How a download is answered; built once from the configuration.
 #[derive(Clone)]
 pub struct Downloads {
     packages: Packages,
-    store: BlobStore,
+    /// Which store serves a download: a region's, or the replica's own.
+    regions: Regions,
     redirect: DownloadRedirect,
     presign_ttl: Duration,
 }
@@ -90,6 +93,8 @@ pub struct DownloadRequest {
     pub wants_redirect: bool,
     /// The `User-Agent`, as sent.
     pub user_agent: Option<String>,
+    /// Where the client is, for choosing a region.
+    pub region: Hint,
 }
 
 impl DownloadRequest {
@@ -103,6 +108,12 @@ impl DownloadRequest {
 }
 
 pub type ByteStream = BoxStream<'static, Result<Bytes>>;
+
+/// A download's answer and the region that serves it (`None` without regions).
+pub struct Opened {
+    pub download: Download,
+    pub region: Option<String>,
+}
 
 pub enum Download {
     /// Fetch the object from the store at this presigned URL.
@@ -135,13 +146,13 @@ pub enum Answer {
 impl Downloads {
     pub fn new(
         packages: Packages,
-        store: BlobStore,
+        regions: Regions,
         redirect: DownloadRedirect,
         presign_ttl: Duration,
     ) -> Self {
         Self {
             packages,
-            store,
+            regions,
             redirect,
             presign_ttl,
         }
@@ -152,34 +163,68 @@ impl Downloads {
     }
 
     /// Answers a download of the package named `file_name`.
-    pub async fn open(&self, file_name: &str, request: &DownloadRequest) -> Result<Download> {
+    /// Only from a region where the blob is present (`Regions::locate`).
+    pub async fn open(&self, file_name: &str, request: &DownloadRequest) -> Result<Opened> {
         if request.redirected(self.redirect) {
-            return self.redirect(file_name, request.head).await;
+            // A redirect may use a row read a few seconds ago: reading it
+            // costs more than the rest of the redirect.
+            let package = self.packages.get_for_download(file_name).await?;
+            let route = self.source(&package, request).await?;
+            // A region whose store cannot presign (local files) serves the bytes.
+            if route.store.can_presign() {
+                let url = self.redirect(&route, &package, request.head).await?;
+                return Ok(self.opened(route, Download::Redirect(url)));
+            }
         }
         // Proxying reads the object anyway, and the row with it: no cache.
         let package = self.packages.get_by_file_name(file_name).await?;
-        Ok(Download::Served(self.serve(&package, request).await?))
+        let route = self.source(&package, request).await?;
+        match self.serve(&route, &package, request).await {
+            Ok(served) => Ok(self.opened(route, Download::Served(served))),
+            // A region's store failed: the replica's own serves, and the
+            // region is avoided for a while.
+            Err(e) if !route.own_store => {
+                let route = self.regions.read_failed(&route, &e);
+                let served = self.serve(&route, &package, request).await?;
+                Ok(self.opened(route, Download::Served(served)))
+            }
+            Err(e) => Err(e),
+        }
     }
 
-    async fn redirect(&self, file_name: &str, head: bool) -> Result<Download> {
-        // A redirect may use a row read a few seconds ago: reading it costs
-        // more than the rest of the redirect.
-        let package = self.packages.get_for_download(file_name).await?;
+    async fn source(&self, package: &package::Model, request: &DownloadRequest) -> Result<Route> {
+        let key = BlobKey::from_stored(package.blob_key.clone());
+        self.regions.locate(&key, &request.region).await
+    }
+
+    fn opened(&self, route: Route, download: Download) -> Opened {
+        self.regions.served(&route);
+        Opened {
+            download,
+            region: route.region,
+        }
+    }
+
+    async fn redirect(&self, route: &Route, package: &package::Model, head: bool) -> Result<Url> {
         let method = if head { Method::HEAD } else { Method::GET };
-        let url = self
+        route
             .store
             .presign(
                 method,
                 &BlobKey::from_stored(package.blob_key.clone()),
-                &content_disposition(&package),
+                &content_disposition(package),
                 content_type(&package.extension),
                 self.presign_ttl,
             )
-            .await?;
-        Ok(Download::Redirect(url))
+            .await
     }
 
-    async fn serve(&self, package: &package::Model, request: &DownloadRequest) -> Result<Served> {
+    async fn serve(
+        &self,
+        route: &Route,
+        package: &package::Model,
+        request: &DownloadRequest,
+    ) -> Result<Served> {
         let size = package.size as u64;
         let etag = format!("\"{}\"", package.sha1);
         let answer = if if_none_match(&request.if_none_match, &etag) {
@@ -190,7 +235,7 @@ impl Downloads {
                 Ok(range) => {
                     let body = match request.head {
                         true => None,
-                        false => Some(self.read(package, range.clone()).await?),
+                        false => Some(read(route, package, range.clone()).await?),
                     };
                     match range {
                         Some(range) => Answer::Partial(range, body),
@@ -207,16 +252,16 @@ impl Downloads {
             answer,
         })
     }
+}
 
-    async fn read(
-        &self,
-        package: &package::Model,
-        range: Option<Range<u64>>,
-    ) -> Result<ByteStream> {
-        let key = BlobKey::from_stored(package.blob_key.clone());
-        let object = self.store.get(&key.path(), range).await?;
-        Ok(object_stream(object))
-    }
+async fn read(
+    route: &Route,
+    package: &package::Model,
+    range: Option<Range<u64>>,
+) -> Result<ByteStream> {
+    let key = BlobKey::from_stored(package.blob_key.clone());
+    let object = route.store.get(&key.path(), range).await?;
+    Ok(object_stream(object))
 }
 
 fn content_disposition(package: &package::Model) -> String {

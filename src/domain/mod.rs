@@ -17,6 +17,7 @@ pub mod packages;
 pub mod passwords;
 pub mod preload;
 pub mod query;
+pub mod regions;
 pub mod repos;
 pub mod rpm_header;
 pub mod rpm_integrity;

@@ -48,6 +48,7 @@ pub enum Code {
     CsrfRefused = 90060,
     /// The web console's session is unknown, ended or expired.
     SessionExpired = 90061,
+    RegionConflict = 90050,
 }
 
 impl Code {
@@ -85,6 +86,7 @@ impl Code {
             Code::PackageTypeConflict => "DEPOT_PACKAGE_TYPE_CONFLICT",
             Code::CsrfRefused => "DEPOT_CSRF_REFUSED",
             Code::SessionExpired => "DEPOT_SESSION_EXPIRED",
+            Code::RegionConflict => "DEPOT_REGION_CONFLICT",
         }
     }
 }
@@ -150,6 +152,7 @@ impl From<Error> for ApiError {
             Error::PackageConflict(_) => (S::CONFLICT, Code::PackageConflict),
             Error::PackageTypeConflict(_) => (S::CONFLICT, Code::PackageTypeConflict),
             Error::AlreadyExists(_) => (S::CONFLICT, Code::AlreadyExists),
+            Error::RegionConflict(_) => (S::CONFLICT, Code::RegionConflict),
             Error::PackageNotDeletable(_) => (S::CONFLICT, Code::PackageNotDeletable),
             Error::UploadTooLarge { .. } => (S::PAYLOAD_TOO_LARGE, Code::UploadTooLarge),
             Error::UploadInterrupted(_) => (S::BAD_REQUEST, Code::UploadInterrupted),

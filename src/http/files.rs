@@ -15,8 +15,11 @@ use super::error::ApiError;
 use super::error::ApiResult;
 use super::extract::{PathParam, QueryParams};
 use super::openapi::Errors;
+use super::regions::{REGION_HEADER, RegionHint};
 use crate::app::AppState;
-use crate::domain::downloads::{Answer, Download, DownloadRequest, Served, parse_redirect_param};
+use crate::domain::downloads::{
+    Answer, Download, DownloadRequest, Opened, Served, parse_redirect_param,
+};
 use crate::metrics::METRICS;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -32,6 +35,12 @@ struct DownloadQuery {
     /// `--download-redirect on-request` (its default), never for wget or
     /// Ansible; otherwise the bytes are served.
     redirect: Option<String>,
+    /// The region to download from (as the `X-Depot-Region` header): served
+    /// from there once the package is replicated to it, from a region that
+    /// has it until then. Default: the region whose client networks hold
+    /// the client's address, else the replica's `--region`, else home.
+    #[allow(dead_code)]
+    region: Option<String>,
 }
 
 /// Download a package by file name: the `downloadUrl` of SoftwarePackageMeta.
@@ -45,6 +54,7 @@ struct DownloadQuery {
         ("file_name" = String, Path, example = "oceanbase-ce-4.2.1.1-101000012023111012.el7.x86_64.rpm", description = "The package's file name"),
         ("Range" = Option<String>, Header, description = "One byte range (`bytes=0-99`), proxy mode"),
         ("If-None-Match" = Option<String>, Header, description = "The SHA-1 ETag held, proxy mode"),
+        ("X-Depot-Region" = Option<String>, Header, description = "The region to download from (regions only)"),
         DownloadQuery,
     ),
     responses(
@@ -56,6 +66,7 @@ struct DownloadQuery {
         ), headers(
             ("ETag" = String, description = "The SHA-1, quoted"),
             ("Content-Disposition" = String, description = "attachment; filename=…"),
+            ("X-Depot-Region" = String, description = "The region whose store served (regions only)"),
         )),
         (status = 206, description = "The requested range"),
         (status = 302, description = "Where to get it, when asked (`redirect=1`): a presigned URL of the store, valid for --presign-ttl",
@@ -71,6 +82,7 @@ async fn download(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
+    region: RegionHint,
     PathParam(file_name): PathParam<String>,
     QueryParams(query): QueryParams<DownloadQuery>,
 ) -> ApiResult<Response> {
@@ -78,7 +90,15 @@ async fn download(
         None => false,
         Some(value) => parse_redirect_param(value).map_err(ApiError::bad_request)?,
     };
-    answer(&state, &method, &headers, &file_name, wants_redirect).await
+    answer(
+        &state,
+        &method,
+        &headers,
+        region,
+        &file_name,
+        wants_redirect,
+    )
+    .await
 }
 
 /// A package download, by the download rules: also what a public yum
@@ -87,6 +107,7 @@ pub(super) async fn answer(
     state: &AppState,
     method: &Method,
     headers: &HeaderMap,
+    region: RegionHint,
     file_name: &str,
     wants_redirect: bool,
 ) -> ApiResult<Response> {
@@ -102,8 +123,10 @@ pub(super) async fn answer(
         if_none_match: values(header::IF_NONE_MATCH).collect(),
         wants_redirect,
         user_agent: values(header::USER_AGENT).next(),
+        region: region.0,
     };
-    Ok(match state.downloads.open(file_name, &request).await? {
+    let Opened { download, region } = state.downloads.open(file_name, &request).await?;
+    let mut response = match download {
         Download::Redirect(url) => (
             StatusCode::FOUND,
             [
@@ -113,7 +136,11 @@ pub(super) async fn answer(
         )
             .into_response(),
         Download::Served(served) => served_response(served),
-    })
+    };
+    if let Some(value) = region.and_then(|r| HeaderValue::from_str(&r).ok()) {
+        response.headers_mut().insert(REGION_HEADER, value);
+    }
+    Ok(response)
 }
 
 fn served_response(served: Served) -> Response {

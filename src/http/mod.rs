@@ -20,6 +20,7 @@ pub mod multipart;
 pub mod obshell;
 pub mod openapi;
 pub mod packages;
+pub mod regions;
 pub mod repos;
 pub mod serve;
 pub mod system;
@@ -54,6 +55,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(audit::router())
         .merge(repos::router())
         .merge(console::router())
+        .merge(regions::router())
         .split_for_parts();
     (router, openapi::document(paths))
 }

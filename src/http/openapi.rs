@@ -33,6 +33,7 @@ pub const UI_PATH: &str = "/api-docs";
         (name = "upgrades", description = "obshell upgrade packages and upgrade routes"),
         (name = "obshell", description = "obshell's handshake: its SDKs read these before authenticating with its RSA/AES headers"),
         (name = "repos", description = "yum/dnf repositories of the stored RPMs, signed"),
+        (name = "regions", description = "Regions: object stores near groups of agents, replicated by depot"),
         (name = "tokens", description = "API tokens (user administrators)"),
         (name = "operations", description = "Probes, metrics, diagnostics and the audit log"),
         (name = "console", description = "The web console: its pages, and signing in and out with a session cookie"),

@@ -266,6 +266,7 @@ async fn package(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
+    region: super::regions::RegionHint,
     PathParam((os, arch, file_name)): PathParam<(String, String, String)>,
 ) -> ApiResult<Response> {
     state.repos.check_package(&os, &arch, &file_name).await?;
@@ -273,5 +274,5 @@ async fn package(
     // repository's anonymous client has nothing to leak, one that sent some
     // anyway is served the bytes.
     let redirect = !headers.contains_key(axum::http::header::AUTHORIZATION);
-    super::files::answer(&state, &method, &headers, &file_name, redirect).await
+    super::files::answer(&state, &method, &headers, region, &file_name, redirect).await
 }

@@ -77,6 +77,13 @@ impl BlobKey {
         &self.0
     }
 
+    /// The BLAKE3 digest (hex) the key is named by; `None` for a key that
+    /// is not a content key.
+    pub fn blake3_hex(&self) -> Option<&str> {
+        let hex = self.0.strip_prefix("blobs/blake3/")?.split_once('/')?.1;
+        (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(hex)
+    }
+
     pub fn path(&self) -> Path {
         Path::from(self.0.as_str())
     }

@@ -9,6 +9,7 @@ mod key;
 mod leftovers;
 mod presign;
 mod read;
+mod replicate;
 mod s3;
 mod write;
 
@@ -28,6 +29,7 @@ pub use digest::{Digester, Digests, SignedPart, SignedPartMd5, digest_bytes, rpm
 pub use key::{Area, BlobKey, repo_object, upload_of_part, upload_part};
 pub use leftovers::{Leftover, LeftoverKind, Search};
 pub use read::object_stream;
+pub use replicate::Copied;
 pub use write::{OnCut, Staged, Written};
 
 use crate::cache::TtlCache;

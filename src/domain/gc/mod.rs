@@ -14,6 +14,7 @@ mod report;
 
 pub use report::Report;
 
+use super::regions::Regions;
 use super::uploads::Uploads;
 use crate::db;
 use crate::error::{Error, Result};
@@ -31,6 +32,7 @@ pub struct Collector {
     uploads: Uploads,
     grace: Duration,
     staging_grace: Duration,
+    regions: Option<Regions>,
 }
 
 /// Staging objects are spared at least this long (see `collect`).
@@ -91,7 +93,14 @@ impl Collector {
             uploads,
             grace,
             staging_grace: grace.max(STAGING_GRACE_FLOOR),
+            regions: None,
         }
+    }
+
+    /// Removes unreferenced blobs from every region too.
+    pub fn with_regions(mut self, regions: Regions) -> Self {
+        self.regions = Some(regions);
+        self
     }
 
     /// Overrides how old a staging object must be to go (default: the grace,
@@ -195,6 +204,14 @@ impl Collector {
             }
         }
 
+        // Copies in the other regions of blobs no package references.
+        if let Some(regions) = &self.regions {
+            let removed = regions.collect(self.grace, dry_run).await?;
+            report.region_objects = removed.objects;
+            report.region_bytes = removed.bytes;
+            report.region_deferred = removed.deferred;
+        }
+
         // Parts of uploads that no longer exist (a termination or sweep whose
         // removal failed). A live upload's stray parts are left to its own
         // cleanup: judging them here would race its commits.
@@ -293,6 +310,9 @@ impl Collector {
         if db::packages::references(&txn, key).await? > 0 {
             txn.rollback().await?;
             return Ok(false);
+        }
+        if let Some(regions) = &self.regions {
+            regions.forget_local(&txn, key).await?;
         }
         self.store
             .delete(&crate::store::BlobKey::from_stored(key.to_string()))

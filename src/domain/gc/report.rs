@@ -31,6 +31,11 @@ pub struct Report {
     pub oldest_unfinished: Option<chrono::DateTime<Utc>>,
     /// A part of the store that could not be searched, and why.
     pub blind_spot: Option<String>,
+    /// Copies removed from regions other than this replica's own store.
+    pub region_objects: u64,
+    pub region_bytes: u64,
+    /// Region copies left for a later pass (in flight, or their store failed).
+    pub region_deferred: u64,
 }
 
 impl Report {
@@ -40,6 +45,7 @@ impl Report {
             + self.staging_leftovers
             + self.orphan_repo_files
             + self.unfinished_writes
+            + self.region_objects
     }
 
     pub fn bytes(&self) -> u64 {
@@ -49,6 +55,7 @@ impl Report {
             + self.staging_bytes
             + self.orphan_repo_bytes
             + self.unfinished_bytes
+            + self.region_bytes
     }
 }
 
@@ -99,6 +106,15 @@ impl fmt::Display for Report {
             self.unfinished_writes,
             size(self.unfinished_bytes),
         )?;
+        if self.region_objects + self.region_deferred > 0 {
+            writeln!(
+                f,
+                "{verb} {} copie(s) in other regions, {}; {} left for later",
+                self.region_objects,
+                size(self.region_bytes),
+                self.region_deferred,
+            )?;
+        }
         if let Some(why) = &self.blind_spot {
             writeln!(f, "not searched: {why}")?;
         }

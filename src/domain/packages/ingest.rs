@@ -195,6 +195,11 @@ impl Packages {
         self.store.ensure_stored(staged).await?;
         match db::packages::insert(&txn, &new, staged).await {
             Ok(model) => {
+                // Its status in every region, with the package or not at all.
+                let (key, size) = (staged.key.as_str(), staged.size as i64);
+                let local = self.regions.as_ref().and_then(|r| r.local());
+                let now = chrono::Utc::now();
+                db::regions::enqueue_blob(&txn, key, size, local.as_deref(), now).await?;
                 // Its repository metadata, computed once, with the package or not at all.
                 if let Some(repo) = repo {
                     db::repos::insert_fragments(
@@ -210,6 +215,7 @@ impl Packages {
                     .await?;
                 }
                 txn.commit().await?;
+                self.regions.iter().for_each(|r| r.wake());
                 if model.extension == "rpm" {
                     self.repo_changes
                         .touch(&model.operating_system, &model.architecture);

@@ -9,6 +9,7 @@ use sea_orm::{DatabaseConnection, TransactionTrait};
 
 use super::admission::{UploadLimits, UploadSlot, UploadSlots};
 use super::query::ListQuery;
+use super::regions::Regions;
 use super::repos::RepoChanges;
 use super::upgrade_plan::{self, RoutePlan, RouteRequest};
 use crate::cache::TtlCache;
@@ -29,6 +30,8 @@ pub struct Packages {
     slots: UploadSlots,
     /// Told of every RPM stored or deleted, whatever API did it.
     repo_changes: RepoChanges,
+    /// Told of every blob stored, for its status rows in each region.
+    regions: Option<Regions>,
 }
 
 /// How long a redirect may be answered from a package row read earlier: the
@@ -49,12 +52,19 @@ impl Packages {
             recent: Arc::new(TtlCache::new(DOWNLOAD_CACHE_TTL, MAX_RECENT)),
             slots: UploadSlots::new(UploadLimits::default()),
             repo_changes: RepoChanges::default(),
+            regions: None,
         }
     }
 
     /// Reports stored and deleted RPMs to the repositories' publisher.
     pub fn with_repo_changes(mut self, changes: RepoChanges) -> Self {
         self.repo_changes = changes;
+        self
+    }
+
+    /// Queues every stored blob for the regions' replication.
+    pub fn with_regions(mut self, regions: Regions) -> Self {
+        self.regions = Some(regions);
         self
     }
 

@@ -37,6 +37,9 @@ fn action(method: &Method, route: Option<&str>) -> String {
         ("DELETE", "/api/v2/tokens/{id}") => "token.revoke",
         ("POST", "/ui/session") => "session.start",
         ("DELETE", "/ui/session") => "session.end",
+        ("POST", "/api/v2/regions") => "region.add",
+        ("DELETE", "/api/v2/regions/{name}") => "region.remove",
+        ("POST", "/api/v2/regions/sync") => "region.sync",
         _ => "",
     };
     if named.is_empty() {
