@@ -23,6 +23,7 @@ use crate::domain::downloads::Downloads;
 use crate::domain::gc::{Collector, Pass};
 use crate::domain::obshell_auth::ObshellAuth;
 use crate::domain::packages::Packages;
+use crate::domain::patches::Patches;
 use crate::domain::preload::preload;
 use crate::domain::repos::Repos;
 use crate::domain::tokens::Tokens;
@@ -59,6 +60,7 @@ pub struct Services {
     /// obshell's keys and headers.
     pub obshell: ObshellAuth,
     pub repos: Repos,
+    pub patches: Patches,
     pub settings: Arc<Settings>,
 }
 
@@ -179,6 +181,14 @@ impl Services {
             open: config.max_open_uploads,
             bytes: config.max_open_upload_bytes,
         });
+        let patches = Patches::new(
+            db.clone(),
+            store.clone(),
+            packages.clone(),
+            repos.changes(),
+            &config.patches,
+        )
+        .map_err(anyhow::Error::msg)?;
         let collector = Collector::new(db.clone(), store.clone(), uploads.clone(), config.gc_grace);
         let doctor = Doctor::new(db, store.clone(), collector.clone());
         let downloads = Downloads::new(
@@ -199,6 +209,7 @@ impl Services {
             tokens,
             obshell,
             repos,
+            patches,
             settings: Arc::new(Settings {
                 public_url: config.public_url.clone(),
                 max_upload_size: config.max_upload_size,

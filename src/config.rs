@@ -88,6 +88,8 @@ pub struct Config {
     /// Failed logins allowed per client address, whatever the user name.
     pub login_limit_address: Rate,
     pub repos: crate::domain::repos::ReposConfig,
+    /// StarlingX patches: trusted certificates, unsigned patches.
+    pub patches: crate::domain::patches::PatchesConfig,
 }
 
 impl Config {
@@ -126,6 +128,7 @@ impl Config {
             login_limit_user: crate::domain::throttle::PER_USER,
             login_limit_address: crate::domain::throttle::PER_ADDRESS,
             repos: Default::default(),
+            patches: Default::default(),
         }
     }
 }

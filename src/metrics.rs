@@ -32,6 +32,7 @@ pub struct Metrics {
     pub credential_caches_trusted: IntGauge,
     pub repo_publications: IntCounterVec,
     pub repo_publication_seconds: HistogramVec,
+    pub patch_operations: IntCounterVec,
 }
 
 /// Seconds, from a millisecond to several minutes (uploads are long).
@@ -165,6 +166,13 @@ impl Metrics {
                 .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0]),
                 &["phase"],
             )?,
+            patch_operations: IntCounterVec::new(
+                Opts::new(
+                    "depot_patch_operations_total",
+                    "StarlingX patch lifecycle changes, by operation (upload, apply, remove, delete, commit)",
+                ),
+                &["operation"],
+            )?,
             registry,
         };
         m.registry.register(Box::new(m.requests.clone()))?;
@@ -196,6 +204,7 @@ impl Metrics {
         m.registry.register(Box::new(m.repo_publications.clone()))?;
         m.registry
             .register(Box::new(m.repo_publication_seconds.clone()))?;
+        m.registry.register(Box::new(m.patch_operations.clone()))?;
         Ok(m)
     }
 
@@ -221,4 +230,12 @@ impl Metrics {
             .observe(started.elapsed().as_secs_f64());
         result
     }
+}
+
+/// Counts a patch lifecycle change.
+pub fn patch_event(operation: &str) {
+    METRICS
+        .patch_operations
+        .with_label_values(&[operation])
+        .inc();
 }

@@ -7,6 +7,7 @@ mod doctor;
 mod gc;
 mod migrate;
 mod obshell_key;
+mod patch;
 mod route;
 mod serve;
 mod token;
@@ -24,6 +25,7 @@ use crate::domain::users::Role;
 pub use audit::AuditArgs;
 pub use gc::GcArgs;
 pub use obshell_key::{ObshellKeyArgs, ObshellKeyCommand};
+pub use patch::{PatchArgs, PatchCommand};
 pub use route::RouteArgs;
 pub use serve::ServeArgs;
 pub use token::{TokenArgs, TokenCommand};
@@ -117,6 +119,8 @@ pub enum Command {
     Token(TokenArgs),
     /// Show or rotate the RSA key obshell's SDKs encrypt their auth to.
     ObshellKey(ObshellKeyArgs),
+    /// StarlingX patches: upload, query, apply, remove, delete, commit (sw-patch's commands).
+    Patch(PatchArgs),
 }
 
 impl Cli {
@@ -151,6 +155,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(args) => user::run(args).await,
         Command::Token(args) => token::run(args).await,
         Command::ObshellKey(args) => obshell_key::run(args).await,
+        Command::Patch(args) => patch::run(args).await,
         Command::Audit(args) => audit::run(args).await,
         Command::Gc(args) => gc::run(*args).await,
         Command::Doctor(args) => doctor::run(*args).await,

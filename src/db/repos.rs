@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use entity::{blob, package, repo, repo_file, repo_key, repo_package};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType,
-    QueryFilter, QueryOrder, QuerySelect, RelationTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr,
+    EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect, RelationTrait,
 };
 
 /// An RPM in a repository, as a publication lists it.
@@ -44,11 +44,36 @@ pub async fn delete_fragments(db: &impl ConnectionTrait, package_id: i64) -> Res
 }
 
 /// The RPMs of repository `os`/`arch`: that tag's `arch` and `noarch`
-/// packages, in the order publications list them (name, then id).
+/// packages, in the order publications list them (name, then id); for
+/// `patches`/`<release>`, the RPMs of the release's applied and committed
+/// patches (`db::patches::UPDATES_OS`).
 pub async fn members(
     db: &impl ConnectionTrait,
     os: &str,
     arch: &str,
+) -> Result<Vec<Member>, DbErr> {
+    if os == super::patches::UPDATES_OS {
+        let ids = super::patches::updates_package_ids(db, arch).await?;
+        return members_where(db, Condition::all().add(package::Column::Id.is_in(ids))).await;
+    }
+    // A patch's RPMs are served by its release's updates repository only.
+    let carried = sea_orm::sea_query::Query::select()
+        .column(entity::patch_rpm::Column::PackageId)
+        .from(entity::patch_rpm::Entity)
+        .to_owned();
+    members_where(
+        db,
+        Condition::all()
+            .add(package::Column::OperatingSystem.eq(os))
+            .add(package::Column::Architecture.is_in([arch, "noarch"]))
+            .add(package::Column::Id.not_in_subquery(carried)),
+    )
+    .await
+}
+
+async fn members_where(
+    db: &impl ConnectionTrait,
+    condition: Condition,
 ) -> Result<Vec<Member>, DbErr> {
     let rows: Vec<(i64, String, String, i64, DateTime<Utc>, String)> = package::Entity::find()
         .select_only()
@@ -62,8 +87,7 @@ pub async fn members(
         .column(blob::Column::Sha256)
         .join(JoinType::InnerJoin, package::Relation::Blob.def())
         .filter(package::Column::Extension.eq("rpm"))
-        .filter(package::Column::OperatingSystem.eq(os))
-        .filter(package::Column::Architecture.is_in([arch, "noarch"]))
+        .filter(condition)
         .order_by_asc(package::Column::Name)
         .order_by_asc(package::Column::Id)
         .into_tuple()

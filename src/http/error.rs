@@ -44,6 +44,11 @@ pub enum Code {
     TooManyAttempts = 90020,
     NotObshell = 90021,
     PackageTypeConflict = 90030,
+    PatchVerification = 90040,
+    PatchInvalid = 90041,
+    PatchCommitted = 90042,
+    PatchState = 90043,
+    PatchUnknown = 90044,
 }
 
 impl Code {
@@ -79,6 +84,11 @@ impl Code {
             Code::TooManyAttempts => "DEPOT_TOO_MANY_ATTEMPTS",
             Code::NotObshell => "DEPOT_NOT_OBSHELL",
             Code::PackageTypeConflict => "DEPOT_PACKAGE_TYPE_CONFLICT",
+            Code::PatchVerification => "DEPOT_PATCH_VERIFICATION",
+            Code::PatchInvalid => "DEPOT_PATCH_INVALID",
+            Code::PatchCommitted => "DEPOT_PATCH_COMMITTED",
+            Code::PatchState => "DEPOT_PATCH_STATE",
+            Code::PatchUnknown => "DEPOT_PATCH_UNKNOWN",
         }
     }
 }
@@ -180,6 +190,11 @@ impl From<Error> for ApiError {
                     .with_retry_after(seconds_up(*retry_after));
                 return refused;
             }
+            Error::PatchVerification(_) => (S::UNPROCESSABLE_ENTITY, Code::PatchVerification),
+            Error::PatchInvalid(_) => (S::UNPROCESSABLE_ENTITY, Code::PatchInvalid),
+            Error::PatchCommitted(_) => (S::CONFLICT, Code::PatchCommitted),
+            Error::PatchState(_) => (S::CONFLICT, Code::PatchState),
+            Error::PatchUnknown(_) => (S::NOT_FOUND, Code::PatchUnknown),
             Error::Unexpected(_) => (S::INTERNAL_SERVER_ERROR, Code::Unexpected),
         };
         Self::new(status, code, message)

@@ -19,6 +19,7 @@ pub mod multipart;
 pub mod obshell;
 pub mod openapi;
 pub mod packages;
+pub mod patches;
 pub mod repos;
 pub mod serve;
 pub mod system;
@@ -52,6 +53,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(diagnostics::router())
         .merge(audit::router())
         .merge(repos::router())
+        .merge(patches::router())
         .split_for_parts();
     (router, openapi::document(paths))
 }

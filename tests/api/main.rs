@@ -29,6 +29,7 @@ mod list;
 mod metrics;
 mod obshell;
 mod openapi;
+mod patches;
 mod replica_crash;
 mod replicas;
 mod repos;

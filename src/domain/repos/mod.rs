@@ -16,6 +16,7 @@ mod publish;
 pub mod repomd;
 pub mod rpmmd;
 pub mod signing;
+mod updates;
 pub mod xml;
 
 use std::sync::{Arc, OnceLock};
@@ -168,6 +169,7 @@ impl Repos {
         // packages, nor for an architecture no RPM has and dnf never asks for
         // (otherwise any name would become a stored repository of noarch RPMs).
         let known = BASEARCHES.contains(&arch)
+            || os == db::patches::UPDATES_OS
             || db::repos::tagged_arches(&self.db)
                 .await?
                 .iter()
@@ -245,6 +247,15 @@ impl Repos {
     /// `Packages/` serves); not found otherwise.
     pub async fn check_package(&self, os: &str, arch: &str, file_name: &str) -> Result<()> {
         check_names(os, arch)?;
+        if os == db::patches::UPDATES_OS {
+            let served = db::patches::updates_package_ids(&self.db, arch).await?;
+            return match db::packages::find_by_file_name(&self.db, file_name).await? {
+                Some(p) if served.contains(&p.id) => Ok(()),
+                _ => Err(Error::NotFound(format!(
+                    "no package {file_name:?} in repository {os}/{arch}"
+                ))),
+            };
+        }
         match db::packages::find_by_file_name(&self.db, file_name).await? {
             Some(p)
                 if p.extension == "rpm"

@@ -101,14 +101,26 @@ impl Repos {
         if members.is_empty() && previous.is_none() {
             return Ok(Published::Empty);
         }
-        let content = content_digest(&members, self.config.public);
+        // A release's updates repository carries its comps groups too.
+        let comps = if os == db::patches::UPDATES_OS {
+            Some(self.updates_comps(arch).await?)
+        } else {
+            None
+        };
+        let mut content = content_digest(&members, self.config.public);
+        if let Some(comps) = &comps {
+            content = hex::encode(Sha256::digest(format!("{content}{comps}")));
+        }
         if let Some(previous) = previous.as_ref().filter(|p| p.content == content) {
             self.remove_expired(previous.id).await;
             return Ok(Published::Unchanged);
         }
         self.backfill(&members).await?;
         let started = std::time::Instant::now();
-        let written = self.write_files(os, arch, &members).await?;
+        let mut written = self.write_files(os, arch, &members).await?;
+        if let Some(comps) = comps {
+            written.push(self.write_comps(os, arch, comps).await?);
+        }
         let now = Utc::now();
         let revision = previous
             .as_ref()
@@ -267,6 +279,7 @@ impl Repos {
                             Kind::Primary => &row.primary,
                             Kind::Filelists => &row.filelists,
                             Kind::Other => &row.other,
+                            Kind::Group => "",
                         });
                     }
                     chunks.push(encoder.take());
