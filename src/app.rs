@@ -3,6 +3,8 @@
 //! `Services::build` are the composition root: `serve`, the offline commands
 //! (`gc`, `doctor`, the admin commands) and the tests all start there.
 
+mod tasks;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,9 +22,10 @@ use crate::domain::audit::AuditLog;
 use crate::domain::credentials;
 use crate::domain::doctor::Doctor;
 use crate::domain::downloads::Downloads;
-use crate::domain::gc::{Collector, Pass};
+use crate::domain::gc::Collector;
 use crate::domain::obshell_auth::ObshellAuth;
 use crate::domain::packages::Packages;
+use crate::domain::patches::Patches;
 use crate::domain::preload::preload;
 use crate::domain::regions::Regions;
 use crate::domain::repos::Repos;
@@ -64,6 +67,7 @@ pub struct Services {
     pub obshell: ObshellAuth,
     pub repos: Repos,
     pub regions: Regions,
+    pub patches: Patches,
     pub settings: Arc<Settings>,
 }
 
@@ -194,6 +198,14 @@ impl Services {
             open: config.max_open_uploads,
             bytes: config.max_open_upload_bytes,
         });
+        let patches = Patches::new(
+            db.clone(),
+            store.clone(),
+            packages.clone(),
+            repos.changes(),
+            &config.patches,
+        )
+        .map_err(anyhow::Error::msg)?;
         let collector = Collector::new(db.clone(), store.clone(), uploads.clone(), config.gc_grace)
             .with_regions(regions.clone());
         let doctor = Doctor::new(db, store.clone(), collector.clone(), repos.clone())
@@ -218,6 +230,7 @@ impl Services {
             obshell,
             repos,
             regions,
+            patches,
             settings: Arc::new(Settings {
                 public_url: config.public_url.clone(),
                 max_upload_size: config.max_upload_size,
@@ -323,7 +336,7 @@ impl Server {
             self.state.users.clone(),
             self.state.tokens.clone(),
         ));
-        let sweeper = tokio::spawn(sweep_expired_uploads(
+        let sweeper = tokio::spawn(tasks::sweep_expired_uploads(
             self.state.uploads.clone(),
             self.state.settings.upload_expiry,
         ));
@@ -332,11 +345,10 @@ impl Server {
             tracing::warn!(error = %e, "reading the regions; retrying in the background");
         }
         let replication = tokio::spawn(self.state.regions.clone().run());
-        let collector = self
-            .state
-            .settings
-            .gc_interval
-            .map(|every| tokio::spawn(collect_garbage(self.state.collector.clone(), every)));
+        let collector =
+            self.state.settings.gc_interval.map(|every| {
+                tokio::spawn(tasks::collect_garbage(self.state.collector.clone(), every))
+            });
         let audit = self.state.audit.clone();
         let router = crate::http::router(self.state);
         serve(self.listener, router, self.connections, shutdown).await;
@@ -368,33 +380,3 @@ const AUDIT_FLUSH_GRACE: Duration = Duration::from_secs(10);
 /// Descriptors depot needs besides client connections: database pool, store
 /// files, logs.
 const OTHER_FILES: u64 = 256;
-
-/// Collects garbage every `every`; among replicas, whoever takes the lock.
-async fn collect_garbage(collector: Collector, every: Duration) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if let Err(e) = collector.run(Pass::Collect).await {
-            tracing::warn!(error = %e, "garbage collection failed; retrying at the next interval");
-        }
-    }
-}
-
-/// Removes expired resumable uploads, a few times per expiry period. Every
-/// replica runs it; each upload is claimed before it is removed.
-async fn sweep_expired_uploads(uploads: Uploads, expiry: Duration) {
-    let every = (expiry / 4).clamp(Duration::from_secs(1), Duration::from_secs(300));
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        match uploads.sweep_expired().await {
-            Ok((0, _)) => {}
-            Ok((count, bytes)) => {
-                tracing::info!(uploads = count, bytes, "expired uploads removed")
-            }
-            Err(e) => tracing::warn!(error = %e, "sweeping expired uploads failed; retrying later"),
-        }
-    }
-}

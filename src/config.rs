@@ -94,6 +94,8 @@ pub struct Config {
     pub repos: crate::domain::repos::ReposConfig,
     /// This replica's region and how it replicates (`--region`).
     pub regions: crate::domain::regions::RegionsConfig,
+    /// StarlingX patches: trusted certificates, unsigned patches.
+    pub patches: crate::domain::patches::PatchesConfig,
 }
 
 impl Config {
@@ -135,6 +137,7 @@ impl Config {
             login_limit_address: crate::domain::throttle::PER_ADDRESS,
             repos: Default::default(),
             regions: Default::default(),
+            patches: Default::default(),
         }
     }
 }

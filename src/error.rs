@@ -79,6 +79,23 @@ pub enum Error {
     /// The database failed: unreachable, read-only, out of connections.
     #[error("database: {0}")]
     DatabaseUnavailable(String),
+    /// A patch file whose signatures do not verify (StarlingX's "Patch failed
+    /// verification", "Patch has not been signed", "Signature check failed").
+    #[error("{0}")]
+    PatchVerification(String),
+    /// A patch refused by the upload checks: not a patch file, an unknown
+    /// release, an RPM not newer than the base, already provided by another patch.
+    #[error("{0}")]
+    PatchInvalid(String),
+    /// A committed patch uploaded again.
+    #[error("{0}")]
+    PatchCommitted(String),
+    /// A lifecycle change the patches' states or requirements forbid.
+    #[error("{0}")]
+    PatchState(String),
+    /// A patch id or release depot does not know ("X is unrecognized").
+    #[error("{0}")]
+    PatchUnknown(String),
     /// A bug or an impossible state.
     #[error("{0}")]
     Unexpected(String),

@@ -37,6 +37,7 @@ pub struct Metrics {
     pub region_failures: IntCounterVec,
     pub region_replicated_bytes: IntCounterVec,
     pub region_downloads: IntCounterVec,
+    pub patch_operations: IntCounterVec,
 }
 
 /// Seconds, from a millisecond to several minutes (uploads are long).
@@ -205,6 +206,13 @@ impl Metrics {
                 ),
                 &["region", "reason"],
             )?,
+            patch_operations: IntCounterVec::new(
+                Opts::new(
+                    "depot_patch_operations_total",
+                    "StarlingX patch lifecycle changes, by operation (upload, apply, remove, delete, commit)",
+                ),
+                &["operation"],
+            )?,
             registry,
         };
         m.registry.register(Box::new(m.requests.clone()))?;
@@ -243,6 +251,7 @@ impl Metrics {
         m.registry
             .register(Box::new(m.region_replicated_bytes.clone()))?;
         m.registry.register(Box::new(m.region_downloads.clone()))?;
+        m.registry.register(Box::new(m.patch_operations.clone()))?;
         Ok(m)
     }
 
@@ -268,4 +277,12 @@ impl Metrics {
             .observe(started.elapsed().as_secs_f64());
         result
     }
+}
+
+/// Counts a patch lifecycle change.
+pub fn patch_event(operation: &str) {
+    METRICS
+        .patch_operations
+        .with_label_values(&[operation])
+        .inc();
 }

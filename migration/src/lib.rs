@@ -15,6 +15,7 @@ mod m20261124_000001_audit_event_details;
 mod m20261129_000009_create_credential_epoch;
 mod m20261129_000010_create_obshell_keys;
 mod m20261129_000011_create_repos;
+mod m20261130_000100_create_patches;
 mod m20261130_000200_create_regions;
 mod m20261130_000300_create_console_sessions;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000009_create_credential_epoch::Migration),
             Box::new(m20261129_000010_create_obshell_keys::Migration),
             Box::new(m20261129_000011_create_repos::Migration),
+            Box::new(m20261130_000100_create_patches::Migration),
             Box::new(m20261130_000200_create_regions::Migration),
             Box::new(m20261130_000300_create_console_sessions::Migration),
         ]

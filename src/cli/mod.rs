@@ -7,8 +7,9 @@ mod doctor;
 mod gc;
 mod migrate;
 mod obshell_key;
-mod repo;
+mod patch;
 mod region;
+mod repo;
 mod route;
 mod serve;
 mod token;
@@ -26,8 +27,9 @@ use crate::domain::users::Role;
 pub use audit::AuditArgs;
 pub use gc::GcArgs;
 pub use obshell_key::{ObshellKeyArgs, ObshellKeyCommand};
-pub use repo::{RepoArgs, RepoCommand};
+pub use patch::{PatchArgs, PatchCommand};
 pub use region::{RegionArgs, RegionCommand};
+pub use repo::{RepoArgs, RepoCommand};
 pub use route::RouteArgs;
 pub use serve::ServeArgs;
 pub use token::{TokenArgs, TokenCommand};
@@ -126,6 +128,8 @@ pub enum Command {
     Repo(RepoArgs),
     /// Manage regions (object stores near groups of agents) and their replication.
     Region(Box<RegionArgs>),
+    /// StarlingX patches: upload, query, apply, remove, delete, commit (sw-patch's commands).
+    Patch(PatchArgs),
 }
 
 impl Cli {
@@ -160,6 +164,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(args) => user::run(args).await,
         Command::Token(args) => token::run(args).await,
         Command::ObshellKey(args) => obshell_key::run(args).await,
+        Command::Patch(args) => patch::run(args).await,
         Command::Audit(args) => audit::run(args).await,
         Command::Gc(args) => gc::run(*args).await,
         Command::Repo(args) => repo::run(args).await,

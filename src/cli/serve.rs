@@ -140,6 +140,19 @@ pub struct ServeArgs {
     /// How long the metadata files of a superseded publication stay downloadable.
     #[arg(long, env = "DEPOT_REPOS_GRACE", default_value = "1h")]
     pub repos_grace: humantime::Duration,
+    /// A PEM certificate trusted to sign StarlingX patches (`signature.v2`);
+    /// repeatable, or comma-separated in the variable. Without one, every
+    /// signed patch is refused ("Signature check failed").
+    #[arg(
+        long = "patch-trust-cert",
+        env = "DEPOT_PATCH_TRUST_CERT",
+        value_delimiter = ','
+    )]
+    pub patch_trust_certs: Vec<PathBuf>,
+    /// Accept patches without `signature.v2` (their MD5 `signature` must
+    /// still be right); StarlingX refuses them ("Patch has not been signed").
+    #[arg(long, env = "DEPOT_PATCH_ALLOW_UNSIGNED")]
+    pub patch_allow_unsigned: bool,
     /// Do not run database migrations at start.
     #[arg(long, env = "DEPOT_NO_MIGRATE")]
     pub no_migrate: bool,
@@ -185,12 +198,25 @@ impl ServeArgs {
             })?)),
             None => None,
         };
+        let mut trust_certs = Vec::new();
+        for path in &self.patch_trust_certs {
+            trust_certs.push(std::fs::read_to_string(path).map_err(|e| {
+                anyhow::anyhow!(
+                    "reading the patch trust certificate {}: {e}",
+                    path.display()
+                )
+            })?);
+        }
         Ok(Config {
             regions: RegionsConfig {
                 own: self.region,
                 workers: self.region_workers.clamp(1, 64),
                 lease: self.region_lease.into(),
                 ..RegionsConfig::default()
+            },
+            patches: crate::domain::patches::PatchesConfig {
+                trust_certs,
+                allow_unsigned: self.patch_allow_unsigned,
             },
             repos: ReposConfig {
                 public: self.repos_public,

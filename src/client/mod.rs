@@ -2,6 +2,7 @@
 //! speaking the same HTTP API agents and browsers use.
 
 mod packages;
+pub mod patches;
 mod progress;
 mod pull;
 mod push;

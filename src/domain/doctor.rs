@@ -11,8 +11,8 @@ use chrono::Utc;
 use sea_orm::DatabaseConnection;
 
 use super::gc::{Collector, Pass};
-use super::repos::Repos;
 use super::regions::Regions;
+use super::repos::Repos;
 use crate::db;
 use crate::store::{Area, BlobStore};
 

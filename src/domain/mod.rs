@@ -15,6 +15,7 @@ mod logins;
 pub mod obshell_auth;
 pub mod packages;
 pub mod passwords;
+pub mod patches;
 pub mod preload;
 pub mod query;
 pub mod regions;

@@ -49,6 +49,11 @@ pub enum Code {
     /// The web console's session is unknown, ended or expired.
     SessionExpired = 90061,
     RegionConflict = 90050,
+    PatchVerification = 90040,
+    PatchInvalid = 90041,
+    PatchCommitted = 90042,
+    PatchState = 90043,
+    PatchUnknown = 90044,
 }
 
 impl Code {
@@ -87,6 +92,11 @@ impl Code {
             Code::CsrfRefused => "DEPOT_CSRF_REFUSED",
             Code::SessionExpired => "DEPOT_SESSION_EXPIRED",
             Code::RegionConflict => "DEPOT_REGION_CONFLICT",
+            Code::PatchVerification => "DEPOT_PATCH_VERIFICATION",
+            Code::PatchInvalid => "DEPOT_PATCH_INVALID",
+            Code::PatchCommitted => "DEPOT_PATCH_COMMITTED",
+            Code::PatchState => "DEPOT_PATCH_STATE",
+            Code::PatchUnknown => "DEPOT_PATCH_UNKNOWN",
         }
     }
 }
@@ -189,6 +199,11 @@ impl From<Error> for ApiError {
                     .with_retry_after(seconds_up(*retry_after));
                 return refused;
             }
+            Error::PatchVerification(_) => (S::UNPROCESSABLE_ENTITY, Code::PatchVerification),
+            Error::PatchInvalid(_) => (S::UNPROCESSABLE_ENTITY, Code::PatchInvalid),
+            Error::PatchCommitted(_) => (S::CONFLICT, Code::PatchCommitted),
+            Error::PatchState(_) => (S::CONFLICT, Code::PatchState),
+            Error::PatchUnknown(_) => (S::NOT_FOUND, Code::PatchUnknown),
             Error::Unexpected(_) => (S::INTERNAL_SERVER_ERROR, Code::Unexpected),
         };
         Self::new(status, code, message)

@@ -20,6 +20,7 @@ pub mod multipart;
 pub mod obshell;
 pub mod openapi;
 pub mod packages;
+pub mod patches;
 pub mod regions;
 pub mod repos;
 pub mod serve;
@@ -56,6 +57,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(repos::router())
         .merge(console::router())
         .merge(regions::router())
+        .merge(patches::router())
         .split_for_parts();
     (router, openapi::document(paths))
 }

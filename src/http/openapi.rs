@@ -123,6 +123,12 @@ impl IntoResponses for Errors {
 pub fn document(paths: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     let mut api = ApiDoc::openapi();
     api.merge(paths);
+    // axum's catch-all segments (`{*ids}`) are plain parameters to OpenAPI.
+    let described = std::mem::take(&mut api.paths.paths);
+    api.paths.paths = described
+        .into_iter()
+        .map(|(path, item)| (path.replace("{*", "{"), item))
+        .collect();
     api.info.version = env!("CARGO_PKG_VERSION").to_string();
     api
 }

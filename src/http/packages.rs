@@ -255,7 +255,7 @@ async fn receive_file(
 /// After refusing an upload, reads (and drops) what the client is still
 /// sending, for a moment: closing a connection with unread data resets it,
 /// and the client would lose the answer that says what went wrong.
-async fn linger(multipart: &mut Multipart) {
+pub(super) async fn linger(multipart: &mut Multipart) {
     const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
     let _ = tokio::time::timeout(LINGER, async {
         while let Ok(Some(mut field)) = multipart.next_field().await {
@@ -265,7 +265,7 @@ async fn linger(multipart: &mut Multipart) {
     .await;
 }
 
-fn malformed(e: axum::extract::multipart::MultipartError) -> ApiError {
+pub(super) fn malformed(e: axum::extract::multipart::MultipartError) -> ApiError {
     let cause = std::error::Error::source(&e)
         .map(ToString::to_string)
         .unwrap_or_else(|| e.body_text());
@@ -274,7 +274,7 @@ fn malformed(e: axum::extract::multipart::MultipartError) -> ApiError {
 
 /// The file's size as far as the request announces it: its length less the
 /// little that multipart framing adds.
-fn announced_length(headers: &HeaderMap) -> Option<u64> {
+pub(super) fn announced_length(headers: &HeaderMap) -> Option<u64> {
     const FRAMING: u64 = 64 << 10;
     headers
         .get(header::CONTENT_LENGTH)

@@ -30,6 +30,7 @@ mod list;
 mod metrics;
 mod obshell;
 mod openapi;
+mod patches;
 mod regions;
 mod replica_crash;
 mod replicas;

@@ -232,7 +232,13 @@ async function main() {
       await page.getByRole("button", { name: "Apply filters" }).click();
       const row = page.getByRole("row", { name: /manager.*package\.delete/ });
       await row.first().waitFor();
-      out.auditDeleteRows = await page.getByRole("table").getByRole("rowheader").allTextContents();
+      // The filtered page replaces the unfiltered one: wait until it has.
+      const headers = page.getByRole("table").getByRole("rowheader");
+      for (let i = 0; i < 50; i++) {
+        out.auditDeleteRows = await headers.allTextContents();
+        if (out.auditDeleteRows.every((a) => a.trim() === "package.delete")) break;
+        await page.waitForTimeout(200);
+      }
       await shot("audit");
     });
     await step("admin: doctor", async () => {

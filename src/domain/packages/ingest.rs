@@ -123,6 +123,13 @@ impl Packages {
         Ok(ingested)
     }
 
+    /// Stores an RPM another upload staged (a patch's), through the same
+    /// checks and records; the caller removes the staging object.
+    pub async fn ingest_staged(&self, staged: &Staged, upload: &Submission) -> Result<Ingested> {
+        let stop = Arc::new(AtomicBool::new(false));
+        self.register(staged, upload, stop).await
+    }
+
     async fn register(
         &self,
         staged: &Staged,

@@ -9,6 +9,7 @@ use chrono::Utc;
 
 use super::Repos;
 use super::publish::lease_name;
+use super::updates::with_comps;
 use crate::db;
 use crate::domain::doctor::Check;
 use crate::error::Result;
@@ -93,7 +94,8 @@ impl Repos {
             return Ok(None);
         }
         let row = db::repos::find(&self.db, os, arch).await?;
-        let (content, count) = self.content_now(os, arch).await?;
+        let (packages, count) = self.content_now(os, arch).await?;
+        let content = with_comps(&packages, self.comps_of(os, arch).await?.as_deref());
         let stale = match &row {
             None => count > 0,
             Some(row) => row.content != content,

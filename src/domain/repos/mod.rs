@@ -18,6 +18,7 @@ mod publish;
 pub mod repomd;
 pub mod rpmmd;
 pub mod signing;
+mod updates;
 pub mod verify;
 pub mod xml;
 
@@ -172,6 +173,7 @@ impl Repos {
         // packages, nor for an architecture no RPM has and dnf never asks for
         // (otherwise any name would become a stored repository of noarch RPMs).
         let known = BASEARCHES.contains(&arch)
+            || os == db::patches::UPDATES_OS
             || db::repos::tagged_arches(&self.db)
                 .await?
                 .iter()
@@ -249,17 +251,12 @@ impl Repos {
     /// `Packages/` serves); not found otherwise.
     pub async fn check_package(&self, os: &str, arch: &str, file_name: &str) -> Result<()> {
         check_names(os, arch)?;
-        match db::packages::find_by_file_name(&self.db, file_name).await? {
-            Some(p)
-                if p.extension == "rpm"
-                    && p.operating_system == os
-                    && (p.architecture == arch || p.architecture == "noarch") =>
-            {
-                Ok(())
-            }
-            _ => Err(Error::NotFound(format!(
+        if db::repos::is_member(&self.db, os, arch, file_name).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound(format!(
                 "no package {file_name:?} in repository {os}/{arch}"
-            ))),
+            )))
         }
     }
 

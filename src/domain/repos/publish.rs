@@ -18,6 +18,7 @@ use super::encoder::Encoder;
 use super::members::{Content, Pages};
 use super::repomd::{self, DataFile, Kind, package_href};
 use super::rpmmd::with_location;
+use super::updates::with_comps;
 use crate::db::{self, locks};
 use crate::error::{Error, Result};
 use crate::metrics::METRICS;
@@ -122,21 +123,27 @@ impl Repos {
 
     async fn publish_leased(&self, os: &str, arch: &str) -> Result<Published> {
         let previous = db::repos::find(&self.db, os, arch).await?;
-        let (content, count) = self.survey(os, arch).await?;
+        let (packages, count) = self.survey(os, arch).await?;
         if count == 0 && previous.is_none() {
             return Ok(Published::Empty);
         }
+        // A release's updates repository carries its comps groups too.
+        let comps = self.comps_of(os, arch).await?;
+        let content = with_comps(&packages, comps.as_deref());
         if let Some(previous) = previous.as_ref().filter(|p| p.content == content) {
             self.remove_expired(previous.id).await;
             return Ok(Published::Unchanged);
         }
         let started = std::time::Instant::now();
-        let written = self.write_files(os, arch, &content, count).await?;
-        let Some(written) = written else {
+        let written = self.write_files(os, arch, &packages, count).await?;
+        let Some(mut written) = written else {
             // Packages came or went between the two passes: the change that
             // did it asks for another publication, which will see it.
             return Ok(Published::Busy);
         };
+        if let Some(comps) = comps {
+            written.push(self.write_comps(os, arch, comps).await?);
+        }
         let data: Vec<DataFile> = written.iter().map(|(f, _)| f.clone()).collect();
         let now = Utc::now();
         let txn = self.db.begin().await?;
@@ -262,6 +269,7 @@ impl Repos {
                             Kind::Primary => &row.primary,
                             Kind::Filelists => &row.filelists,
                             Kind::Other => &row.other,
+                            Kind::Group => "",
                         });
                     }
                     chunks.push(encoder.take());

@@ -11,6 +11,8 @@ pub enum Kind {
     Primary,
     Filelists,
     Other,
+    /// comps (`group`): uncompressed, only in a release's updates repository.
+    Group,
 }
 
 impl Kind {
@@ -21,6 +23,7 @@ impl Kind {
             Kind::Primary => "primary",
             Kind::Filelists => "filelists",
             Kind::Other => "other",
+            Kind::Group => "group",
         }
     }
 
@@ -32,6 +35,8 @@ impl Kind {
             }
             Kind::Filelists => r#"filelists xmlns="http://linux.duke.edu/metadata/filelists""#,
             Kind::Other => r#"otherdata xmlns="http://linux.duke.edu/metadata/other""#,
+            // comps is written whole, not framed around fragments.
+            Kind::Group => return String::new(),
         };
         format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{root} packages=\"{packages}\">\n")
     }
@@ -41,13 +46,17 @@ impl Kind {
             Kind::Primary => "</metadata>\n",
             Kind::Filelists => "</filelists>\n",
             Kind::Other => "</otherdata>\n",
+            Kind::Group => "",
         }
     }
 
     /// `<sha256>-primary.xml.gz`: unique per content, so a client holding an
     /// older repomd.xml never gets a newer file under the name it knows.
     pub fn file_name(self, sha256: &str) -> String {
-        format!("{sha256}-{}.xml.gz", self.as_str())
+        match self {
+            Kind::Group => format!("{sha256}-comps.xml"),
+            _ => format!("{sha256}-{}.xml.gz", self.as_str()),
+        }
     }
 }
 

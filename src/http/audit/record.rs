@@ -40,6 +40,7 @@ fn action(method: &Method, route: Option<&str>) -> String {
         ("POST", "/api/v2/regions") => "region.add",
         ("DELETE", "/api/v2/regions/{name}") => "region.remove",
         ("POST", "/api/v2/regions/sync") => "region.sync",
+        ("POST", r) => patch_action(r).unwrap_or(""),
         _ => "",
     };
     if named.is_empty() {
@@ -47,6 +48,28 @@ fn action(method: &Method, route: Option<&str>) -> String {
     } else {
         named.to_string()
     }
+}
+
+/// StarlingX's patch calls, under `/v1/` and `/patch/` alike.
+fn patch_action(route: &str) -> Option<&'static str> {
+    let call = route
+        .strip_prefix("/v1/")
+        .or_else(|| route.strip_prefix("/patch/"))?;
+    let name = call.split('/').next()?;
+    Some(match name {
+        "upload" => "patch.upload",
+        "apply" => "patch.apply",
+        "remove" => "patch.remove",
+        "delete" => "patch.delete",
+        "commit" => "patch.commit",
+        "commit_dry_run" => "patch.commit-dry-run",
+        "init_release" => "patch.release-add",
+        "del_release" => "patch.release-delete",
+        "show" => "patch.show",
+        "is_applied" => "patch.is-applied",
+        "is_available" => "patch.is-available",
+        _ => return None,
+    })
 }
 
 /// Any token is a method to hyper: only the standard ones are named (in

@@ -158,11 +158,12 @@ impl Repos {
                 }
             };
             let primary = entry.kind == Kind::Primary.as_str();
+            let gzip = name.ends_with(".gz");
             let (tx, mut rx) = mpsc::channel::<PackageRef>(BATCH);
             let reader = SyncIoBridge::new(StreamReader::new(
                 object.into_stream().map_err(std::io::Error::other),
             ));
-            let reading = tokio::task::spawn_blocking(move || read_file(reader, primary, tx));
+            let reading = tokio::task::spawn_blocking(move || read_file(reader, gzip, primary, tx));
             let mut batch = Vec::with_capacity(BATCH);
             let mut listed = 0usize;
             while let Some(package) = rx.recv().await {
@@ -259,23 +260,31 @@ impl Repos {
 /// Reads a stored metadata file to its end: its digests, and primary's packages into `tx`.
 fn read_file(
     reader: impl Read,
+    gzip: bool,
     primary: bool,
     tx: mpsc::Sender<PackageRef>,
 ) -> std::result::Result<Read_, String> {
     let mut stored = hashing(reader);
-    let mut xml = hashing(GzDecoder::new(&mut stored));
-    let declared = if primary {
-        read_primary(BufReader::new(&mut xml), |p| {
-            tx.blocking_send(p)
-                .map_err(|_| "verification stopped".to_string())
-        })?
-    } else {
-        None
-    };
-    drop(tx);
     let sink = &mut std::io::sink();
-    std::io::copy(&mut xml, sink).map_err(|e| e.to_string())?;
-    let open = (hex::encode(xml.sha256.finalize()), xml.len);
+    let (open, declared) = {
+        let inner: Box<dyn Read + '_> = if gzip {
+            Box::new(GzDecoder::new(&mut stored))
+        } else {
+            Box::new(&mut stored)
+        };
+        let mut xml = hashing(inner);
+        let declared = if primary {
+            read_primary(BufReader::new(&mut xml), |p| {
+                tx.blocking_send(p)
+                    .map_err(|_| "verification stopped".to_string())
+            })?
+        } else {
+            None
+        };
+        drop(tx);
+        std::io::copy(&mut xml, sink).map_err(|e| e.to_string())?;
+        ((hex::encode(xml.sha256.finalize()), xml.len), declared)
+    };
     std::io::copy(&mut stored, sink).map_err(|e| e.to_string())?;
     Ok((
         (hex::encode(stored.sha256.finalize()), stored.len),

@@ -1,27 +1,17 @@
 //! yum repositories: each RPM's rpm-md fragments, each repository's current
 //! publication, its metadata files, and the signing key.
 
+mod members;
+
+pub use members::*;
+
 use chrono::{DateTime, Utc};
-use entity::{blob, package, repo, repo_file, repo_key, repo_package};
+use entity::{package, repo, repo_file, repo_key, repo_package};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr,
-    EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect, RelationTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
-
-/// An RPM in a repository, as a publication lists it.
-#[derive(Clone, Debug)]
-pub struct Member {
-    pub package_id: i64,
-    /// The RPM's name: publications are ordered by it.
-    pub name: String,
-    pub file_name: String,
-    pub blob_key: String,
-    pub size: i64,
-    /// SHA-256 of the whole file: the pkgid.
-    pub sha256: String,
-    pub created_at: DateTime<Utc>,
-}
 
 pub async fn insert_fragments(
     db: &impl ConnectionTrait,
@@ -43,121 +33,6 @@ pub async fn delete_fragments(db: &impl ConnectionTrait, package_id: i64) -> Res
         .exec(db)
         .await?;
     Ok(())
-}
-
-/// id, file name, blob key, size, created, name, SHA-256.
-type MemberRow = (i64, String, String, i64, DateTime<Utc>, String, String);
-
-/// A page of the RPMs of repository `os`/`arch` (that tag's `arch` and
-/// `noarch` packages) in the order publications list them, name then id:
-/// the `limit` after `after` (the last member of the previous page).
-pub async fn members_page(
-    db: &impl ConnectionTrait,
-    os: &str,
-    arch: &str,
-    after: Option<(&str, i64)>,
-    limit: u64,
-) -> Result<Vec<Member>, DbErr> {
-    let mut query = package::Entity::find()
-        .select_only()
-        .columns([
-            package::Column::Id,
-            package::Column::FileName,
-            package::Column::BlobKey,
-            package::Column::Size,
-            package::Column::CreatedAt,
-            package::Column::Name,
-        ])
-        .column(blob::Column::Sha256)
-        .join(JoinType::InnerJoin, package::Relation::Blob.def())
-        .filter(members_of(os, arch));
-    if let Some((name, id)) = after {
-        query = query.filter(
-            Condition::any().add(package::Column::Name.gt(name)).add(
-                Condition::all()
-                    .add(package::Column::Name.eq(name))
-                    .add(package::Column::Id.gt(id)),
-            ),
-        );
-    }
-    let rows: Vec<MemberRow> = query
-        .order_by_asc(package::Column::Name)
-        .order_by_asc(package::Column::Id)
-        .limit(limit)
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(package_id, file_name, blob_key, size, created_at, name, sha256)| Member {
-                package_id,
-                name,
-                file_name,
-                blob_key,
-                size,
-                sha256,
-                created_at,
-            },
-        )
-        .collect())
-}
-
-/// Whether repository `os`/`arch` has any RPM.
-pub async fn has_members(db: &impl ConnectionTrait, os: &str, arch: &str) -> Result<bool, DbErr> {
-    Ok(package::Entity::find()
-        .select_only()
-        .column(package::Column::Id)
-        .filter(members_of(os, arch))
-        .into_tuple::<i64>()
-        .one(db)
-        .await?
-        .is_some())
-}
-
-fn members_of(os: &str, arch: &str) -> Condition {
-    Condition::all()
-        .add(package::Column::Extension.eq("rpm"))
-        .add(package::Column::OperatingSystem.eq(os))
-        .add(package::Column::Architecture.is_in([arch, "noarch"]))
-}
-
-/// A stored package, as `depot repo verify` checks a listed one against.
-#[derive(Clone, Debug)]
-pub struct Stored {
-    pub file_name: String,
-    pub sha256: String,
-    pub size: i64,
-    pub blob_key: String,
-}
-
-/// The packages stored under `names`.
-pub async fn stored_by_file_names(
-    db: &impl ConnectionTrait,
-    names: &[String],
-) -> Result<Vec<Stored>, DbErr> {
-    let rows: Vec<(String, i64, String, String)> = package::Entity::find()
-        .select_only()
-        .columns([
-            package::Column::FileName,
-            package::Column::Size,
-            package::Column::BlobKey,
-        ])
-        .column(blob::Column::Sha256)
-        .join(JoinType::InnerJoin, package::Relation::Blob.def())
-        .filter(package::Column::FileName.is_in(names.iter().map(String::as_str)))
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(file_name, size, blob_key, sha256)| Stored {
-            file_name,
-            sha256,
-            size,
-            blob_key,
-        })
-        .collect())
 }
 
 /// The fragments of `ids` that exist, in any order.

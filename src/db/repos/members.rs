@@ -1,0 +1,179 @@
+//! Which packages a repository has, read a page at a time.
+
+use chrono::{DateTime, Utc};
+use entity::{blob, package, patch, patch_rpm};
+use sea_orm::sea_query::Query;
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, JoinType, QueryFilter, QueryOrder,
+    QuerySelect, RelationTrait,
+};
+
+/// An RPM in a repository, as a publication lists it.
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub package_id: i64,
+    /// The RPM's name: publications are ordered by it.
+    pub name: String,
+    pub file_name: String,
+    pub blob_key: String,
+    pub size: i64,
+    /// SHA-256 of the whole file: the pkgid.
+    pub sha256: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// id, file name, blob key, size, created, name, SHA-256.
+type MemberRow = (i64, String, String, i64, DateTime<Utc>, String, String);
+
+/// A page of the RPMs of repository `os`/`arch` (that tag's `arch` and
+/// `noarch` packages) in the order publications list them, name then id:
+/// the `limit` after `after` (the last member of the previous page).
+pub async fn members_page(
+    db: &impl ConnectionTrait,
+    os: &str,
+    arch: &str,
+    after: Option<(&str, i64)>,
+    limit: u64,
+) -> Result<Vec<Member>, DbErr> {
+    let mut query = package::Entity::find()
+        .select_only()
+        .columns([
+            package::Column::Id,
+            package::Column::FileName,
+            package::Column::BlobKey,
+            package::Column::Size,
+            package::Column::CreatedAt,
+            package::Column::Name,
+        ])
+        .column(blob::Column::Sha256)
+        .join(JoinType::InnerJoin, package::Relation::Blob.def())
+        .filter(members_of(os, arch));
+    if let Some((name, id)) = after {
+        query = query.filter(
+            Condition::any().add(package::Column::Name.gt(name)).add(
+                Condition::all()
+                    .add(package::Column::Name.eq(name))
+                    .add(package::Column::Id.gt(id)),
+            ),
+        );
+    }
+    let rows: Vec<MemberRow> = query
+        .order_by_asc(package::Column::Name)
+        .order_by_asc(package::Column::Id)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(package_id, file_name, blob_key, size, created_at, name, sha256)| Member {
+                package_id,
+                name,
+                file_name,
+                blob_key,
+                size,
+                sha256,
+                created_at,
+            },
+        )
+        .collect())
+}
+
+/// Whether `file_name` is a package of repository `os`/`arch`.
+pub async fn is_member(
+    db: &impl ConnectionTrait,
+    os: &str,
+    arch: &str,
+    file_name: &str,
+) -> Result<bool, DbErr> {
+    Ok(package::Entity::find()
+        .select_only()
+        .column(package::Column::Id)
+        .filter(members_of(os, arch))
+        .filter(package::Column::FileName.eq(file_name))
+        .into_tuple::<i64>()
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// Whether repository `os`/`arch` has any RPM.
+pub async fn has_members(db: &impl ConnectionTrait, os: &str, arch: &str) -> Result<bool, DbErr> {
+    Ok(package::Entity::find()
+        .select_only()
+        .column(package::Column::Id)
+        .filter(members_of(os, arch))
+        .into_tuple::<i64>()
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// The packages of repository `os`/`arch`: that tag's `arch` and `noarch`
+/// RPMs, except patches' (served by their release's updates repository
+/// only); for `patches`/`<release>`, the RPMs of the release's applied and
+/// committed patches (`db::patches::UPDATES_OS`). Subqueries, so that no
+/// list of ids is ever held.
+fn members_of(os: &str, arch: &str) -> Condition {
+    let carried = Query::select()
+        .column(patch_rpm::Column::PackageId)
+        .from(patch_rpm::Entity)
+        .to_owned();
+    let rpms = Condition::all().add(package::Column::Extension.eq("rpm"));
+    if os == crate::db::patches::UPDATES_OS {
+        let served = Query::select()
+            .column(patch::Column::Id)
+            .from(patch::Entity)
+            .and_where(patch::Column::SwVersion.eq(arch))
+            .and_where(patch::Column::Repostate.is_in(crate::db::patches::SERVED_STATES))
+            .to_owned();
+        let packages = Query::select()
+            .column(patch_rpm::Column::PackageId)
+            .from(patch_rpm::Entity)
+            .and_where(patch_rpm::Column::PatchId.in_subquery(served))
+            .to_owned();
+        return rpms.add(package::Column::Id.in_subquery(packages));
+    }
+    rpms.add(package::Column::OperatingSystem.eq(os))
+        .add(package::Column::Architecture.is_in([arch, "noarch"]))
+        .add(package::Column::Id.not_in_subquery(carried))
+}
+
+/// A stored package, as `depot repo verify` checks a listed one against.
+#[derive(Clone, Debug)]
+pub struct Stored {
+    pub file_name: String,
+    pub sha256: String,
+    pub size: i64,
+    pub blob_key: String,
+}
+
+/// The packages stored under `names`.
+pub async fn stored_by_file_names(
+    db: &impl ConnectionTrait,
+    names: &[String],
+) -> Result<Vec<Stored>, DbErr> {
+    let rows: Vec<(String, i64, String, String)> = package::Entity::find()
+        .select_only()
+        .columns([
+            package::Column::FileName,
+            package::Column::Size,
+            package::Column::BlobKey,
+        ])
+        .column(blob::Column::Sha256)
+        .join(JoinType::InnerJoin, package::Relation::Blob.def())
+        .filter(package::Column::FileName.is_in(names.iter().map(String::as_str)))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(file_name, size, blob_key, sha256)| Stored {
+            file_name,
+            sha256,
+            size,
+            blob_key,
+        })
+        .collect())
+}
