@@ -17,7 +17,9 @@
 #   BENCH_UPLOAD_RUNS=2         uploads per size and side; the best of each side counts
 #   BENCH_ROWS=100000           packages seeded for the list figure
 #   BENCH_DOWNLOAD_CONNECTIONS=64, BENCH_LIST_CONNECTIONS=16
-#   BENCH_SKIP="…"              any of: upload download transfer list route
+#   BENCH_SKIP="…"              any of: upload download transfer list route repos
+#   BENCH_REPO_SIZES="1000 10000 100000"  repository sizes (packages) of the repos phase
+#   BENCH_REPO_TRIALS=3         uploads measured at each size; the median counts
 #   BENCH_TRANSFER_RUNS=3       downloads of the big RPM per side (proxy, redirect); the best counts
 #   BENCH_QUIET_WAIT=60         seconds to wait for an idle CPU before each measurement
 #   DEPOT_BENCH_CACHE           default ~/.cache/depot-bench (RPMs, venv, results)
@@ -47,6 +49,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/depot-bench.XXXXXX")
 RESULTS=$WORK/results.tsv
 : >"$RESULTS"
 DB_CREATED=""
+REPO_DB_CREATED=""
 DEPOT_PID=""
 BASELINE_PID=""
 
@@ -66,6 +69,9 @@ cleanup() {
     stop_pid "$GARAGE_PID"
     if [ -n "$DB_CREATED" ]; then
         psql "$PG_ADMIN_URL" -q -c "drop database if exists $DB_NAME" >/dev/null 2>&1
+    fi
+    if [ -n "$REPO_DB_CREATED" ]; then
+        psql "$PG_ADMIN_URL" -q -c "drop database if exists $REPO_DB_CREATED" >/dev/null 2>&1
     fi
     stop_postgres
     rm -rf "$WORK"
@@ -109,6 +115,7 @@ need_apt=()
 command -v wrk >/dev/null || need_apt+=(wrk)
 command -v rpmbuild >/dev/null || need_apt+=(rpm)
 command -v pgbench >/dev/null || need_apt+=(postgresql-client)
+command -v createrepo_c >/dev/null || need_apt+=(createrepo-c)
 if [ ${#need_apt[@]} -gt 0 ]; then
     log "installing ${need_apt[*]} from Debian"
     if [ "$(id -u)" != 0 ]; then
@@ -554,6 +561,12 @@ if ! skipped list; then
         result "  same, vs the request's SQL with the token check" "$rps (p99 $p99 ms)" "$all_tps (p99 $all_p99 ms, pgbench)" \
             "$(calc "round($rps / $all_tps, 2)")" "(informative)" "—"
     fi
+fi
+
+# --- Repositories: publication as a repository grows (bench/repos.sh) -------------
+if ! skipped repos; then
+    # shellcheck source=bench/repos.sh
+    . bench/repos.sh
 fi
 
 # --- The table --------------------------------------------------------------------

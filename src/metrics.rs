@@ -32,6 +32,7 @@ pub struct Metrics {
     pub credential_caches_trusted: IntGauge,
     pub repo_publications: IntCounterVec,
     pub repo_publication_seconds: HistogramVec,
+    pub repo_chunks: IntCounterVec,
     pub region_backlog: IntGaugeVec,
     pub region_lag_seconds: IntGaugeVec,
     pub region_failures: IntCounterVec,
@@ -171,6 +172,13 @@ impl Metrics {
                 .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0]),
                 &["phase"],
             )?,
+            repo_chunks: IntCounterVec::new(
+                Opts::new(
+                    "depot_repo_chunks_total",
+                    "Chunks of yum metadata that publications wrote, by outcome: reused (from the cache) or compressed (a change touched them)",
+                ),
+                &["outcome"],
+            )?,
             region_backlog: IntGaugeVec::new(
                 Opts::new(
                     "depot_region_backlog",
@@ -244,6 +252,7 @@ impl Metrics {
         m.registry.register(Box::new(m.repo_publications.clone()))?;
         m.registry
             .register(Box::new(m.repo_publication_seconds.clone()))?;
+        m.registry.register(Box::new(m.repo_chunks.clone()))?;
         m.registry.register(Box::new(m.region_backlog.clone()))?;
         m.registry
             .register(Box::new(m.region_lag_seconds.clone()))?;

@@ -13,6 +13,7 @@ pub mod patch_rpm;
 pub mod region;
 pub mod region_blob;
 pub mod repo;
+pub mod repo_chunk;
 pub mod repo_file;
 pub mod repo_key;
 pub mod repo_package;

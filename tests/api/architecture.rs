@@ -17,6 +17,7 @@ const PURE_DOMAIN: &[&str] = &[
     "src/domain/patches/metadata.rs",
     "src/domain/patches/signature.rs",
     "src/domain/query.rs",
+    "src/domain/repos/chunks.rs",
     "src/domain/repos/repomd.rs",
     "src/domain/repos/rpmmd.rs",
     "src/domain/repos/signing.rs",

@@ -116,10 +116,6 @@ pub async fn has_members(db: &impl ConnectionTrait, os: &str, arch: &str) -> Res
 /// committed patches (`db::patches::UPDATES_OS`). Subqueries, so that no
 /// list of ids is ever held.
 fn members_of(os: &str, arch: &str) -> Condition {
-    let carried = Query::select()
-        .column(patch_rpm::Column::PackageId)
-        .from(patch_rpm::Entity)
-        .to_owned();
     let rpms = Condition::all().add(package::Column::Extension.eq("rpm"));
     if os == crate::db::patches::UPDATES_OS {
         let served = Query::select()
@@ -137,7 +133,17 @@ fn members_of(os: &str, arch: &str) -> Condition {
     }
     rpms.add(package::Column::OperatingSystem.eq(os))
         .add(package::Column::Architecture.is_in([arch, "noarch"]))
-        .add(package::Column::Id.not_in_subquery(carried))
+        .add(not_carried_by_patches())
+}
+
+/// Not one of a patch's RPMs: those belong to their release's updates
+/// repository only, never to their distribution tag's.
+pub(super) fn not_carried_by_patches() -> Condition {
+    let carried = Query::select()
+        .column(patch_rpm::Column::PackageId)
+        .from(patch_rpm::Entity)
+        .to_owned();
+    Condition::all().add(package::Column::Id.not_in_subquery(carried))
 }
 
 /// A stored package, as `depot repo verify` checks a listed one against.

@@ -1,8 +1,11 @@
 //! yum repositories: each RPM's rpm-md fragments, each repository's current
-//! publication, its metadata files, and the signing key.
+//! publication, its metadata files, the cache of compressed chunks, and the
+//! signing key.
 
+mod chunks;
 mod members;
 
+pub use chunks::*;
 pub use members::*;
 
 use chrono::{DateTime, Utc};
@@ -58,7 +61,8 @@ pub async fn with_fragments(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Ve
 }
 
 /// Every (operating system, architecture) that has an RPM of its own
-/// architecture: the repositories that exist without being asked for.
+/// architecture, patches' RPMs aside: the repositories that exist without
+/// being asked for.
 pub async fn tagged_arches(db: &impl ConnectionTrait) -> Result<Vec<(String, String)>, DbErr> {
     package::Entity::find()
         .select_only()
@@ -70,6 +74,7 @@ pub async fn tagged_arches(db: &impl ConnectionTrait) -> Result<Vec<(String, Str
         .filter(package::Column::Extension.eq("rpm"))
         .filter(package::Column::OperatingSystem.ne(""))
         .filter(package::Column::Architecture.is_not_in(["noarch", "src"]))
+        .filter(members::not_carried_by_patches())
         .into_tuple()
         .all(db)
         .await

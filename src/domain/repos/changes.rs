@@ -1,6 +1,8 @@
-//! What changed, and the background publisher that follows: changes are
-//! gathered for `coalesce` and each repository they touch is published once
-//! (a burst of uploads makes one publication, not one each). A repository
+//! What changed, and the background publisher that follows: a change after
+//! a quiet spell is published at once; while a publication runs, changes
+//! are gathered, and each repository they touch is published once after it,
+//! at most one round per `coalesce` (a burst of uploads makes a few
+//! publications, not one each). A repository
 //! another replica is publishing is retried; every `RECONCILE` all are
 //! checked, which catches what a crashed replica left unpublished.
 
@@ -69,12 +71,20 @@ impl Repos {
     pub async fn run_publisher(self) {
         let mut reconcile = tokio::time::interval(RECONCILE);
         reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_round: Option<tokio::time::Instant> = None;
         loop {
             let everything = tokio::select! {
                 _ = self.changes.0.wake.notified() => false,
                 _ = reconcile.tick() => true,
             };
-            tokio::time::sleep(self.config.coalesce).await;
+            // Rounds start at least `coalesce` apart: the first change after
+            // a quiet spell is published at once, and what arrives while a
+            // round runs (or within `coalesce` of its start) is gathered
+            // into the next one.
+            if let Some(last) = last_round {
+                tokio::time::sleep_until(last + self.config.coalesce).await;
+            }
+            last_round = Some(tokio::time::Instant::now());
             let mut changed = self.changes.take();
             changed.all |= everything;
             let since = changed.since;

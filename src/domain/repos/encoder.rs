@@ -1,19 +1,18 @@
-//! A metadata file being written: its XML into gzip, both digested on the
-//! way, the compressed bytes taken a page at a time.
-
-use std::io::Write;
+//! A metadata file being written: gzip members one after the other (the
+//! head, each chunk's, the tail), the XML they hold and the compressed bytes
+//! both digested on the way, the compressed bytes taken a page at a time.
 
 use bytes::Bytes;
 use chrono::Utc;
-use flate2::{Compression, GzBuilder, write::GzEncoder};
 use sha2::{Digest, Sha256};
 
+use super::chunks::{inflate, member};
 use super::repomd::{DataFile, Kind};
 
-/// One file being written: the XML into gzip, both digested on the way.
+/// One file being written.
 pub(super) struct Encoder {
     pub(super) kind: Kind,
-    gzip: GzEncoder<Vec<u8>>,
+    out: Vec<u8>,
     open: Sha256,
     open_size: u64,
     stored: Sha256,
@@ -24,38 +23,43 @@ impl Encoder {
     pub(super) fn new(kind: Kind, packages: usize) -> Self {
         let mut encoder = Self {
             kind,
-            // No name and a zero mtime: the same XML always makes the same bytes.
-            gzip: GzBuilder::new().write(Vec::new(), Compression::default()),
+            out: Vec::new(),
             open: Sha256::new(),
             open_size: 0,
             stored: Sha256::new(),
             size: 0,
         };
-        encoder.write(&kind.head(packages));
+        encoder
+            .append(&member(&kind.head(packages)))
+            .expect("a member just compressed inflates");
         encoder
     }
 
-    pub(super) fn write(&mut self, xml: &str) {
-        self.open.update(xml.as_bytes());
-        self.open_size += xml.len() as u64;
-        self.gzip
-            .write_all(xml.as_bytes())
-            .expect("writing to memory");
+    /// Appends `gzip`, gzip members; what they hold is inflated for the
+    /// open-checksum (one pass, a buffer at a time).
+    /// Nothing is appended when they do not inflate.
+    pub(super) fn append(&mut self, gzip: &[u8]) -> std::io::Result<()> {
+        let mut open = self.open.clone();
+        let mut open_size = self.open_size;
+        inflate(gzip, |xml| {
+            open.update(xml);
+            open_size += xml.len() as u64;
+        })?;
+        (self.open, self.open_size) = (open, open_size);
+        self.stored.update(gzip);
+        self.size += gzip.len() as u64;
+        self.out.extend_from_slice(gzip);
+        Ok(())
     }
 
-    /// The compressed bytes so far.
+    /// The compressed bytes appended since the last take.
     pub(super) fn take(&mut self) -> Bytes {
-        let chunk = std::mem::take(self.gzip.get_mut());
-        self.stored.update(&chunk);
-        self.size += chunk.len() as u64;
-        Bytes::from(chunk)
+        Bytes::from(std::mem::take(&mut self.out))
     }
 
     pub(super) fn finish(mut self) -> (DataFile, Bytes) {
-        self.write(self.kind.tail());
-        let rest = self.gzip.finish().expect("writing to memory");
-        self.stored.update(&rest);
-        self.size += rest.len() as u64;
+        self.append(&member(self.kind.tail()))
+            .expect("a member just compressed inflates");
         let file = DataFile {
             kind: self.kind,
             sha256: hex::encode(self.stored.finalize()),
@@ -64,7 +68,7 @@ impl Encoder {
             open_size: self.open_size,
             timestamp: Utc::now().timestamp(),
         };
-        (file, Bytes::from(rest))
+        (file, Bytes::from(self.out))
     }
 }
 

@@ -11,9 +11,11 @@
 //! the background (`changes`), one replica at a time per repository.
 
 mod changes;
+pub mod chunks;
 mod encoder;
 mod health;
 mod members;
+mod produce;
 mod publish;
 pub mod repomd;
 pub mod rpmmd;
@@ -53,7 +55,8 @@ pub struct ReposConfig {
     pub signing_key: Option<Secret>,
     /// How long the files of a superseded publication stay downloadable.
     pub grace: Duration,
-    /// How long changes are gathered before a publication.
+    /// The least time between the starts of two rounds of publications:
+    /// changes arriving sooner are gathered into the next round.
     pub coalesce: Duration,
 }
 

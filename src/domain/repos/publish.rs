@@ -1,23 +1,18 @@
 //! A publication: the repository's packages' stored fragments streamed into
-//! gzip into new objects, page by page (memory does not grow with the
-//! repository), then repomd.xml switched to them in one transaction, under a
-//! lease so that one replica at a time publishes a repository.
+//! new objects (`produce`), then repomd.xml switched to them in one
+//! transaction, under a lease so that one replica at a time publishes a
+//! repository.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::Utc;
-use entity::repo_package;
 use sea_orm::TransactionTrait;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::Repos;
-use super::encoder::Encoder;
-use super::members::{Content, Pages};
-use super::repomd::{self, DataFile, Kind, package_href};
-use super::rpmmd::with_location;
+use super::repomd::{self, DataFile, Kind};
 use super::updates::with_comps;
 use crate::db::{self, locks};
 use crate::error::{Error, Result};
@@ -172,6 +167,11 @@ impl Repos {
             let _ = self.store.delete_path(&Path::from(key)).await;
         }
         tracing::info!(os, arch, revision, packages = count, took = ?started.elapsed(), "published a repository");
+        let unused =
+            now - chrono::Duration::from_std(super::produce::UNUSED).expect("a small duration");
+        if let Err(e) = db::repos::prune_chunks(&self.db, unused).await {
+            tracing::warn!(error = %e, "pruning unused metadata chunks; the next publication retries");
+        }
         if let Some(previous) = previous {
             self.remove_expired(previous.id).await;
         }
@@ -229,64 +229,6 @@ impl Repos {
         Ok(Some(files.into_iter().zip(keys).collect()))
     }
 
-    /// The second pass: every page's fragments into the encoders. Answers
-    /// the files and what was read (as `Content::finish`).
-    async fn produce(
-        &self,
-        os: &str,
-        arch: &str,
-        count: usize,
-        senders: &[mpsc::Sender<Result<Bytes>>],
-    ) -> Result<(Vec<DataFile>, (String, usize))> {
-        let mut encoders: Vec<Encoder> = Kind::ALL
-            .iter()
-            .map(|kind| Encoder::new(*kind, count))
-            .collect();
-        let public = self.config.public;
-        let mut read = Content::new(public);
-        let mut pages = Pages::new(&self.db, os, arch);
-        while let Some(page) = pages.next().await? {
-            let ids: Vec<i64> = page.iter().map(|m| m.package_id).collect();
-            let mut rows: HashMap<i64, repo_package::Model> = db::repos::fragments(&self.db, &ids)
-                .await?
-                .into_iter()
-                .map(|r| (r.package_id, r))
-                .collect();
-            let mut ordered = Vec::with_capacity(page.len());
-            for m in &page {
-                let Some(mut row) = rows.remove(&m.package_id) else {
-                    continue;
-                };
-                read.add(m);
-                row.primary = with_location(&row.primary, &package_href(&m.file_name, public));
-                ordered.push(row);
-            }
-            let (back, chunks) = tokio::task::spawn_blocking(move || {
-                let mut chunks = Vec::new();
-                for encoder in &mut encoders {
-                    for row in &ordered {
-                        encoder.write(match encoder.kind {
-                            Kind::Primary => &row.primary,
-                            Kind::Filelists => &row.filelists,
-                            Kind::Other => &row.other,
-                            Kind::Group => "",
-                        });
-                    }
-                    chunks.push(encoder.take());
-                }
-                (encoders, chunks)
-            })
-            .await
-            .map_err(Error::internal)?;
-            encoders = back;
-            send(senders, chunks).await?;
-        }
-        let (files, chunks): (Vec<DataFile>, Vec<Bytes>) =
-            encoders.into_iter().map(Encoder::finish).unzip();
-        send(senders, chunks).await?;
-        Ok((files, read.finish()))
-    }
-
     /// Removes the objects of files superseded more than the grace period ago.
     async fn remove_expired(&self, repo_id: i64) {
         let before = Utc::now() - chrono::Duration::from_std(self.config.grace).unwrap_or_default();
@@ -306,18 +248,6 @@ impl Repos {
             }
         }
     }
-}
-
-async fn send(senders: &[mpsc::Sender<Result<Bytes>>], chunks: Vec<Bytes>) -> Result<()> {
-    for (tx, chunk) in senders.iter().zip(chunks) {
-        if chunk.is_empty() {
-            continue;
-        }
-        tx.send(Ok(chunk))
-            .await
-            .map_err(|_| Error::StoreUnavailable("writing repository metadata stopped".into()))?;
-    }
-    Ok(())
 }
 
 /// The lease's name: bounded to the `locks` table's 64 characters.

@@ -13,7 +13,10 @@ use crate::backend_tests;
 use crate::common::{Backend, PASSWORD, TestApp, Who};
 use crate::repos::{Rpm, get_bytes, parse_repomd, wait_for};
 
-backend_tests!(dnf_installs_a_personality_group_of_the_applied_patches);
+backend_tests!(
+    dnf_installs_a_personality_group_of_the_applied_patches,
+    a_patch_only_architecture_is_no_repository,
+);
 
 const P1: &str = "TC_19.12_PATCH_0001";
 
@@ -138,4 +141,32 @@ async fn dnf_installs_a_personality_group_of_the_applied_patches(backend: Backen
     let repomd = wait_for(&app, "patches", "19.12", 0).await;
     let (after, _) = parse_repomd(&repomd);
     assert!(after > revision, "{after} after {revision}");
+}
+
+/// A patch's RPMs belong to its release's updates repository only: an
+/// architecture that only a patch carries lists no repository of its tag.
+async fn a_patch_only_architecture_is_no_repository(backend: Backend) {
+    let signer = Signer::new();
+    let app = start(backend, &signer).await;
+    base_rpm(&app, &Rpm::new("foo", "1.0", "1.el7", "x86_64")).await;
+    let p1 = PatchSpec::new(P1, vec![Rpm::new("qux", "1.0", "1.el7", "aarch64")]);
+    let r = upload(&app, &p1, p1.build(Some(&signer), false)).await;
+    assert_eq!(r["error"], "", "{r}");
+    let resp = app.get(Who::Viewer, "/api/v2/repos").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let names: Vec<String> = body["data"]
+        .as_array()
+        .expect("a list of repositories")
+        .iter()
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r["os"].as_str().unwrap(),
+                r["arch"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(names.contains(&"el7/x86_64".to_string()), "{names:?}");
+    assert!(!names.contains(&"el7/aarch64".to_string()), "{names:?}");
 }

@@ -6,6 +6,7 @@
 mod consistency;
 mod dnf;
 mod dnf_refusals;
+mod incremental;
 mod operations;
 
 use std::io::Read;
@@ -150,7 +151,7 @@ pub async fn get_bytes(app: &TestApp, who: Who, path: &str) -> (StatusCode, Vec<
 
 pub fn gunzip(bytes: &[u8]) -> String {
     let mut out = String::new();
-    flate2::read::GzDecoder::new(bytes)
+    flate2::read::MultiGzDecoder::new(bytes)
         .read_to_string(&mut out)
         .unwrap();
     out

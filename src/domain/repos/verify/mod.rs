@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::io::{BufReader, Read};
 
 use entity::repo;
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use futures::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -268,7 +268,7 @@ fn read_file(
     let sink = &mut std::io::sink();
     let (open, declared) = {
         let inner: Box<dyn Read + '_> = if gzip {
-            Box::new(GzDecoder::new(&mut stored))
+            Box::new(MultiGzDecoder::new(&mut stored))
         } else {
             Box::new(&mut stored)
         };

@@ -1,0 +1,132 @@
+//! Incremental publication: a new package recompresses only the chunk it
+//! lands in and reuses the others' cached members; the files still verify
+//! and list every package. A cached chunk that no longer inflates fails
+//! one publication, is dropped, and the next publication rebuilds it.
+
+use depot::app::{Migrations, Services};
+use sea_orm::ConnectionTrait;
+
+use super::{Rpm, get_bytes, gunzip, parse_repomd, wait_for};
+use crate::backend_tests;
+use crate::common::{Backend, TestApp, Who};
+
+backend_tests!(
+    a_new_package_recompresses_one_chunk,
+    a_damaged_cached_chunk_is_rebuilt
+);
+
+/// `depot_repo_chunks_total{outcome}` as /metrics says now.
+async fn chunks(app: &TestApp, outcome: &str) -> u64 {
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let prefix = format!("depot_repo_chunks_total{{outcome=\"{outcome}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+fn rpm(i: usize) -> Rpm {
+    let name: &'static str = Box::leak(format!("inc-{i:04}").into_boxed_str());
+    Rpm::new(name, "1.0", "1.el7", "x86_64")
+}
+
+async fn upload(app: &TestApp, range: std::ops::Range<usize>) {
+    for i in range {
+        let rpm = rpm(i);
+        app.upload_ok(&rpm.file_name(), rpm.build()).await;
+    }
+}
+
+async fn primary(app: &TestApp) -> String {
+    let (_, repomd) = get_bytes(app, Who::Viewer, "/repos/el7/x86_64/repodata/repomd.xml").await;
+    let (_, data) = parse_repomd(&String::from_utf8(repomd).unwrap());
+    let href = &data.iter().find(|d| d.kind == "primary").unwrap().href;
+    let (_, bytes) = get_bytes(app, Who::Viewer, &format!("/repos/el7/x86_64/{href}")).await;
+    gunzip(&bytes)
+}
+
+async fn a_new_package_recompresses_one_chunk(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    // About five chunks (64 packages each on average).
+    upload(&app, 0..320).await;
+    wait_for(&app, "el7", "x86_64", 320).await;
+    let (reused, compressed) = (
+        chunks(&app, "reused").await,
+        chunks(&app, "compressed").await,
+    );
+
+    upload(&app, 320..321).await;
+    wait_for(&app, "el7", "x86_64", 321).await;
+    let new_reused = chunks(&app, "reused").await - reused;
+    let new_compressed = chunks(&app, "compressed").await - compressed;
+    // The chunk the package landed in, and the one it split off if it ends one.
+    assert!(
+        (1..=2).contains(&new_compressed),
+        "{new_compressed} chunks compressed for one new package"
+    );
+    assert!(new_reused >= 2, "only {new_reused} chunks reused");
+
+    // The files are whole: every package listed once, and they verify.
+    let xml = primary(&app).await;
+    for i in 0..321 {
+        assert_eq!(
+            xml.matches(&format!("<name>inc-{i:04}</name>")).count(),
+            1,
+            "inc-{i:04} in primary.xml"
+        );
+    }
+    let services = Services::build(&app.config, Migrations::Require)
+        .await
+        .unwrap();
+    let v = services
+        .repos
+        .verify(Some(("el7", "x86_64")))
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(v.is_sound(), "{:?}", v.problems);
+}
+
+async fn a_damaged_cached_chunk_is_rebuilt(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    upload(&app, 0..100).await;
+    wait_for(&app, "el7", "x86_64", 100).await;
+    // Every cached chunk's primary member cut short: no longer gzip.
+    let db = depot::db::connect(&app.config.database_url).await.unwrap();
+    let truncate = match backend {
+        Backend::SqliteLocal => "UPDATE repo_chunks SET \"primary\" = substr(\"primary\", 1, 20)",
+        Backend::PostgresS3 => {
+            "UPDATE repo_chunks SET \"primary\" = substring(\"primary\" from 1 for 20)"
+        }
+    };
+    db.execute_unprepared(truncate).await.unwrap();
+
+    upload(&app, 100..101).await;
+    // One publication fails on the damaged chunk and drops it; a later one
+    // rebuilds what it needs from the packages' fragments.
+    wait_for(&app, "el7", "x86_64", 101).await;
+    let xml = primary(&app).await;
+    for i in 0..101 {
+        assert!(
+            xml.contains(&format!("<name>inc-{i:04}</name>")),
+            "inc-{i:04}"
+        );
+    }
+    let services = Services::build(&app.config, Migrations::Require)
+        .await
+        .unwrap();
+    let v = services
+        .repos
+        .verify(Some(("el7", "x86_64")))
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(v.is_sound(), "{:?}", v.problems);
+}
