@@ -24,9 +24,9 @@ use std::time::{Duration, Instant};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ActiveModelBehavior, ActiveModelTrait, ConnectOptions, ConnectionTrait, Database,
-    DatabaseConnection, DbBackend, DbErr, EntityTrait, IntoActiveModel, TransactionSession,
-    TransactionTrait,
+    AccessMode, ActiveModelBehavior, ActiveModelTrait, ConnectOptions, ConnectionTrait, Database,
+    DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait, IntoActiveModel,
+    IsolationLevel, TransactionSession, TransactionTrait,
 };
 
 use crate::error::{Error, Result};
@@ -123,6 +123,22 @@ async fn sqlite_idle(conn: &mut sea_orm::sqlx::SqliteConnection, probe: bool) ->
             false
         }
     }
+}
+
+/// A read-only transaction that sees the database as it was at its first
+/// read, whatever commits meanwhile: PostgreSQL's REPEATABLE READ, and on
+/// SQLite a transaction's own WAL snapshot (which writers do not wait for).
+pub async fn snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction> {
+    Ok(match db.get_database_backend() {
+        DbBackend::Postgres => {
+            db.begin_with_config(
+                Some(IsolationLevel::RepeatableRead),
+                Some(AccessMode::ReadOnly),
+            )
+            .await?
+        }
+        _ => db.begin().await?,
+    })
 }
 
 /// Inserts a row and returns it as stored, committed before it is returned.

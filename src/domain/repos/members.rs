@@ -2,7 +2,7 @@
 //! publication of 100,000 packages holds one page, never the whole list.
 //! A survey (the first pass) computes the fragments of packages stored
 //! before repositories existed and what the publication will contain; the
-//! writing pass reads the same pages again and checks it saw the same.
+//! writing pass reads the same pages again, in the same snapshot.
 
 use futures::TryStreamExt;
 use sha2::{Digest, Sha256};
@@ -15,24 +15,25 @@ use crate::domain::rpm_header::read_rpm_metadata;
 use crate::error::{Error, Result};
 use crate::store::Path;
 use entity::repo_package;
-use sea_orm::DatabaseConnection;
+use sea_orm::ConnectionTrait;
 
 /// Packages read from the database at a time.
 pub(super) const PAGE: u64 = 256;
 
-/// The pages of repository `os`/`arch`'s members.
-pub(super) struct Pages {
-    db: DatabaseConnection,
+/// The pages of repository `os`/`arch`'s members, read through `db` (a
+/// publication's snapshot).
+pub(super) struct Pages<'a, C> {
+    db: &'a C,
     os: String,
     arch: String,
     after: Option<(String, i64)>,
     done: bool,
 }
 
-impl Pages {
-    pub(super) fn new(db: &DatabaseConnection, os: &str, arch: &str) -> Self {
+impl<'a, C: ConnectionTrait> Pages<'a, C> {
+    pub(super) fn new(db: &'a C, os: &str, arch: &str) -> Self {
         Self {
-            db: db.clone(),
+            db,
             os: os.to_string(),
             arch: arch.to_string(),
             after: None,
@@ -46,7 +47,7 @@ impl Pages {
             return Ok(None);
         }
         let after = self.after.as_ref().map(|(n, id)| (n.as_str(), *id));
-        let page = db::repos::members_page(&self.db, &self.os, &self.arch, after, PAGE).await?;
+        let page = db::repos::members_page(self.db, &self.os, &self.arch, after, PAGE).await?;
         self.done = (page.len() as u64) < PAGE;
         match page.last() {
             Some(last) => self.after = Some((last.name.clone(), last.package_id)),
@@ -82,22 +83,39 @@ impl Content {
     }
 }
 
+/// What a survey found.
+pub(super) struct Survey {
+    /// The content digest and count (as `Content::finish`).
+    pub content: (String, usize),
+    /// Fragments were computed for packages that had none: a snapshot
+    /// taken before does not see them.
+    pub backfilled: bool,
+}
+
 impl Repos {
-    /// The first pass: what a publication of `os`/`arch` would contain now,
-    /// computing the fragments that are missing on the way. A package whose
-    /// header cannot be read is left out.
-    pub(super) async fn survey(&self, os: &str, arch: &str) -> Result<(String, usize)> {
+    /// The first pass, through the publication's snapshot `db`: what a
+    /// publication of `os`/`arch` contains, computing (on the side, outside
+    /// the snapshot) the fragments that are missing. A package whose header
+    /// cannot be read is left out.
+    pub(super) async fn survey(
+        &self,
+        db: &impl ConnectionTrait,
+        os: &str,
+        arch: &str,
+    ) -> Result<Survey> {
         let mut content = Content::new(self.config.public);
-        let mut pages = Pages::new(&self.db, os, arch);
+        let mut backfilled = false;
+        let mut pages = Pages::new(db, os, arch);
         while let Some(page) = pages.next().await? {
             let ids: Vec<i64> = page.iter().map(|m| m.package_id).collect();
-            let mut have = db::repos::with_fragments(&self.db, &ids).await?;
+            let mut have = db::repos::with_fragments(db, &ids).await?;
             let missing: Vec<&Member> = page
                 .iter()
                 .filter(|m| !have.contains(&m.package_id))
                 .collect();
             for member in missing {
                 if self.backfill(member).await? {
+                    backfilled = true;
                     have.push(member.package_id);
                 }
             }
@@ -105,7 +123,10 @@ impl Repos {
                 content.add(member);
             }
         }
-        Ok(content.finish())
+        Ok(Survey {
+            content: content.finish(),
+            backfilled,
+        })
     }
 
     /// Computes the fragments of a package stored before repositories

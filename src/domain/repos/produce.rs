@@ -12,6 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::Utc;
 use entity::repo_chunk;
+use sea_orm::DatabaseTransaction;
 use tokio::sync::mpsc;
 
 use super::Repos;
@@ -34,6 +35,7 @@ impl Repos {
     /// was read (as `Content::finish`).
     pub(super) async fn produce(
         &self,
+        snapshot: &DatabaseTransaction,
         os: &str,
         arch: &str,
         count: usize,
@@ -46,12 +48,12 @@ impl Repos {
         let public = self.config.public;
         let mut read = Content::new(public);
         let mut chunker = Chunker::new(public);
-        let mut pages = Pages::new(&self.db, os, arch);
+        let mut pages = Pages::new(snapshot, os, arch);
         while let Some(page) = pages.next().await? {
             let ids: Vec<i64> = page.iter().map(|m| m.package_id).collect();
             // A package whose header could not be read has no fragments and
             // is left out, as the survey left it out.
-            let have = db::repos::with_fragments(&self.db, &ids).await?;
+            let have = db::repos::with_fragments(snapshot, &ids).await?;
             let mut ready = Vec::new();
             for m in page.iter().filter(|m| have.contains(&m.package_id)) {
                 read.add(m);
@@ -61,10 +63,15 @@ impl Repos {
                     file_name: m.file_name.clone(),
                 }));
             }
-            encoders = self.append(encoders, ready, senders).await?;
+            encoders = self.append(snapshot, encoders, ready, senders).await?;
         }
         encoders = self
-            .append(encoders, chunker.finish().into_iter().collect(), senders)
+            .append(
+                snapshot,
+                encoders,
+                chunker.finish().into_iter().collect(),
+                senders,
+            )
             .await?;
         let (files, tails): (Vec<DataFile>, Vec<Bytes>) =
             encoders.into_iter().map(Encoder::finish).unzip();
@@ -77,6 +84,7 @@ impl Repos {
     /// and cached.
     async fn append(
         &self,
+        snapshot: &DatabaseTransaction,
         encoders: Vec<Encoder>,
         ready: Vec<Chunk>,
         senders: &[mpsc::Sender<Result<Bytes>>],
@@ -102,7 +110,7 @@ impl Repos {
             .iter()
             .filter(|c| !compressed.contains_key(&c.key))
             .collect();
-        let made = self.compress(&missing).await?;
+        let made = self.compress(snapshot, &missing).await?;
         compressed.extend(made.iter().map(|r| {
             let c = Compressed {
                 primary: r.primary.clone(),
@@ -158,7 +166,11 @@ impl Repos {
     }
 
     /// Compresses `chunks` from their packages' fragments.
-    async fn compress(&self, chunks: &[&Chunk]) -> Result<Vec<repo_chunk::Model>> {
+    async fn compress(
+        &self,
+        snapshot: &DatabaseTransaction,
+        chunks: &[&Chunk],
+    ) -> Result<Vec<repo_chunk::Model>> {
         if chunks.is_empty() {
             return Ok(Vec::new());
         }
@@ -167,7 +179,7 @@ impl Repos {
             .flat_map(|c| c.entries.iter().map(|e| e.package_id))
             .collect();
         let mut rows: HashMap<i64, entity::repo_package::Model> =
-            db::repos::fragments(&self.db, &ids)
+            db::repos::fragments(snapshot, &ids)
                 .await?
                 .into_iter()
                 .map(|r| (r.package_id, r))

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::Utc;
-use sea_orm::TransactionTrait;
+use sea_orm::{DatabaseTransaction, TransactionTrait};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
@@ -118,7 +118,22 @@ impl Repos {
 
     async fn publish_leased(&self, os: &str, arch: &str) -> Result<Published> {
         let previous = db::repos::find(&self.db, os, arch).await?;
-        let (packages, count) = self.survey(os, arch).await?;
+        // Both passes read one snapshot, so the count written first and the
+        // entries after it agree however many uploads and deletes commit
+        // meanwhile (a stream of uploads never starves a publication). A
+        // snapshot taken before fragments were computed for old packages
+        // does not see them: then another is taken (at most twice more;
+        // each package is computed once).
+        let mut attempts = 0;
+        let (snapshot, (packages, count)) = loop {
+            let snapshot = db::snapshot(&self.db).await?;
+            let survey = self.survey(&snapshot, os, arch).await?;
+            attempts += 1;
+            if !survey.backfilled || attempts == 3 {
+                break (snapshot, survey.content);
+            }
+            snapshot.rollback().await?;
+        };
         if count == 0 && previous.is_none() {
             return Ok(Published::Empty);
         }
@@ -130,10 +145,13 @@ impl Repos {
             return Ok(Published::Unchanged);
         }
         let started = std::time::Instant::now();
-        let written = self.write_files(os, arch, &packages, count).await?;
+        let written = self
+            .write_files(&snapshot, os, arch, &packages, count)
+            .await?;
+        snapshot.rollback().await?;
         let Some(mut written) = written else {
-            // Packages came or went between the two passes: the change that
-            // did it asks for another publication, which will see it.
+            // Only when old packages' fragments were still being computed
+            // on the third snapshot: the next publication sees them.
             return Ok(Published::Busy);
         };
         if let Some(comps) = comps {
@@ -183,6 +201,7 @@ impl Repos {
     /// the survey found (`content`, `count`).
     async fn write_files(
         &self,
+        snapshot: &DatabaseTransaction,
         os: &str,
         arch: &str,
         content: &str,
@@ -207,7 +226,7 @@ impl Repos {
             senders.push(tx);
             keys.push(key);
         }
-        let produced = self.produce(os, arch, count, &senders).await;
+        let produced = self.produce(snapshot, os, arch, count, &senders).await;
         if let Err(e) = &produced {
             for tx in &senders {
                 let _ = tx

@@ -1,7 +1,8 @@
 //! Incremental publication: a new package recompresses only the chunk it
 //! lands in and reuses the others' cached members; the files still verify
 //! and list every package. A cached chunk that no longer inflates fails
-//! one publication, is dropped, and the next publication rebuilds it.
+//! one publication, is dropped, and the next publication rebuilds it. A
+//! stream of uploads does not starve publications.
 
 use depot::app::{Migrations, Services};
 use sea_orm::ConnectionTrait;
@@ -12,7 +13,8 @@ use crate::common::{Backend, TestApp, Who};
 
 backend_tests!(
     a_new_package_recompresses_one_chunk,
-    a_damaged_cached_chunk_is_rebuilt
+    a_damaged_cached_chunk_is_rebuilt,
+    publications_keep_up_with_a_stream_of_uploads
 );
 
 /// `depot_repo_chunks_total{outcome}` as /metrics says now.
@@ -129,4 +131,46 @@ async fn a_damaged_cached_chunk_is_rebuilt(backend: Backend) {
         .unwrap()
         .remove(0);
     assert!(v.is_sound(), "{:?}", v.problems);
+}
+
+/// Uploads never stop while this runs, yet repomd.xml moves on: both passes
+/// of a publication read one snapshot, so a commit between them does not
+/// make it start over.
+async fn publications_keep_up_with_a_stream_of_uploads(backend: Backend) {
+    let app = std::sync::Arc::new(TestApp::start(backend).await);
+    upload(&app, 0..1).await;
+    wait_for(&app, "el7", "x86_64", 1).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(1));
+    let mut uploaders = Vec::new();
+    for _ in 0..4 {
+        let (app, stop, next) = (app.clone(), stop.clone(), next.clone());
+        uploaders.push(tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                upload(&app, i..i + 1).await;
+            }
+        }));
+    }
+    let mut revisions = std::collections::BTreeSet::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while revisions.len() < 4 && std::time::Instant::now() < deadline {
+        let (_, repomd) =
+            get_bytes(&app, Who::Viewer, "/repos/el7/x86_64/repodata/repomd.xml").await;
+        revisions.insert(parse_repomd(&String::from_utf8(repomd).unwrap()).0);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for u in uploaders {
+        u.await.unwrap();
+    }
+    let uploaded = next.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        revisions.len() >= 4,
+        "only {} publications while {uploaded} packages were uploaded without a pause",
+        revisions.len()
+    );
+    // And once the uploads stop, the last publication has them all.
+    let xml = wait_for(&app, "el7", "x86_64", uploaded).await;
+    assert!(!xml.is_empty());
 }
