@@ -1,8 +1,8 @@
 //! Which packages a repository has, read a page at a time.
 
 use chrono::{DateTime, Utc};
-use entity::{blob, package, patch, patch_rpm};
-use sea_orm::sea_query::Query;
+use entity::{blob, package, patch, patch_rpm, repo_package};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, JoinType, QueryFilter, QueryOrder,
     QuerySelect, RelationTrait,
@@ -20,10 +20,22 @@ pub struct Member {
     /// SHA-256 of the whole file: the pkgid.
     pub sha256: String,
     pub created_at: DateTime<Utc>,
+    /// Whether its rpm-md fragments are stored (not yet, for an RPM stored
+    /// before repositories existed; never, for one whose header is unreadable).
+    pub has_fragments: bool,
 }
 
-/// id, file name, blob key, size, created, name, SHA-256.
-type MemberRow = (i64, String, String, i64, DateTime<Utc>, String, String);
+/// id, file name, blob key, size, created, name, SHA-256, has fragments.
+type MemberRow = (
+    i64,
+    String,
+    String,
+    i64,
+    DateTime<Utc>,
+    String,
+    String,
+    bool,
+);
 
 /// A page of the RPMs of repository `os`/`arch` (that tag's `arch` and
 /// `noarch` packages) in the order publications list them, name then id:
@@ -46,6 +58,7 @@ pub async fn members_page(
             package::Column::Name,
         ])
         .column(blob::Column::Sha256)
+        .expr_as(Expr::exists(fragments_of_package()), "has_fragments")
         .join(JoinType::InnerJoin, package::Relation::Blob.def())
         .filter(members_of(os, arch));
     if let Some((name, id)) = after {
@@ -67,17 +80,32 @@ pub async fn members_page(
     Ok(rows
         .into_iter()
         .map(
-            |(package_id, file_name, blob_key, size, created_at, name, sha256)| Member {
-                package_id,
-                name,
-                file_name,
-                blob_key,
-                size,
-                sha256,
-                created_at,
+            |(package_id, file_name, blob_key, size, created_at, name, sha256, has_fragments)| {
+                Member {
+                    package_id,
+                    name,
+                    file_name,
+                    blob_key,
+                    size,
+                    sha256,
+                    created_at,
+                    has_fragments,
+                }
             },
         )
         .collect())
+}
+
+/// The package's row of `repo_packages`, for an EXISTS in the same query.
+fn fragments_of_package() -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .expr(Expr::val(1))
+        .from(repo_package::Entity)
+        .and_where(
+            Expr::col((repo_package::Entity, repo_package::Column::PackageId))
+                .equals((package::Entity, package::Column::Id)),
+        )
+        .to_owned()
 }
 
 /// Whether `file_name` is a package of repository `os`/`arch`.

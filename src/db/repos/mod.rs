@@ -49,17 +49,6 @@ pub async fn fragments(
         .await
 }
 
-/// Which of `ids` have fragments.
-pub async fn with_fragments(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<i64>, DbErr> {
-    repo_package::Entity::find()
-        .select_only()
-        .column(repo_package::Column::PackageId)
-        .filter(repo_package::Column::PackageId.is_in(ids.iter().copied()))
-        .into_tuple()
-        .all(db)
-        .await
-}
-
 /// Every (operating system, architecture) that has an RPM of its own
 /// architecture, patches' RPMs aside: the repositories that exist without
 /// being asked for.

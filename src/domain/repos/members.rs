@@ -18,7 +18,7 @@ use entity::repo_package;
 use sea_orm::ConnectionTrait;
 
 /// Packages read from the database at a time.
-pub(super) const PAGE: u64 = 256;
+pub(super) const PAGE: u64 = 1024;
 
 /// The pages of repository `os`/`arch`'s members, read through `db` (a
 /// publication's snapshot).
@@ -107,20 +107,13 @@ impl Repos {
         let mut backfilled = false;
         let mut pages = Pages::new(db, os, arch);
         while let Some(page) = pages.next().await? {
-            let ids: Vec<i64> = page.iter().map(|m| m.package_id).collect();
-            let mut have = db::repos::with_fragments(db, &ids).await?;
-            let missing: Vec<&Member> = page
-                .iter()
-                .filter(|m| !have.contains(&m.package_id))
-                .collect();
-            for member in missing {
-                if self.backfill(member).await? {
+            for member in &page {
+                if member.has_fragments {
+                    content.add(member);
+                } else if self.backfill(member).await? {
                     backfilled = true;
-                    have.push(member.package_id);
+                    content.add(member);
                 }
-            }
-            for member in page.iter().filter(|m| have.contains(&m.package_id)) {
-                content.add(member);
             }
         }
         Ok(Survey {
@@ -180,9 +173,7 @@ impl Repos {
         let mut content = Content::new(self.config.public);
         let mut pages = Pages::new(&self.db, os, arch);
         while let Some(page) = pages.next().await? {
-            let ids: Vec<i64> = page.iter().map(|m| m.package_id).collect();
-            let have = db::repos::with_fragments(&self.db, &ids).await?;
-            for member in page.iter().filter(|m| have.contains(&m.package_id)) {
+            for member in page.iter().filter(|m| m.has_fragments) {
                 content.add(member);
             }
         }

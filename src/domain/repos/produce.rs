@@ -50,12 +50,10 @@ impl Repos {
         let mut chunker = Chunker::new(public);
         let mut pages = Pages::new(snapshot, os, arch);
         while let Some(page) = pages.next().await? {
-            let ids: Vec<i64> = page.iter().map(|m| m.package_id).collect();
             // A package whose header could not be read has no fragments and
             // is left out, as the survey left it out.
-            let have = db::repos::with_fragments(snapshot, &ids).await?;
             let mut ready = Vec::new();
-            for m in page.iter().filter(|m| have.contains(&m.package_id)) {
+            for m in page.iter().filter(|m| m.has_fragments) {
                 read.add(m);
                 ready.extend(chunker.push(Entry {
                     package_id: m.package_id,
