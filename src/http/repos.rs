@@ -33,6 +33,35 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(public_key))
         .routes(routes!(repo_file))
         .routes(routes!(package))
+        .routes(routes!(index))
+        .routes(routes!(index_slash))
+}
+
+/// `//` in a repository path read as `/`, before routing, as nginx and
+/// Apache do: obd's mirror code asks for `{baseurl}//repodata/repomd.xml`
+/// (it appends `/repodata/…` to the base URL with a `/` of its own).
+pub fn merge_slashes<B>(req: &mut axum::http::Request<B>) {
+    let uri = req.uri();
+    if !uri.path().starts_with("/repos/") || !uri.path().contains("//") {
+        return;
+    }
+    let mut path = String::with_capacity(uri.path().len());
+    for c in uri.path().chars() {
+        if !(c == '/' && path.ends_with('/')) {
+            path.push(c);
+        }
+    }
+    let merged = match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    let mut parts = uri.clone().into_parts();
+    if let Ok(pq) = merged.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
 }
 
 /// Who may read repositories: viewers, or anyone with `--repos-public`.
@@ -241,6 +270,49 @@ async fn repo_file(
          metadata_expire=60\n{credentials}"
     );
     Ok(text("text/plain; charset=utf-8", "no-cache", body))
+}
+
+/// A repository's base URL itself: a short page naming what is under it.
+/// Clients that probe the base URL before using it (obd's mirror code
+/// counts a status of 400 or more as "unavailable") find it there.
+#[utoipa::path(
+    get,
+    path = "/repos/{os}/{arch}/",
+    tag = "repos",
+    params(("os" = String, Path, example = "el7"), ("arch" = String, Path, example = "x86_64")),
+    responses((status = 200, description = "An index page", content_type = "text/html", body = String), Errors),
+    security((), ("basic" = []), ("bearer" = [])),
+)]
+async fn index_slash(
+    reader: RepoReader,
+    state: State<AppState>,
+    path: PathParam<(String, String)>,
+) -> ApiResult<Response> {
+    index(reader, state, path).await
+}
+
+/// The same page, without the trailing slash.
+#[utoipa::path(
+    get,
+    path = "/repos/{os}/{arch}",
+    tag = "repos",
+    params(("os" = String, Path, example = "el7"), ("arch" = String, Path, example = "x86_64")),
+    responses((status = 200, description = "An index page", content_type = "text/html", body = String), Errors),
+    security((), ("basic" = []), ("bearer" = [])),
+)]
+async fn index(
+    _: RepoReader,
+    State(state): State<AppState>,
+    PathParam((os, arch)): PathParam<(String, String)>,
+) -> ApiResult<Response> {
+    // Validates the names, and says what the repository holds.
+    let metadata = state.repos.metadata(&os, &arch).await?;
+    let body = format!(
+        "<!doctype html>\n<title>depot {os}/{arch}</title>\n<h1>depot yum repository {os}/{arch}</h1>\n\
+         <p>Revision {}. <a href=\"repodata/repomd.xml\">repodata/repomd.xml</a></p>\n",
+        metadata.revision
+    );
+    Ok(text("text/html; charset=utf-8", FRESH, body))
 }
 
 /// A package of the repository, served as `/api/v2/files/sys-package/…`

@@ -225,6 +225,7 @@ pub async fn serve(
             tower::service_fn(move |req: Request<Incoming>| {
                 let running = activity.begin();
                 let mut req = req.map(Body::new);
+                super::repos::merge_slashes(&mut req);
                 req.extensions_mut().insert(ConnectInfo(peer));
                 let response = router.clone().oneshot(req);
                 async move {

@@ -7,6 +7,7 @@ mod consistency;
 mod dnf;
 mod dnf_refusals;
 mod incremental;
+mod obd;
 mod operations;
 
 use std::io::Read;
