@@ -4,11 +4,10 @@
 
 use chrono::{DateTime, Utc};
 use entity::patch_host;
-use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 /// What a report writes.
@@ -35,56 +34,60 @@ pub enum Stored {
 
 /// Writes a report: a new host only while fewer than `max` are known. The
 /// install request stays until a report says the install `finished`: an
-/// agent that dies mid-install leaves it for the next one.
+/// agent that dies mid-install leaves it for the next one. Single
+/// statements, no read-then-write transaction (SQLite would refuse one
+/// under concurrent writers); two new hosts at the very same moment may
+/// both pass the count.
 pub async fn report(db: &DatabaseConnection, r: Report, max: u64) -> Result<Stored, DbErr> {
-    let txn = db.begin().await?;
     let now = Utc::now();
-    let existing = patch_host::Entity::find_by_id(r.hostname.clone())
-        .one(&txn)
+    let mut update = patch_host::Entity::update_many()
+        .col_expr(patch_host::Column::Ip, Expr::value(r.ip.clone()))
+        .col_expr(
+            patch_host::Column::Personality,
+            Expr::value(r.personality.clone()),
+        )
+        .col_expr(
+            patch_host::Column::Subfunctions,
+            Expr::value(r.subfunctions.clone()),
+        )
+        .col_expr(
+            patch_host::Column::SwVersion,
+            Expr::value(r.sw_version.clone()),
+        )
+        .col_expr(patch_host::Column::State, Expr::value(r.state.clone()))
+        .col_expr(
+            patch_host::Column::Installed,
+            Expr::value(r.installed.clone()),
+        )
+        .col_expr(patch_host::Column::ReportedAt, Expr::value(now));
+    if r.finished {
+        update = update.col_expr(patch_host::Column::InstallRequested, Expr::value(false));
+    }
+    let done = update
+        .filter(patch_host::Column::Hostname.eq(r.hostname.clone()))
+        .exec(db)
         .await?;
-    let row = match existing {
-        Some(old) => {
-            let requested = old.install_requested && !r.finished;
-            let mut active = old.into_active_model();
-            active.ip = Set(r.ip);
-            active.personality = Set(r.personality);
-            active.subfunctions = Set(r.subfunctions);
-            active.sw_version = Set(r.sw_version);
-            active.state = Set(r.state);
-            active.installed = Set(r.installed);
-            active.install_requested = Set(requested);
-            active.reported_at = Set(now);
-            active.update(&txn).await?
+    if done.rows_affected == 0 {
+        if patch_host::Entity::find().count(db).await? >= max {
+            return Ok(Stored::Full { max });
         }
-        None => {
-            if patch_host::Entity::find().count(&txn).await? >= max {
-                txn.rollback().await?;
-                return Ok(Stored::Full { max });
-            }
-            patch_host::Entity::insert(
-                patch_host::Model {
-                    hostname: r.hostname.clone(),
-                    ip: r.ip,
-                    personality: r.personality,
-                    subfunctions: r.subfunctions,
-                    sw_version: r.sw_version,
-                    state: r.state,
-                    installed: r.installed,
-                    install_requested: false,
-                    reported_at: now,
-                    created_at: now,
-                }
-                .into_active_model(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
-            patch_host::Entity::find_by_id(r.hostname)
-                .one(&txn)
-                .await?
-                .ok_or_else(|| DbErr::RecordNotFound("the host just written".into()))?
-        }
-    };
-    txn.commit().await?;
+        let row = patch_host::Model {
+            hostname: r.hostname.clone(),
+            ip: r.ip,
+            personality: r.personality,
+            subfunctions: r.subfunctions,
+            sw_version: r.sw_version,
+            state: r.state,
+            installed: r.installed,
+            install_requested: false,
+            reported_at: now,
+            created_at: now,
+        };
+        super::insert_committed(db, row.into_active_model()).await?;
+    }
+    let row = find(db, &r.hostname)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("host {} just written", r.hostname)))?;
     Ok(Stored::Host(row))
 }
 

@@ -118,6 +118,9 @@ pub fn assess(roles: &BTreeSet<String>, installed: &[Nevra], patches: &[PatchVie
             out.requires_reboot |= *reboot;
         }
     }
+    // In a stable order, whatever order rpm listed them in.
+    out.to_remove.sort_by_key(label);
+    out.installed.sort_by_key(label);
     let mut versions: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     for rpm in installed {
         versions
