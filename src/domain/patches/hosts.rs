@@ -197,7 +197,8 @@ impl Patches {
         crate::metrics::patch_event("host-report");
         let views = self.views(&release).await?;
         let status = status_of(&row, &views)?;
-        self.refresh(&release).await?;
+        self.refresh_after(&release, status.currency.current())
+            .await?;
         Ok(status)
     }
 
@@ -280,13 +281,40 @@ impl Patches {
                 current &= status_of(row, &views)?.currency.current();
             }
         }
+        self.settle(release, hosts > 0, current).await
+    }
+
+    /// After one host's report: when it is not current, the release is not
+    /// either, with no need to read its other hosts; when it is, they are
+    /// read only if a patch's state waits for them (partial or `n/a`). A
+    /// fleet reporting in steady state costs one host each.
+    async fn refresh_after(&self, release: &str, host_current: bool) -> Result<()> {
+        if !host_current {
+            return self.settle(release, true, false).await;
+        }
+        let waiting = db::patches::list(&self.db, Some(release))
+            .await?
+            .iter()
+            .any(|p| {
+                [PARTIAL_APPLY, PARTIAL_REMOVE, NOT_APPLICABLE].contains(&p.patchstate.as_str())
+            });
+        if waiting {
+            self.refresh(release).await
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Moves the patch states of `release`: whether it has hosts, and
+    /// whether all of them are current.
+    async fn settle(&self, release: &str, any_hosts: bool, current: bool) -> Result<()> {
         let mut moves: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for row in db::patches::list(&self.db, Some(release)).await? {
             let to = match (row.repostate.as_str(), row.patchstate.as_str()) {
-                (APPLIED, _) if hosts == 0 => NOT_APPLICABLE,
+                (APPLIED, _) if !any_hosts => NOT_APPLICABLE,
                 (APPLIED, _) if current => APPLIED,
                 (APPLIED, _) => PARTIAL_APPLY,
-                (AVAILABLE, _) if hosts == 0 => NOT_APPLICABLE,
+                (AVAILABLE, _) if !any_hosts => NOT_APPLICABLE,
                 (AVAILABLE, PARTIAL_REMOVE) if !current => PARTIAL_REMOVE,
                 (AVAILABLE, _) => AVAILABLE,
                 _ => continue,
