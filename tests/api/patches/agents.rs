@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::process::Command;
 
-use super::hosts::{P1, patchstate, uploaded};
+use super::hosts::{P1, patchstate, stuck_check, uploaded};
 use super::{PatchSpec, Signer, call, start, upload};
 use crate::backend_tests;
 use crate::common::{Backend, TestApp, Who};
@@ -22,6 +22,7 @@ use crate::tokens::create_token;
 backend_tests!(
     two_agents_converge_through_apply_and_remove,
     an_agent_killed_mid_install_is_taken_over,
+    a_dnf_run_past_its_timeout_fails_the_install,
     two_replicas_serve_one_lifecycle
 );
 
@@ -276,4 +277,46 @@ async fn two_replicas_serve_one_lifecycle(backend: Backend) {
     assert_eq!(r["error"], "", "{r}");
     let hosts = call(&b, Who::Viewer, Method::GET, "/v1/query_hosts").await;
     assert_eq!(hosts["data"].as_array().unwrap().len(), 1, "{hosts}");
+}
+
+async fn a_dnf_run_past_its_timeout_fails_the_install(backend: Backend) {
+    let signer = Signer::new();
+    let app = start(backend, &signer).await;
+    uploaded(&app, &signer).await;
+    let token = agent_token(&app).await;
+    let w = tempfile::tempdir().unwrap();
+    assert!(once(&app.base, &token, "worker-0", "worker", w.path()).await);
+    let r = call(&app, Who::Manager, Method::POST, &format!("/v1/apply/{P1}")).await;
+    assert_eq!(r["error"], "", "{r}");
+    wait_for(&app, "patches", "19.12", 2).await;
+    install(&app, "worker-0").await;
+    // dnf cannot even start in a millisecond: killed, the install failed.
+    let out = agent(&app.base, &token, "worker-0", "worker", w.path())
+        .args(["--dnf-timeout", "1ms"])
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("killed"), "{err}");
+    let e = host_entry(&app, "worker-0").await;
+    assert_eq!(e["state"], "install-failed", "{e}");
+    assert_eq!(e["patch_failed"], true, "{e}");
+    assert_eq!(e["patch_current"], false, "{e}");
+    assert_eq!(e["install_requested"], false, "{e}");
+    assert_eq!(patchstate(&app, P1).await, "Partial-Apply");
+    let check = stuck_check(&app).await;
+    assert_eq!(check["status"], "WARN", "{check}");
+    assert!(
+        check["detail"]
+            .as_str()
+            .unwrap()
+            .contains("worker-0 (install-failed)"),
+        "{check}"
+    );
+    // Asked again, with time enough: done.
+    install(&app, "worker-0").await;
+    assert!(once(&app.base, &token, "worker-0", "worker", w.path()).await);
+    assert_eq!(patchstate(&app, P1).await, "Applied");
+    assert_eq!(stuck_check(&app).await["status"], "OK");
 }

@@ -80,7 +80,7 @@ pub async fn uploaded(app: &TestApp, signer: &Signer) -> PatchSpec {
     p1
 }
 
-async fn stuck_check(app: &TestApp) -> Value {
+pub async fn stuck_check(app: &TestApp) -> Value {
     let (_, body) = envelope(app.get(Who::Admin, "/api/v2/diagnostics").await).await;
     body["data"]["checks"]
         .as_array()
