@@ -209,7 +209,8 @@ impl Services {
         let collector = Collector::new(db.clone(), store.clone(), uploads.clone(), config.gc_grace)
             .with_regions(regions.clone());
         let doctor = Doctor::new(db, store.clone(), collector.clone(), repos.clone())
-            .with_regions(regions.clone());
+            .with_regions(regions.clone())
+            .with_patches(patches.clone());
         let downloads = Downloads::new(
             packages.clone(),
             regions.clone(),

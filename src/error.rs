@@ -96,6 +96,13 @@ pub enum Error {
     /// A patch id or release depot does not know ("X is unrecognized").
     #[error("{0}")]
     PatchUnknown(String),
+    /// Apply or remove while a host of the release is installing
+    /// (StarlingX's "Rejected: One or more nodes are installing patches.").
+    #[error("{0}")]
+    HostsInstalling(String),
+    /// A new host past the number of hosts depot tracks (`--patch-max-hosts`).
+    #[error("{0}")]
+    HostLimit(String),
     /// A bug or an impossible state.
     #[error("{0}")]
     Unexpected(String),

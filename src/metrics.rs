@@ -217,7 +217,7 @@ impl Metrics {
             patch_operations: IntCounterVec::new(
                 Opts::new(
                     "depot_patch_operations_total",
-                    "StarlingX patch lifecycle changes, by operation (upload, apply, remove, delete, commit)",
+                    "StarlingX patch lifecycle changes, by operation (upload, apply, remove, delete, commit, host-report, host-install, host-drop)",
                 ),
                 &["operation"],
             )?,

@@ -8,6 +8,7 @@ pub mod lock;
 pub mod obshell_key;
 pub mod package;
 pub mod patch;
+pub mod patch_host;
 pub mod patch_release;
 pub mod patch_rpm;
 pub mod region;

@@ -18,6 +18,7 @@ mod m20261129_000011_create_repos;
 mod m20261130_000100_create_patches;
 mod m20261130_000200_create_regions;
 mod m20261130_000300_create_console_sessions;
+mod m20261130_000400_create_patch_hosts;
 mod m20261130_000600_create_repo_chunks;
 
 pub struct Migrator;
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000100_create_patches::Migration),
             Box::new(m20261130_000200_create_regions::Migration),
             Box::new(m20261130_000300_create_console_sessions::Migration),
+            Box::new(m20261130_000400_create_patch_hosts::Migration),
             Box::new(m20261130_000600_create_repo_chunks::Migration),
         ]
     }

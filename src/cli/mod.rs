@@ -2,6 +2,7 @@
 //! variable. One file per command; this one has the grammar (`Cli`,
 //! `Command`), the flags several commands share, and the dispatch.
 
+mod agent;
 mod audit;
 mod doctor;
 mod gc;
@@ -24,6 +25,7 @@ use crate::client::{Client, ClientArgs, LsArgs, ls, pull, push, rm};
 use crate::config::{defaults, sqlite_url};
 use crate::domain::users::Role;
 
+pub use agent::AgentArgs;
 pub use audit::AuditArgs;
 pub use gc::GcArgs;
 pub use obshell_key::{ObshellKeyArgs, ObshellKeyCommand};
@@ -130,6 +132,9 @@ pub enum Command {
     Region(Box<RegionArgs>),
     /// StarlingX patches: upload, query, apply, remove, delete, commit (sw-patch's commands).
     Patch(PatchArgs),
+    /// A host's patch agent: reports what rpm says is installed, installs
+    /// with dnf from the updates repository when asked.
+    Agent(Box<AgentArgs>),
 }
 
 impl Cli {
@@ -165,6 +170,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(args) => token::run(args).await,
         Command::ObshellKey(args) => obshell_key::run(args).await,
         Command::Patch(args) => patch::run(args).await,
+        Command::Agent(args) => agent::run(*args).await,
         Command::Audit(args) => audit::run(args).await,
         Command::Gc(args) => gc::run(*args).await,
         Command::Repo(args) => repo::run(args).await,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use reqwest::Method;
 
-use crate::client::patches::{print_query, print_reply, print_show};
+use crate::client::patches::{print_hosts, print_query, print_reply, print_show};
 use crate::client::{Client, ClientArgs, ClientResult};
 
 #[derive(Args, Debug)]
@@ -62,6 +62,12 @@ pub enum PatchCommand {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+    /// The hosts, current or not, and what each misses or must remove.
+    QueryHosts,
+    /// Ask a host's agent to install on its next report.
+    HostInstall { host: String },
+    /// Forget a host (its agent's next report brings it back).
+    DropHost { host: String },
     /// Which patches require these.
     WhatRequires {
         #[arg(required = true)]
@@ -156,6 +162,15 @@ async fn dispatch(client: &Client, command: PatchCommand) -> ClientResult<()> {
             let call = if dry_run { "commit_dry_run" } else { "commit" };
             print_reply(&post(format!("{call}/{}", joined(&ids))).await?)
         }
+        C::QueryHosts => {
+            let answer = client.patch_call(Method::GET, "query_hosts").await?;
+            print_hosts(&answer);
+            print_reply(&answer)
+        }
+        C::HostInstall { host } => {
+            print_reply(&post(format!("host_install_async/{}", joined(&[host]))).await?)
+        }
+        C::DropHost { host } => print_reply(&post(format!("drop_host/{}", joined(&[host]))).await?),
         C::WhatRequires { ids } => {
             let path = format!("what_requires/{}", joined(&ids));
             print_reply(&client.patch_call(Method::GET, &path).await?)

@@ -153,6 +153,10 @@ pub struct ServeArgs {
     /// still be right); StarlingX refuses them ("Patch has not been signed").
     #[arg(long, env = "DEPOT_PATCH_ALLOW_UNSIGNED")]
     pub patch_allow_unsigned: bool,
+    /// Hosts the patch service tracks at most: a report from a new host
+    /// past it is refused (409, code 90046) until one is dropped.
+    #[arg(long, env = "DEPOT_PATCH_MAX_HOSTS", default_value_t = crate::domain::patches::DEFAULT_MAX_HOSTS)]
+    pub patch_max_hosts: u64,
     /// Do not run database migrations at start.
     #[arg(long, env = "DEPOT_NO_MIGRATE")]
     pub no_migrate: bool,
@@ -217,6 +221,7 @@ impl ServeArgs {
             patches: crate::domain::patches::PatchesConfig {
                 trust_certs,
                 allow_unsigned: self.patch_allow_unsigned,
+                max_hosts: self.patch_max_hosts,
             },
             repos: ReposConfig {
                 public: self.repos_public,

@@ -18,6 +18,13 @@ impl Client {
         Ok(response.json().await?)
     }
 
+    /// An agent's report (`host_report`); the host entry and `install`.
+    pub async fn host_report(&self, report: &Value) -> ClientResult<Value> {
+        let url = self.url("patch/host_report")?;
+        let response = check(self.request(Method::POST, url).json(report).send().await?).await?;
+        Ok(response.json().await?)
+    }
+
     /// Uploads a patch file, streamed from disk.
     pub async fn patch_upload(&self, file: &Path) -> ClientResult<Value> {
         let name = file
@@ -111,4 +118,60 @@ pub fn print_show(answer: &Value) -> ClientResult<()> {
         }
     }
     print_reply(answer)
+}
+
+/// `query-hosts`' table, as sw-patch lays it out.
+pub fn print_hosts(answer: &Value) {
+    let hosts = answer["data"].as_array().cloned().unwrap_or_default();
+    let width = hosts
+        .iter()
+        .map(|h| h["hostname"].as_str().unwrap_or_default().len())
+        .max()
+        .unwrap_or(0)
+        .max(8);
+    println!(
+        "{:<width$}  {:<15}  {:<13}  {:<6}  {:<10}  {:<7}  {:<16}",
+        "Hostname", "IP Address", "Patch Current", "Reboot", "Personality", "Release", "State"
+    );
+    println!(
+        "{}  {}  {}  {}  {}  {}  {}",
+        "=".repeat(width),
+        "=".repeat(15),
+        "=".repeat(13),
+        "=".repeat(6),
+        "=".repeat(10),
+        "=".repeat(7),
+        "=".repeat(16)
+    );
+    let yes = |v: &Value| {
+        if v.as_bool() == Some(true) {
+            "Yes"
+        } else {
+            "No"
+        }
+    };
+    for h in &hosts {
+        let text = |k: &str| h[k].as_str().unwrap_or_default().to_owned();
+        println!(
+            "{:<width$}  {:<15}  {:<13}  {:<6}  {:<10}  {:<7}  {:<16}",
+            text("hostname"),
+            text("ip"),
+            yes(&h["patch_current"]),
+            yes(&h["requires_reboot"]),
+            text("nodetype"),
+            text("sw_version"),
+            text("state")
+        );
+        for (k, what) in [("missing_pkgs", "missing"), ("to_remove", "to remove")] {
+            let list: Vec<&str> = h[k]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            if !list.is_empty() {
+                println!("    {what}: {}", list.join(" "));
+            }
+        }
+    }
 }

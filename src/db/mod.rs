@@ -7,6 +7,7 @@ mod error;
 pub mod locks;
 pub mod obshell_keys;
 pub mod packages;
+pub mod patch_hosts;
 pub mod patches;
 pub mod region_blobs;
 pub mod regions;

@@ -246,3 +246,22 @@ pub async fn primaries(
         .all(db)
         .await
 }
+
+/// Sets the patch state of `ids` (their repository state unchanged).
+pub async fn set_patchstate(
+    db: &impl ConnectionTrait,
+    ids: &[String],
+    patchstate: &str,
+) -> Result<(), DbErr> {
+    use sea_orm::sea_query::Expr;
+    if ids.is_empty() {
+        return Ok(());
+    }
+    patch::Entity::update_many()
+        .col_expr(patch::Column::Patchstate, Expr::value(patchstate))
+        .col_expr(patch::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(patch::Column::Id.is_in(ids.iter().cloned()))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -11,6 +11,7 @@ use chrono::Utc;
 use sea_orm::DatabaseConnection;
 
 use super::gc::{Collector, Pass};
+use super::patches::Patches;
 use super::regions::Regions;
 use super::repos::Repos;
 use crate::db;
@@ -121,6 +122,7 @@ pub struct Doctor {
     collector: Collector,
     repos: Repos,
     regions: Option<Regions>,
+    patches: Option<Patches>,
 }
 
 impl Doctor {
@@ -136,7 +138,14 @@ impl Doctor {
             collector,
             repos,
             regions: None,
+            patches: None,
         }
+    }
+
+    /// Checks for patches stuck in a partial state too.
+    pub fn with_patches(mut self, patches: Patches) -> Self {
+        self.patches = Some(patches);
+        self
     }
 
     /// Checks every region's store and backlog too.
@@ -157,6 +166,9 @@ impl Doctor {
         }
         if schema_ok {
             checks.push(self.repos.doctor_check().await);
+            if let Some(patches) = &self.patches {
+                checks.push(patches.doctor_check().await);
+            }
         }
         checks
     }
@@ -377,24 +389,5 @@ pub fn overall(checks: &[Check]) -> Status {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn free_space_thresholds() {
-        assert_eq!(free_space("x", "d", 100 << 30).status, Status::Ok);
-        assert_eq!(free_space("x", "d", 1 << 30).status, Status::Warn);
-        assert_eq!(free_space("x", "d", 1 << 20).status, Status::Fail);
-    }
-
-    #[test]
-    fn overall_is_the_worst() {
-        let checks = [
-            Check::ok("a", ""),
-            Check::warn("b", "", ""),
-            Check::ok("c", ""),
-        ];
-        assert_eq!(overall(&checks), Status::Warn);
-        assert_eq!(overall(&[]), Status::Ok);
-    }
-}
+#[path = "doctor_tests.rs"]
+mod tests;

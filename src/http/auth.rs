@@ -160,6 +160,11 @@ impl Credentials {
         }
         let decoded = String::from_utf8(BASE64.decode(rest).ok()?).ok()?;
         let (name, password) = decoded.split_once(':')?;
+        // `token:depot_…`: an API token where only Basic can be sent (dnf's
+        // `username=`/`password=`, the patch agent's repository).
+        if name == BASIC_TOKEN_USER && password.starts_with(TOKEN_PREFIX) {
+            return Some(Self::Bearer(Secret::new(password)));
+        }
         Some(Self::Basic {
             name: name.to_string(),
             password: Secret::new(password),
@@ -191,6 +196,9 @@ impl Credentials {
         })
     }
 }
+
+/// The user name under which Basic carries an API token.
+pub const BASIC_TOKEN_USER: &str = "token";
 
 /// Whose password a bare obshell password is: the user depot creates first.
 pub const OBSHELL_DEFAULT_USER: &str = "admin";
@@ -245,6 +253,15 @@ mod tests {
             assert_eq!(parse(bad), None, "{bad:?}");
         }
         assert_eq!(parse(&format!("Basic {}", BASE64.encode("no-colon"))), None);
+        // A token as Basic's password under the name `token` (dnf).
+        assert_eq!(
+            parse(&format!("Basic {}", BASE64.encode("token:depot_abc"))),
+            Some(Credentials::Bearer(Secret::new("depot_abc")))
+        );
+        assert!(matches!(
+            parse(&format!("Basic {}", BASE64.encode("token:other"))),
+            Some(Credentials::Basic { .. })
+        ));
     }
 
     #[test]

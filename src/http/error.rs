@@ -54,6 +54,8 @@ pub enum Code {
     PatchCommitted = 90042,
     PatchState = 90043,
     PatchUnknown = 90044,
+    HostsInstalling = 90045,
+    HostLimit = 90046,
 }
 
 impl Code {
@@ -97,6 +99,8 @@ impl Code {
             Code::PatchCommitted => "DEPOT_PATCH_COMMITTED",
             Code::PatchState => "DEPOT_PATCH_STATE",
             Code::PatchUnknown => "DEPOT_PATCH_UNKNOWN",
+            Code::HostsInstalling => "DEPOT_HOSTS_INSTALLING",
+            Code::HostLimit => "DEPOT_HOST_LIMIT",
         }
     }
 }
@@ -204,6 +208,8 @@ impl From<Error> for ApiError {
             Error::PatchCommitted(_) => (S::CONFLICT, Code::PatchCommitted),
             Error::PatchState(_) => (S::CONFLICT, Code::PatchState),
             Error::PatchUnknown(_) => (S::NOT_FOUND, Code::PatchUnknown),
+            Error::HostsInstalling(_) => (S::CONFLICT, Code::HostsInstalling),
+            Error::HostLimit(_) => (S::CONFLICT, Code::HostLimit),
             Error::Unexpected(_) => (S::INTERNAL_SERVER_ERROR, Code::Unexpected),
         };
         Self::new(status, code, message)

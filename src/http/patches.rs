@@ -19,10 +19,13 @@ use crate::app::AppState;
 use crate::domain::patches::{PatchInfo, Reply, Show};
 use crate::error::Error;
 
+mod hosts;
 mod routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    routes::router().layer(DefaultBodyLimit::disable())
+    routes::router()
+        .layer(DefaultBodyLimit::disable())
+        .merge(hosts::router())
 }
 
 /// The answer of a change, as StarlingX gives it.
@@ -65,7 +68,8 @@ fn refusal(e: Error) -> Response {
         | Code::PatchInvalid
         | Code::PatchCommitted
         | Code::PatchState
-        | Code::PatchUnknown => {
+        | Code::PatchUnknown
+        | Code::HostsInstalling => {
             tracing::info!(code = api.code as u32, message = %api.message, "patch call refused");
             let mut error = api.message;
             error.push('\n');

@@ -8,7 +8,9 @@ use entity::patch;
 
 use super::metadata::Nevra;
 use super::rules::{self, CarriedRpm};
-use super::{APPLIED, AVAILABLE, COMMITTED, NOT_APPLICABLE, Patches, Reply, parse_stored};
+use super::{
+    APPLIED, AVAILABLE, COMMITTED, PARTIAL_APPLY, PARTIAL_REMOVE, Patches, Reply, parse_stored,
+};
 use crate::db;
 use crate::error::{Error, Result};
 
@@ -51,6 +53,7 @@ impl Patches {
     /// requirements applied, or applied in the same call.
     pub async fn apply(&self, ids: &[String]) -> Result<Reply> {
         let rows = self.rows(ids).await?;
+        self.refuse_busy(&rows).await?;
         let mut reply = Reply::default();
         let mut refused = Vec::new();
         for (id, row) in &rows {
@@ -72,31 +75,16 @@ impl Patches {
             return Err(Error::PatchState(refused.join("\n")));
         }
         let mut changed = Vec::new();
-        let mut releases = BTreeSet::new();
         for (id, row) in &rows {
             if row.repostate == AVAILABLE {
                 changed.push(id.clone());
-                releases.insert(row.sw_version.clone());
                 reply.info(format!("{id} is now in the repo"));
             } else {
                 reply.info(format!("{id} is already in the repo"));
             }
         }
-        for release in &releases {
-            // No host reports to depot yet: the patch state is StarlingX's `n/a`.
-            let state = NOT_APPLICABLE;
-            let of_release: Vec<String> = changed
-                .iter()
-                .filter(|id| rows[*id].sw_version == *release)
-                .cloned()
-                .collect();
-            db::patches::set_state(&self.db, &of_release, APPLIED, state).await?;
-        }
-        if !changed.is_empty() {
-            crate::metrics::patch_event("apply");
-            tracing::info!(patches = ?changed, "patches applied");
-        }
-        self.touch(releases);
+        self.finish(&rows, &changed, APPLIED, PARTIAL_APPLY, "apply")
+            .await?;
         Ok(reply)
     }
 
@@ -104,6 +92,7 @@ impl Patches {
     /// not required by an applied patch that stays.
     pub async fn remove(&self, ids: &[String]) -> Result<Reply> {
         let rows = self.rows(ids).await?;
+        self.refuse_busy(&rows).await?;
         let requires = self.requirements().await?;
         let mut refused = Vec::new();
         for (id, row) in &rows {
@@ -134,31 +123,52 @@ impl Patches {
         }
         let mut reply = Reply::default();
         let mut changed = Vec::new();
-        let mut releases = BTreeSet::new();
         for (id, row) in &rows {
             if row.repostate == APPLIED {
                 changed.push(id.clone());
-                releases.insert(row.sw_version.clone());
                 reply.info(format!("{id} has been removed from the repo"));
             } else {
                 reply.info(format!("{id} is not in the repo"));
             }
         }
+        self.finish(&rows, &changed, AVAILABLE, PARTIAL_REMOVE, "remove")
+            .await?;
+        Ok(reply)
+    }
+
+    /// The tail of apply and remove: `changed` move to `repostate`, their
+    /// patch state `partial` until their release's hosts are current (or
+    /// `n/a` without hosts), and their releases' repositories republish.
+    async fn finish(
+        &self,
+        rows: &BTreeMap<String, patch::Model>,
+        changed: &[String],
+        repostate: &str,
+        partial: &str,
+        event: &str,
+    ) -> Result<()> {
+        let releases: BTreeSet<String> = changed
+            .iter()
+            .map(|id| rows[id].sw_version.clone())
+            .collect();
+        if !changed.is_empty() {
+            db::patches::set_state(&self.db, changed, repostate, partial).await?;
+        }
         for release in &releases {
-            let state = NOT_APPLICABLE;
-            let of_release: Vec<String> = changed
-                .iter()
-                .filter(|id| rows[*id].sw_version == *release)
-                .cloned()
-                .collect();
-            db::patches::set_state(&self.db, &of_release, AVAILABLE, state).await?;
+            self.refresh(release).await?;
         }
         if !changed.is_empty() {
-            crate::metrics::patch_event("remove");
-            tracing::info!(patches = ?changed, "patches removed");
+            crate::metrics::patch_event(event);
+            tracing::info!(patches = ?changed, event, "patches changed");
         }
         self.touch(releases);
-        Ok(reply)
+        Ok(())
+    }
+
+    /// Refuses apply and remove while a host of the patches' releases installs.
+    async fn refuse_busy(&self, rows: &BTreeMap<String, patch::Model>) -> Result<()> {
+        let releases: BTreeSet<String> = rows.values().map(|r| r.sw_version.clone()).collect();
+        self.refuse_if_installing(&releases).await
     }
 
     /// Deletes Available patches and the RPMs they brought.

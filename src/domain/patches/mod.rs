@@ -5,6 +5,9 @@
 
 pub mod archive;
 pub mod comps;
+pub mod currency;
+mod health;
+mod hosts;
 mod lifecycle;
 pub mod metadata;
 pub mod rules;
@@ -20,6 +23,7 @@ use std::collections::BTreeMap;
 use entity::{patch, patch_release};
 use sea_orm::DatabaseConnection;
 
+pub use hosts::{HostReport, HostStatus};
 pub use lifecycle::CommitReport;
 use metadata::PatchMetadata;
 use signature::{TrustedKeys, Unsigned};
@@ -31,18 +35,36 @@ use crate::error::{Error, Result};
 use crate::store::BlobStore;
 
 /// Patch settings (`depot serve`'s `--patch-*`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PatchesConfig {
     /// PEM certificates trusted to sign patches (`--patch-trust-cert`).
     pub trust_certs: Vec<String>,
     /// Accept patches without `signature.v2` (`--patch-allow-unsigned`).
     pub allow_unsigned: bool,
+    /// Hosts depot tracks at most (`--patch-max-hosts`).
+    pub max_hosts: u64,
+}
+
+/// Hosts depot tracks unless told otherwise.
+pub const DEFAULT_MAX_HOSTS: u64 = 1000;
+
+impl Default for PatchesConfig {
+    fn default() -> Self {
+        Self {
+            trust_certs: Vec::new(),
+            allow_unsigned: false,
+            max_hosts: DEFAULT_MAX_HOSTS,
+        }
+    }
 }
 
 /// The states StarlingX names.
 pub const AVAILABLE: &str = "Available";
 pub const APPLIED: &str = "Applied";
 pub const COMMITTED: &str = "Committed";
+/// Applied (removed), until every host of the release reports current.
+pub const PARTIAL_APPLY: &str = "Partial-Apply";
+pub const PARTIAL_REMOVE: &str = "Partial-Remove";
 /// The patch state of a release no host reports for.
 pub const NOT_APPLICABLE: &str = "n/a";
 
@@ -108,6 +130,7 @@ pub struct Patches {
     repo_changes: RepoChanges,
     trusted: TrustedKeys,
     unsigned: Unsigned,
+    max_hosts: u64,
 }
 
 impl Patches {
@@ -135,6 +158,7 @@ impl Patches {
             } else {
                 Unsigned::Refuse
             },
+            max_hosts: config.max_hosts,
         })
     }
 

@@ -68,6 +68,9 @@ fn patch_action(route: &str) -> Option<&'static str> {
         "show" => "patch.show",
         "is_applied" => "patch.is-applied",
         "is_available" => "patch.is-available",
+        "host_report" => "patch.host-report",
+        "host_install_async" => "patch.host-install",
+        "drop_host" => "patch.host-drop",
         _ => return None,
     })
 }

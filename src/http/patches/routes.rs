@@ -34,6 +34,8 @@ macro_rules! twice {
     };
 }
 
+pub(super) use twice;
+
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(query_v1))

@@ -4,6 +4,7 @@
 mod admin;
 mod client_edges;
 mod migrations;
+mod patch_hosts;
 mod repo;
 mod serve;
 

@@ -4,6 +4,8 @@
 //! each of StarlingX's reasons, and taken through their lifecycle over the
 //! `/v1/…` and `/patch/…` routes.
 
+mod agents;
+pub mod hosts;
 mod lifecycle;
 mod refusals;
 mod updates;
