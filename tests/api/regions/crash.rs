@@ -153,6 +153,27 @@ async fn a_replica_killed_mid_copy_leaves_exactly_one_correct_object() {
             .unwrap(),
         None
     );
+    // The status says where each region's keys come from.
+    let (_, regions) = envelope(
+        http.get(format!("{}/api/v2/regions", first.base))
+            .basic_auth("admin", Some(PASSWORD))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let credentials: Vec<(&str, &str)> = regions["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap(),
+                r["credentials"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(credentials, [("hz", "database"), ("sh", "environment")]);
     let mut bytes = b"#!/bin/sh\n# big\n".to_vec();
     bytes.resize(SIZE, 0);
     rand::rng().fill_bytes(&mut bytes[16..]);
