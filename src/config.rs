@@ -8,8 +8,10 @@ use std::time::Duration;
 use url::Url;
 
 mod network;
+mod region_keys;
 
 pub use network::{Cidr, CorsOrigin};
+pub use region_keys::{region_env_prefix, region_keys};
 
 /// `depot serve`'s defaults, the only copy: `Config::embedded` is made of
 /// them and the flags take theirs from here.

@@ -30,6 +30,9 @@ pub enum Error {
     /// while others remain, too many regions).
     #[error("{0}")]
     RegionConflict(String),
+    /// A region sync is running on this replica already: one at a time.
+    #[error("a region sync is running on this replica already; try again when it is done")]
+    RegionSyncRunning,
     #[error("package {0} is built in and cannot be deleted")]
     PackageNotDeletable(i64),
     #[error("upload exceeds the maximum size of {limit} bytes")]

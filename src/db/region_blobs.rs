@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use entity::region_blob;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Order, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Order, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::regions::{COPYING, FAILED, PENDING, PRESENT};
@@ -203,4 +203,23 @@ pub async fn retry_failed_now(db: &impl ConnectionTrait, now: DateTime<Utc>) -> 
         .exec(db)
         .await?;
     Ok(res.rows_affected)
+}
+
+/// Whether a live copy (a claimed row whose lease holds) is writing blob
+/// `key` into `region` now.
+pub async fn copying_live(
+    db: &impl ConnectionTrait,
+    key: &str,
+    region: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    use region_blob::Column as C;
+    let live = region_blob::Entity::find()
+        .filter(C::BlobKey.eq(key))
+        .filter(C::Region.eq(region))
+        .filter(C::State.eq(COPYING))
+        .filter(C::LeaseUntil.gte(now))
+        .count(db)
+        .await?;
+    Ok(live > 0)
 }

@@ -49,6 +49,7 @@ pub enum Code {
     /// The web console's session is unknown, ended or expired.
     SessionExpired = 90061,
     RegionConflict = 90050,
+    RegionSyncRunning = 90051,
     PatchVerification = 90040,
     PatchInvalid = 90041,
     PatchCommitted = 90042,
@@ -94,6 +95,7 @@ impl Code {
             Code::CsrfRefused => "DEPOT_CSRF_REFUSED",
             Code::SessionExpired => "DEPOT_SESSION_EXPIRED",
             Code::RegionConflict => "DEPOT_REGION_CONFLICT",
+            Code::RegionSyncRunning => "DEPOT_REGION_SYNC_RUNNING",
             Code::PatchVerification => "DEPOT_PATCH_VERIFICATION",
             Code::PatchInvalid => "DEPOT_PATCH_INVALID",
             Code::PatchCommitted => "DEPOT_PATCH_COMMITTED",
@@ -167,6 +169,7 @@ impl From<Error> for ApiError {
             Error::PackageTypeConflict(_) => (S::CONFLICT, Code::PackageTypeConflict),
             Error::AlreadyExists(_) => (S::CONFLICT, Code::AlreadyExists),
             Error::RegionConflict(_) => (S::CONFLICT, Code::RegionConflict),
+            Error::RegionSyncRunning => (S::CONFLICT, Code::RegionSyncRunning),
             Error::PackageNotDeletable(_) => (S::CONFLICT, Code::PackageNotDeletable),
             Error::UploadTooLarge { .. } => (S::PAYLOAD_TOO_LARGE, Code::UploadTooLarge),
             Error::UploadInterrupted(_) => (S::BAD_REQUEST, Code::UploadInterrupted),

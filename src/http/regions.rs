@@ -88,6 +88,10 @@ struct RegionInfo {
     /// Client networks served from this region.
     cidrs: Vec<String>,
     home: bool,
+    /// Where the answering replica takes the store's keys from:
+    /// `environment` (`DEPOT_REGION_<NAME>_…`), `database` (plaintext
+    /// there), or `replica` (its own `AWS_*`).
+    credentials: String,
     /// The answering replica's own store is this region's.
     local: bool,
     /// Blobs verified present.
@@ -123,6 +127,7 @@ impl From<RegionStatus> for RegionInfo {
             s3_endpoint: s.s3_endpoint,
             s3_public_endpoint: s.s3_public_endpoint,
             home: s.home,
+            credentials: s.credentials.to_string(),
             local: s.local,
             present: s.present,
             pending: s.pending + s.copying,

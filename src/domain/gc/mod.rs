@@ -298,6 +298,14 @@ impl Collector {
                 None => leftover.since,
             });
         }
+        // …and in the other regions: copies cut off by a replica's death.
+        if let Some(regions) = &self.regions {
+            let swept = regions
+                .sweep_unfinished(self.staging_grace, dry_run)
+                .await?;
+            report.unfinished_writes += swept.objects;
+            report.unfinished_bytes += swept.bytes;
+        }
         Ok(report)
     }
 

@@ -38,6 +38,9 @@ pub struct RegionStatus {
     pub s3_public_endpoint: Option<String>,
     pub cidrs: String,
     pub home: bool,
+    /// Where this replica takes the store's keys from: `environment`
+    /// (`DEPOT_REGION_<NAME>_…`), `database`, or `replica` (its own `AWS_*`).
+    pub credentials: &'static str,
     /// This replica's own store (`--storage`) is this region's.
     pub local: bool,
     pub present: u64,
@@ -140,7 +143,13 @@ impl Regions {
         let now = Utc::now();
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
+            let credentials = match crate::config::region_keys(&row.name) {
+                Ok(Some(_)) => "environment",
+                _ if row.access_key_id.is_some() => "database",
+                _ => "replica",
+            };
             let mut status = RegionStatus {
+                credentials,
                 local: local.as_deref() == Some(row.name.as_str()),
                 name: row.name,
                 storage_url: row.storage_url,

@@ -80,6 +80,47 @@ impl Regions {
         Ok(removed)
     }
 
+    /// Unfinished multipart uploads in the regions other than this
+    /// replica's own store (whose leftovers the collector sweeps itself):
+    /// what a replica killed mid-copy leaves. One older than `grace` goes
+    /// unless a live copy of its blob into that region is under way.
+    pub async fn sweep_unfinished(&self, grace: Duration, dry_run: bool) -> Result<Removed> {
+        let set = self.snapshot();
+        let mut removed = Removed::default();
+        let before = Utc::now() - chrono::Duration::from_std(grace).map_err(Error::internal)?;
+        for region in &set.regions {
+            if set.local.as_deref() == Some(region.row.name.as_str()) {
+                continue;
+            }
+            let search = match region.store.leftovers().await {
+                Ok(search) => search,
+                Err(e) => {
+                    tracing::warn!(region = region.row.name, error = %e, "listing a region's unfinished writes failed; retrying at the next collection");
+                    removed.deferred += 1;
+                    continue;
+                }
+            };
+            for leftover in search.found {
+                let name = &region.row.name;
+                if leftover.since > before
+                    || db::regions::copying_live(&self.0.db, &leftover.name, name, Utc::now())
+                        .await?
+                {
+                    removed.deferred += 1;
+                    continue;
+                }
+                if !dry_run && let Err(e) = region.store.remove_leftover(&leftover).await {
+                    tracing::warn!(region = name, error = %e, "aborting an unfinished write in a region failed");
+                    removed.deferred += 1;
+                    continue;
+                }
+                removed.objects += 1;
+                removed.bytes += leftover.size;
+            }
+        }
+        Ok(removed)
+    }
+
     /// In the collector's transaction that removes blob `key` from this
     /// replica's own store: its row in the region that store is.
     pub async fn forget_local(&self, txn: &impl ConnectionTrait, key: &str) -> Result<()> {

@@ -126,6 +126,9 @@ struct Inner {
     down: Mutex<HashMap<String, Instant>>,
     /// Who this replica is, in leases.
     holder: String,
+    /// Held by the one sync this replica runs at a time: each reads every
+    /// copy back, so they must not pile up.
+    syncing: tokio::sync::Mutex<()>,
 }
 
 impl Regions {
@@ -150,6 +153,7 @@ impl Regions {
                 gethostname::gethostname().to_string_lossy(),
                 uuid::Uuid::new_v4()
             ),
+            syncing: tokio::sync::Mutex::new(()),
         }))
     }
 
@@ -310,6 +314,11 @@ pub fn storage_of(row: &region::Model) -> Result<StorageConfig> {
             .secret_access_key
             .clone()
             .map(crate::config::Secret::new);
+        // Keys in this replica's environment win over the database's.
+        if let Some((id, secret)) = crate::config::region_keys(&row.name).map_err(Error::invalid)? {
+            s3.access_key_id = Some(id);
+            s3.secret_access_key = Some(secret);
+        }
     }
     Ok(storage)
 }

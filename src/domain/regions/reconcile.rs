@@ -89,6 +89,9 @@ impl Regions {
     /// Backfills, retries every failed row now, and checks every present
     /// row: its object's size, or with `verify` its bytes' digest.
     pub async fn sync(&self, verify: bool) -> Result<SyncReport> {
+        let Ok(_one) = self.0.syncing.try_lock() else {
+            return Err(Error::RegionSyncRunning);
+        };
         let set = self.refresh().await?;
         let mut report = SyncReport::default();
         self.backfill(&set, &mut report).await?;

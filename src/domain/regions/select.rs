@@ -97,11 +97,25 @@ pub fn valid_name(name: &str) -> bool {
         && name.as_bytes()[0].is_ascii_alphanumeric()
 }
 
-/// Client networks from `10.0.0.0/8,192.168.1.0/24`.
+/// Client networks a region names at most: every download is matched
+/// against all of them.
+pub const MAX_CIDRS: usize = 64;
+
+/// Client networks from `10.0.0.0/8,192.168.1.0/24`, at most [`MAX_CIDRS`].
 pub fn parse_cidrs(text: &str) -> Result<Vec<Cidr>, String> {
-    text.split(',')
+    let cidrs: Vec<&str> = text
+        .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
+        .take(MAX_CIDRS + 1)
+        .collect();
+    if cidrs.len() > MAX_CIDRS {
+        return Err(format!(
+            "a region serves at most {MAX_CIDRS} client networks"
+        ));
+    }
+    cidrs
+        .into_iter()
         .map(|s| s.parse::<Cidr>().map_err(|e| format!("{s:?}: {e}")))
         .collect()
 }
@@ -195,5 +209,13 @@ mod tests {
         assert!(!valid_name(&"a".repeat(64)));
         assert_eq!(parse_cidrs(" 10.0.0.0/8, ,::1/128").unwrap().len(), 2);
         assert!(parse_cidrs("10.0.0.0/33").is_err());
+    }
+
+    #[test]
+    fn a_region_names_a_bounded_number_of_networks() {
+        let most: Vec<String> = (0..MAX_CIDRS).map(|i| format!("10.{i}.0.0/16")).collect();
+        assert_eq!(parse_cidrs(&most.join(",")).unwrap().len(), MAX_CIDRS);
+        let more = format!("{},10.200.0.0/16", most.join(","));
+        assert!(parse_cidrs(&more).unwrap_err().contains("at most 64"));
     }
 }

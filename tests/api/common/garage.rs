@@ -15,7 +15,7 @@ pub struct Garage {
     access_key: String,
     secret_key: String,
     child: Option<Child>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 const BUCKET: &str = "depot-fault";
@@ -69,7 +69,7 @@ root_domain = ".s3.localhost"
             access_key: format!("GK{}", random_hex(12)),
             secret_key: random_hex(32),
             child: None,
-            _dir: dir,
+            dir,
         };
         garage.resume().await;
         garage
@@ -113,6 +113,23 @@ root_domain = ".s3.localhost"
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Bytes in the server's data directory: what it has been sent, parts
+    /// of unfinished multipart uploads included, which no listing shows.
+    pub fn data_bytes(&self) -> u64 {
+        let mut total = 0;
+        let mut dirs = vec![self.dir.path().join("data")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                match entry.metadata() {
+                    Ok(meta) if meta.is_dir() => dirs.push(entry.path()),
+                    Ok(meta) => total += meta.len(),
+                    Err(_) => {}
+                }
+            }
+        }
+        total
     }
 
     pub fn s3_config(&self) -> S3Config {

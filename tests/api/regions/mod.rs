@@ -3,7 +3,10 @@
 //! and address, a region down and back, a replica dying mid-copy, two
 //! replicas sharing the work, deletes in every region.
 
+mod bounds;
 mod choose;
+mod crash;
+mod dnf;
 mod faults;
 mod replicate;
 
@@ -51,16 +54,7 @@ pub async fn post_region(app: &TestApp, body: &Value) -> Value {
 /// Adds region `name` on `garage` through the admin API.
 pub async fn add_region(app: &TestApp, name: &str, garage: &Garage, cidrs: &[&str], home: bool) {
     let s3 = garage.s3_config();
-    let body = json!({
-        "name": name,
-        "storageUrl": format!("s3://{}", s3.bucket),
-        "s3Endpoint": s3.endpoint,
-        "s3Region": "us-east-1",
-        "accessKeyId": s3.access_key_id,
-        "secretAccessKey": s3.secret_access_key.as_ref().map(|s| s.expose().to_string()),
-        "cidrs": cidrs,
-        "home": home,
-    });
+    let body = region_body(name, garage, cidrs, home);
     let body = post_region(app, &body).await;
     assert_eq!(body["data"]["name"], name, "{body}");
     // The secret is never shown.
@@ -69,6 +63,21 @@ pub async fn add_region(app: &TestApp, name: &str, garage: &Garage, cidrs: &[&st
             .to_string()
             .contains(s3.secret_access_key.unwrap().expose())
     );
+}
+
+/// The admin API's body that adds region `name` on `garage`.
+pub fn region_body(name: &str, garage: &Garage, cidrs: &[&str], home: bool) -> Value {
+    let s3 = garage.s3_config();
+    json!({
+        "name": name,
+        "storageUrl": format!("s3://{}", s3.bucket),
+        "s3Endpoint": s3.endpoint,
+        "s3Region": "us-east-1",
+        "accessKeyId": s3.access_key_id,
+        "secretAccessKey": s3.secret_access_key.as_ref().map(|s| s.expose().to_string()),
+        "cidrs": cidrs,
+        "home": home,
+    })
 }
 
 /// The regions' status, by name.

@@ -18,7 +18,7 @@ backend_tests!(
     metadata_matches_createrepo_c
 );
 
-pub(super) fn packages() -> Vec<Rpm> {
+pub(crate) fn packages() -> Vec<Rpm> {
     let mut lib = Rpm::new("depot-lib", "1.0", "1.el7", "noarch");
     lib.provides.push(Dependency::eq("libdepot", "1.0"));
     let mut app = Rpm::new("depot-app", "2.0", "3.el7", "x86_64");
@@ -30,7 +30,7 @@ pub(super) fn packages() -> Vec<Rpm> {
 }
 
 /// Runs dnf against `repos` with everything under `root`, never the machine's.
-pub(super) fn dnf(root: &Path, args: &[&str]) -> Output {
+pub(crate) fn dnf(root: &Path, args: &[&str]) -> Output {
     let out = Command::new("dnf")
         .args([
             "-y",
@@ -58,7 +58,7 @@ pub(super) fn dnf(root: &Path, args: &[&str]) -> Output {
 }
 
 /// depot's .repo file for el7, with the viewer's credentials filled in.
-pub(super) async fn repo_file(app: &TestApp) -> String {
+pub(crate) async fn repo_file(app: &TestApp) -> String {
     let response = app.get(Who::Viewer, "/repos/el7/depot.repo").await;
     assert_eq!(response.status(), StatusCode::OK);
     let text = response.text().await.unwrap();

@@ -4,7 +4,7 @@
 //! consistent publication.
 
 mod consistency;
-mod dnf;
+pub(crate) mod dnf;
 mod dnf_refusals;
 mod incremental;
 mod obd;
