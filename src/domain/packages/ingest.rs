@@ -48,6 +48,10 @@ pub enum Origin {
     UpgradeApi,
     /// The preload directory: built in, not deletable.
     Preload,
+    /// A StarlingX patch's RPM: no repository is told of it here, since it
+    /// belongs to its release's updates repository, which the patch upload
+    /// tells once the RPM is linked to its patch.
+    Patch,
 }
 
 /// What an ingest stored.
@@ -154,7 +158,11 @@ impl Packages {
             (true, None) => return Err(Error::invalid("an upgrade package must be an RPM")),
         };
         let declared = upload.declared_type.is_some();
-        let (package, outcome) = self.store_package(staged, new, declared, repo).await?;
+        // A patch's RPMs are announced by the patch upload, once linked.
+        let announce = upload.origin != Origin::Patch;
+        let (package, outcome) = self
+            .store_package(staged, new, declared, repo, announce)
+            .await?;
         let upgrade = match details {
             None => None,
             Some(details) => {
@@ -184,6 +192,7 @@ impl Packages {
         new: NewPackage,
         declared: bool,
         repo: Option<Fragments>,
+        announce: bool,
     ) -> Result<(package::Model, Outcome)> {
         let same_or_conflict = |existing: package::Model| {
             same_or_conflict(existing, staged, declared.then_some(&*new.package_type))
@@ -223,7 +232,7 @@ impl Packages {
                 }
                 txn.commit().await?;
                 self.regions.iter().for_each(|r| r.wake());
-                if model.extension == "rpm" {
+                if model.extension == "rpm" && announce {
                     self.repo_changes
                         .touch(&model.operating_system, &model.architecture);
                 }

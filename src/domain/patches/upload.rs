@@ -21,7 +21,7 @@ use super::stream::{ChannelReader, Limited, read_error, stage_rpm};
 use super::{AVAILABLE, COMMITTED, NOT_APPLICABLE, Patches, Reply, signature};
 use crate::db;
 use crate::domain::admission::UploadSlot;
-use crate::domain::packages::{Ingested, Outcome, Submission};
+use crate::domain::packages::{Ingested, Origin, Outcome, Submission};
 use crate::domain::rpm_header::read_rpm_metadata;
 use crate::error::{Error, Result};
 use crate::store::Staged;
@@ -143,6 +143,7 @@ impl Patches {
         for ((name, s), row) in staged.iter().zip(rows.iter_mut()) {
             let submission = Submission {
                 client_name: Some(name.clone()),
+                origin: Origin::Patch,
                 ..Submission::default()
             };
             match self.packages.ingest_staged(s, &submission).await {
@@ -171,7 +172,8 @@ impl Patches {
             self.forget(&stored).await;
             return Err(e.into());
         }
-        // Their distribution's repositories leave them out now: republished.
+        // Linked now: their distribution's repositories, which leave patch
+        // RPMs out, are told once (one may have been published meanwhile).
         for ingested in &stored {
             let p = &ingested.package;
             self.repo_changes

@@ -240,9 +240,20 @@ impl Repos {
                 body: futures::stream::once(async move { Ok(bytes) }).boxed(),
             });
         };
-        let row = db::repos::file(&self.db, repo.id, name)
-            .await?
-            .ok_or_else(missing)?;
+        let Some(row) = db::repos::file(&self.db, repo.id, name).await? else {
+            // A client that read the empty repository's repomd.xml just
+            // before the first publication asks for the empty files: they
+            // never change, so they stay servable.
+            let (_, bytes) = empty()
+                .iter()
+                .find(|(f, _)| f.name() == name)
+                .ok_or_else(missing)?;
+            let bytes = bytes.clone();
+            return Ok(MetadataFile {
+                size: bytes.len() as u64,
+                body: futures::stream::once(async move { Ok(bytes) }).boxed(),
+            });
+        };
         let object = self.store.get(&Path::from(row.object_key), None).await?;
         Ok(MetadataFile {
             size: row.size as u64,

@@ -135,12 +135,14 @@ impl Repos {
             snapshot.rollback().await?;
         };
         if count == 0 && previous.is_none() {
+            snapshot.rollback().await?;
             return Ok(Published::Empty);
         }
         // A release's updates repository carries its comps groups too.
         let comps = self.comps_of(os, arch).await?;
         let content = with_comps(&packages, comps.as_deref());
         if let Some(previous) = previous.as_ref().filter(|p| p.content == content) {
+            snapshot.rollback().await?;
             self.remove_expired(previous.id).await;
             return Ok(Published::Unchanged);
         }

@@ -124,7 +124,13 @@ async fn fetch_loop(app: Arc<TestApp>, stop: Arc<AtomicBool>) -> usize {
         for d in parse_repomd(&String::from_utf8(repomd).unwrap()).1 {
             let (status, bytes) =
                 get_bytes(&app, Who::Viewer, &format!("/repos/el8/x86_64/{}", d.href)).await;
-            assert_eq!(status, StatusCode::OK, "{} vanished mid-fetch", d.href);
+            assert_eq!(
+                status,
+                StatusCode::OK,
+                "{} vanished mid-fetch: {}",
+                d.href,
+                String::from_utf8_lossy(&bytes)
+            );
             assert_eq!(
                 sha256_hex(&bytes),
                 d.sha256,
