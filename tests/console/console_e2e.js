@@ -237,9 +237,6 @@ async function main() {
       await shot("patch-commit-dry-run");
       await commit.getByRole("button", { name: "Commit patches" }).click();
       await page.getByRole("row", { name: new RegExp(`${P1}.*Committed`) }).waitFor();
-      await page.getByRole("button", { name: `Delete ${P2}` }).click();
-      await page.getByRole("dialog", { name: `Delete ${P2}?` }).getByRole("button", { name: "Delete patch" }).click();
-      await page.getByRole("table", { name: "Patches (1)" }).waitFor();
       await page.getByRole("button", { name: "Install controller-0" }).click();
       await page.getByRole("dialog", { name: "Install on controller-0?" }).getByRole("button", { name: "Ask to install" }).click();
       await answer.getByRole("heading", { name: "Install on controller-0" }).waitFor();
@@ -249,6 +246,25 @@ async function main() {
       await page.getByRole("button", { name: "Drop controller-0" }).click();
       await page.getByRole("dialog", { name: "Drop controller-0?" }).getByRole("button", { name: "Drop host" }).click();
       await page.getByRole("table", { name: "Hosts (0)" }).waitFor();
+      // Another manager applies P2 behind this page's back: the stale
+      // page's delete is refused, in StarlingX's words.
+      const applied = await fetch(`${BASE}/v1/apply/${P2}`, {
+        method: "POST",
+        headers: { Authorization: `Basic ${Buffer.from(`manager:${PASSWORD}`).toString("base64")}` },
+      });
+      check(applied.ok && (await applied.json()).error === "", `${P2} applied through the API`);
+      await page.getByRole("button", { name: `Delete ${P2}` }).click();
+      await page.getByRole("dialog", { name: `Delete ${P2}?` }).getByRole("button", { name: "Delete patch" }).click();
+      await answer.getByText(/^Refused: /).waitFor();
+      out.refused = await answer.textContent();
+      await shot("patch-refused");
+      await page.getByRole("button", { name: `Remove ${P2}` }).click();
+      await page.getByRole("dialog", { name: `Remove ${P2}?` }).getByRole("button", { name: "Remove patch" }).click();
+      await answer.getByRole("heading", { name: `Remove ${P2}` }).waitFor();
+      out.removed = await answer.textContent();
+      await page.getByRole("button", { name: `Delete ${P2}` }).click();
+      await page.getByRole("dialog", { name: `Delete ${P2}?` }).getByRole("button", { name: "Delete patch" }).click();
+      await page.getByRole("table", { name: "Patches (1)" }).waitFor();
       await signOut();
     });
 

@@ -241,6 +241,16 @@ pub async fn console_in_chromium(backend: Backend) {
         install.contains("Done") && !install.contains("Refused"),
         "{install}"
     );
+    let refused = seen["refused"].as_str().unwrap();
+    assert!(
+        refused.contains(&format!("Delete {P2}Refused: ")),
+        "{refused}"
+    );
+    let removed = seen["removed"].as_str().unwrap();
+    assert!(
+        removed.contains("Done: ") && removed.contains(P2),
+        "{removed}"
+    );
     let q = call(&app, Who::Viewer, reqwest::Method::GET, "/v1/query").await;
     assert_eq!(q["pd"][P1]["repostate"], "Committed", "{q}");
     assert!(q["pd"][P2].is_null(), "{P2} was deleted: {q}");
@@ -256,6 +266,7 @@ pub async fn console_in_chromium(backend: Backend) {
         "patches-viewer",
         "patch-details",
         "patches-manager",
+        "patch-refused",
         "regions",
         "packages-viewer",
         "package-details",
