@@ -47,7 +47,8 @@ async function commit(p) {
     return patchesPage();
   }
   const patches = (dry.patches || []).join(", ") || p;
-  const text = `The dry run commits ${patches} and frees ${bytes(dry.sz || 0)}. Committed patches cannot be removed.`;
+  const warning = dry.warning && dry.warning.trim() ? ` Warning: ${dry.warning.trim()}` : "";
+  const text = `The dry run commits ${patches} and frees ${bytes(dry.sz || 0)}. Committed patches cannot be removed.${warning}`;
   await act(`Commit ${p}`, `Commit ${p}?`, text, "Commit patches", `/v1/commit/${id(p)}`);
 }
 
