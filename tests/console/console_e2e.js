@@ -23,6 +23,9 @@ const PASSWORD = env("DEPOT_PASSWORD");
 const FILES = env("DEPOT_FILES");
 const SHOTS = env("DEPOT_SHOTS");
 const file = (name) => path.join(FILES, name);
+// The patches the server side uploaded.
+const P1 = "TC_19.12_PATCH_0001";
+const P2 = "TC_19.12_PATCH_0002";
 const out = {};
 let page;
 let current = "start";
@@ -121,7 +124,7 @@ async function main() {
       const names = await page.getByRole("table").getByRole("rowheader").allTextContents();
       out.filteredSortedBySize = names;
       await page.getByLabel("Type").selectOption("OTHERS_RPM");
-      await page.getByLabel("Keyword").fill("");
+      await page.getByLabel("Keyword").fill("toolbox");
       await page.getByRole("button", { name: "Apply filters" }).click();
       await page.getByRole("table", { name: "Packages (1)" }).waitFor();
       out.rpmRows = await page.getByRole("table").getByRole("rowheader").allTextContents();
@@ -134,6 +137,25 @@ async function main() {
       out.curl = await page.getByLabel("curl command").textContent();
       out.downloadHref = await page.getByRole("link", { name: `Download ${out.rpmRows[0]}` }).getAttribute("href");
       await shot("package-details");
+    });
+    await step("viewer: patches and regions, no actions", async () => {
+      await page.getByRole("link", { name: "Patches", exact: true }).click();
+      await heading("Patches");
+      await page.getByRole("table", { name: "Patches (2)" }).waitFor();
+      await page.getByRole("table", { name: "Hosts (1)" }).waitFor();
+      const actions = page.getByRole("button", { name: /^(Apply|Remove|Delete|Commit|Install|Drop) / });
+      check((await actions.count()) === 0, "no patch or host actions for a viewer");
+      out.viewerP1 = await page.getByRole("row", { name: new RegExp(P1) }).textContent();
+      await shot("patches-viewer");
+      await page.getByRole("link", { name: P1 }).click();
+      await heading(P1);
+      out.patchPackages = await page.getByRole("list", { name: "Packages in the patch" }).getByRole("listitem").allTextContents();
+      out.patchDetails = await page.getByRole("definition").allTextContents();
+      await shot("patch-details");
+      await page.getByRole("link", { name: "Regions" }).click();
+      await heading("Regions");
+      out.regionRow = await page.getByRole("row", { name: /backup/ }).textContent();
+      await shot("regions");
     });
     await step("narrow window", async () => {
       await page.setViewportSize({ width: 360, height: 800 });
@@ -198,6 +220,51 @@ async function main() {
       await dialog.getByRole("button", { name: "Delete package" }).click();
       await page.getByRole("status").filter({ hasText: "Deleted small.sh." }).waitFor();
       await page.getByText("No packages match.").waitFor();
+    });
+    await step("manager: apply, commit after its dry run, delete; install and drop a host", async () => {
+      await page.goto(`${PROXY}/ui/#/patches`);
+      await heading("Patches");
+      const answer = page.getByRole("region", { name: "Last answer" });
+      await page.getByRole("button", { name: `Apply ${P1}` }).click();
+      await page.getByRole("dialog", { name: `Apply ${P1}?` }).getByRole("button", { name: "Apply patch" }).click();
+      await answer.getByText(/^Done: /).waitFor();
+      out.applied = await answer.textContent();
+      out.hostAfterApply = await page.getByRole("row", { name: /controller-0/ }).textContent();
+      await page.getByRole("button", { name: `Commit ${P1}` }).click();
+      const commit = page.getByRole("dialog", { name: `Commit ${P1}?` });
+      await commit.waitFor();
+      out.commitDryRun = await commit.getByText(/^The dry run commits/).textContent();
+      await shot("patch-commit-dry-run");
+      await commit.getByRole("button", { name: "Commit patches" }).click();
+      await page.getByRole("row", { name: new RegExp(`${P1}.*Committed`) }).waitFor();
+      await page.getByRole("button", { name: "Install controller-0" }).click();
+      await page.getByRole("dialog", { name: "Install on controller-0?" }).getByRole("button", { name: "Ask to install" }).click();
+      await answer.getByRole("heading", { name: "Install on controller-0" }).waitFor();
+      out.installAnswer = await answer.textContent();
+      out.hostAfterInstall = await page.getByRole("row", { name: /controller-0/ }).textContent();
+      await shot("patches-manager");
+      await page.getByRole("button", { name: "Drop controller-0" }).click();
+      await page.getByRole("dialog", { name: "Drop controller-0?" }).getByRole("button", { name: "Drop host" }).click();
+      await page.getByRole("table", { name: "Hosts (0)" }).waitFor();
+      // Another manager applies P2 behind this page's back: the stale
+      // page's delete is refused, in StarlingX's words.
+      const applied = await fetch(`${BASE}/v1/apply/${P2}`, {
+        method: "POST",
+        headers: { Authorization: `Basic ${Buffer.from(`manager:${PASSWORD}`).toString("base64")}` },
+      });
+      check(applied.ok && (await applied.json()).error === "", `${P2} applied through the API`);
+      await page.getByRole("button", { name: `Delete ${P2}` }).click();
+      await page.getByRole("dialog", { name: `Delete ${P2}?` }).getByRole("button", { name: "Delete patch" }).click();
+      await answer.getByText(/^Refused: /).waitFor();
+      out.refused = await answer.textContent();
+      await shot("patch-refused");
+      await page.getByRole("button", { name: `Remove ${P2}` }).click();
+      await page.getByRole("dialog", { name: `Remove ${P2}?` }).getByRole("button", { name: "Remove patch" }).click();
+      await answer.getByRole("heading", { name: `Remove ${P2}` }).waitFor();
+      out.removed = await answer.textContent();
+      await page.getByRole("button", { name: `Delete ${P2}` }).click();
+      await page.getByRole("dialog", { name: `Delete ${P2}?` }).getByRole("button", { name: "Delete patch" }).click();
+      await page.getByRole("table", { name: "Patches (1)" }).waitFor();
       await signOut();
     });
 

@@ -32,6 +32,8 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("tus.js", JS, include_str!("assets/tus.js")),
     ("admin.js", JS, include_str!("assets/admin.js")),
     ("ops.js", JS, include_str!("assets/ops.js")),
+    ("patches.js", JS, include_str!("assets/patches.js")),
+    ("regions.js", JS, include_str!("assets/regions.js")),
     (
         "style.css",
         "text/css; charset=utf-8",

@@ -10,8 +10,13 @@ use serde_json::Value;
 use super::proxy::SlowProxy;
 use crate::common::rpms::RpmSpec;
 use crate::common::{Backend, PASSWORD, TestApp, Who, envelope, sha1_hex};
+use crate::patches::hosts::{package, report, report_body};
+use crate::patches::{PatchSpec, Signer, call, upload};
+use crate::repos::Rpm;
 
 const MIB: usize = 1 << 20;
+const P1: &str = "TC_19.12_PATCH_0001";
+const P2: &str = "TC_19.12_PATCH_0002";
 
 /// Bytes that differ from file to file.
 fn bytes(seed: u32, len: usize) -> Vec<u8> {
@@ -44,15 +49,47 @@ pub async fn console_in_chromium(backend: Backend) {
     });
     let chromium =
         std::env::var("DEPOT_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let app = TestApp::start(backend).await;
-    // 12 scripts (sizes falling with the number) and one RPM: two pages of 10.
-    for i in 1..=12u32 {
+    // Release 19.12 on el7, with a certificate the patches are signed by.
+    let signer = Signer::new();
+    let app = crate::patches::start(backend, &signer).await;
+    // 10 scripts (sizes falling with the number), one RPM and the two
+    // patches' RPMs: two pages of 10.
+    for i in 1..=10u32 {
         app.upload_ok(&format!("tool-{i}.sh"), bytes(i, 1000 - 10 * i as usize))
             .await;
     }
     let rpm = RpmSpec::new("toolbox", "1.0.0", "1.el7", "x86_64");
     let rpm_bytes = rpm.build();
     app.upload_ok(&rpm.file_name(), rpm_bytes.clone()).await;
+    // Two patches (one to apply and commit, one to delete), a host that
+    // reports, and a second region on a directory.
+    for (id, rpm) in [
+        (P1, Rpm::new("foo", "1.1", "1.el7", "x86_64")),
+        (P2, Rpm::new("baz", "2.0", "1.el7", "noarch")),
+    ] {
+        let spec = PatchSpec::new(id, vec![rpm]);
+        let r = upload(&app, &spec, spec.build(Some(&signer), false)).await;
+        assert_eq!(r["error"], "", "{r}");
+    }
+    let host = report_body(
+        "controller-0",
+        "controller",
+        "idle",
+        vec![package("foo", "1.0", "x86_64")],
+    );
+    assert_eq!(report(&app, Who::Manager, &host).await.status(), 200);
+    let regions = tempfile::tempdir().unwrap();
+    let region = app
+        .request(Who::Admin, reqwest::Method::POST, "/api/v2/regions")
+        .json(&serde_json::json!({
+            "name": "backup",
+            "storageUrl": format!("file://{}", regions.path().display()),
+            "cidrs": ["10.20.0.0/16"],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(region.status(), 200);
 
     let files = tempfile::tempdir().unwrap();
     let uploads = [
@@ -98,7 +135,7 @@ pub async fn console_in_chromium(backend: Backend) {
     assert_eq!(seen["page2Rows"], 3);
     assert_eq!(
         seen["filteredSortedBySize"],
-        serde_json::json!(["tool-12.sh", "tool-11.sh", "tool-10.sh", "tool-1.sh"])
+        serde_json::json!(["tool-10.sh", "tool-1.sh"])
     );
     assert_eq!(seen["rpmRows"], serde_json::json!([rpm.file_name()]));
     assert_eq!(seen["detailsSha1"], sha1_hex(&rpm_bytes));
@@ -174,8 +211,63 @@ pub async fn console_in_chromium(backend: Backend) {
         "{seen}"
     );
     assert!(!seen["routeAnswer"].as_str().unwrap().is_empty());
+
+    // Patches: the viewer saw them read-only; the manager's actions happened.
+    let viewer_p1 = seen["viewerP1"].as_str().unwrap();
+    assert!(viewer_p1.contains("Available"), "{viewer_p1}");
+    assert_eq!(
+        seen["patchPackages"],
+        serde_json::json!(["foo-1.1-1.el7.x86_64.rpm"])
+    );
+    assert!(
+        seen["patchDetails"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d == "Available"),
+        "{seen}"
+    );
+    assert!(seen["applied"].as_str().unwrap().contains(P1), "{seen}");
+    assert!(
+        seen["hostAfterApply"].as_str().unwrap().contains("foo"),
+        "{seen}"
+    );
+    assert!(
+        seen["commitDryRun"].as_str().unwrap().contains(P1),
+        "{seen}"
+    );
+    let install = seen["installAnswer"].as_str().unwrap();
+    assert!(
+        install.contains("Done") && !install.contains("Refused"),
+        "{install}"
+    );
+    let refused = seen["refused"].as_str().unwrap();
+    assert!(
+        refused.contains(&format!("Delete {P2}Refused: ")),
+        "{refused}"
+    );
+    let removed = seen["removed"].as_str().unwrap();
+    assert!(
+        removed.contains("Done: ") && removed.contains(P2),
+        "{removed}"
+    );
+    let q = call(&app, Who::Viewer, reqwest::Method::GET, "/v1/query").await;
+    assert_eq!(q["pd"][P1]["repostate"], "Committed", "{q}");
+    assert!(q["pd"][P2].is_null(), "{P2} was deleted: {q}");
+    let hosts = call(&app, Who::Viewer, reqwest::Method::GET, "/v1/query_hosts").await;
+    assert_eq!(hosts["data"], serde_json::json!([]), "controller-0 dropped");
+    let region = seen["regionRow"].as_str().unwrap();
+    assert!(
+        region.contains("backup") && region.contains("10.20.0.0/16"),
+        "{region}"
+    );
     for page in [
         "sign-in",
+        "patches-viewer",
+        "patch-details",
+        "patches-manager",
+        "patch-refused",
+        "regions",
         "packages-viewer",
         "package-details",
         "upload-progress",

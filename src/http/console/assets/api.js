@@ -35,8 +35,12 @@ export function whenSignedOut(callback) {
   onSignedOut = callback;
 }
 
-/** Calls the API; resolves to the envelope's `data`, or throws ApiError. */
-export async function api(method, path, { query, json, text } = {}) {
+/**
+ * Calls the API; resolves to the envelope's `data`, or throws ApiError.
+ * `raw`: the answer is not an envelope (StarlingX's patch API): resolves to
+ * the whole JSON body; a refusal before the handler is still an envelope.
+ */
+export async function api(method, path, { query, json, text, raw } = {}) {
   const url = new URL(path, location.origin);
   for (const [key, value] of Object.entries(query || {})) {
     if (value !== undefined && value !== null && value !== "") url.searchParams.set(key, value);
@@ -79,7 +83,7 @@ export async function api(method, path, { query, json, text } = {}) {
     if (response.status === 401 && path !== "/ui/session") onSignedOut(err);
     throw err;
   }
-  return envelope.data;
+  return raw ? envelope : envelope.data;
 }
 
 export async function signIn(name, password) {

@@ -7,12 +7,16 @@ import { packageDetails, packageList } from "./packages.js";
 import { uploadPage } from "./upload.js";
 import { auditPage, doctorPage, tokensPage } from "./admin.js";
 import { reposPage, routesPage } from "./ops.js";
+import { patchDetails, patchesPage } from "./patches.js";
+import { regionsPage } from "./regions.js";
 
 const PAGES = [
   { path: "packages", title: "Packages", render: packageList, need: "read" },
   { path: "upload", title: "Upload", render: uploadPage, need: "change" },
   { path: "routes", title: "Upgrade routes", render: routesPage, need: "read" },
   { path: "repos", title: "Repositories", render: reposPage, need: "read" },
+  { path: "patches", title: "Patches", render: patchesPage, need: "read" },
+  { path: "regions", title: "Regions", render: regionsPage, need: "read" },
   { path: "tokens", title: "API tokens", render: tokensPage, need: "admin" },
   { path: "audit", title: "Audit log", render: auditPage, need: "admin" },
   { path: "doctor", title: "Doctor", render: doctorPage, need: "admin" },
@@ -118,6 +122,7 @@ async function render() {
   }
   try {
     if (page.path === "packages" && parts[1]) await packageDetails(parts[1]);
+    else if (page.path === "patches" && parts[1]) await patchDetails(parts[1]);
     else await page.render(query);
   } catch (e) {
     show(page.title, errorBox(e));
