@@ -48,9 +48,7 @@ pub enum Origin {
     UpgradeApi,
     /// The preload directory: built in, not deletable.
     Preload,
-    /// A StarlingX patch's RPM: no repository is told of it here, since it
-    /// belongs to its release's updates repository, which the patch upload
-    /// tells once the RPM is linked to its patch.
+    /// A StarlingX patch's RPM: the patch upload announces it, once linked.
     Patch,
 }
 
@@ -157,12 +155,7 @@ impl Packages {
             (true, Some(rpm)) => Some(upgrade::inspect(&self.store, staged, rpm, stop).await?),
             (true, None) => return Err(Error::invalid("an upgrade package must be an RPM")),
         };
-        let declared = upload.declared_type.is_some();
-        // A patch's RPMs are announced by the patch upload, once linked.
-        let announce = upload.origin != Origin::Patch;
-        let (package, outcome) = self
-            .store_package(staged, new, declared, repo, announce)
-            .await?;
+        let (package, outcome) = self.store_package(staged, new, upload, repo).await?;
         let upgrade = match details {
             None => None,
             Some(details) => {
@@ -190,10 +183,10 @@ impl Packages {
         &self,
         staged: &Staged,
         new: NewPackage,
-        declared: bool,
+        upload: &Submission,
         repo: Option<Fragments>,
-        announce: bool,
     ) -> Result<(package::Model, Outcome)> {
+        let declared = upload.declared_type.is_some();
         let same_or_conflict = |existing: package::Model| {
             same_or_conflict(existing, staged, declared.then_some(&*new.package_type))
         };
@@ -232,7 +225,7 @@ impl Packages {
                 }
                 txn.commit().await?;
                 self.regions.iter().for_each(|r| r.wake());
-                if model.extension == "rpm" && announce {
+                if model.extension == "rpm" && upload.origin != Origin::Patch {
                     self.repo_changes
                         .touch(&model.operating_system, &model.architecture);
                 }
