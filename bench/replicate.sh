@@ -55,35 +55,9 @@ else
 fi
 
 # --- the package: an RPM of MIB mebibytes of /dev/urandom, uncompressed --------
-RPM=$CACHE/rpms/oceanbase-ce-4.2.1.0-$MIB.el7.x86_64.rpm
-if [ ! -s "$RPM" ]; then
-    log "building a $MIB MiB RPM with rpmbuild (cached in $CACHE/rpms)"
-    mkdir -p "$CACHE/rpms" "$WORK/rpmbuild"
-    cat >"$WORK/rpmbuild/bench.spec" <<'SPEC'
-%define _binary_payload w0.ufdio
-%define _build_id_links none
-%define debug_package %{nil}
-%define __os_install_post %{nil}
-Name: oceanbase-ce
-Version: 4.2.1.0
-Release: %{bench_mib}.el7
-Summary: depot benchmark payload
-License: Apache-2.0
-%description
-An incompressible payload for depot's benchmarks.
-%install
-mkdir -p %{buildroot}/home/admin/oceanbase
-head -c %{bench_bytes} /dev/urandom > %{buildroot}/home/admin/oceanbase/payload.bin
-%files
-/home/admin/oceanbase/payload.bin
-SPEC
-    rpmbuild -bb --quiet --target x86_64 --define "_topdir $WORK/rpmbuild/top" \
-        --define "bench_mib $MIB" --define "bench_bytes $((MIB << 20))" \
-        "$WORK/rpmbuild/bench.spec" >/dev/null 2>&1
-    mv "$WORK/rpmbuild/top/RPMS/x86_64/$(basename "$RPM")" "$RPM.tmp"
-    mv "$RPM.tmp" "$RPM"
-    rm -rf "$WORK/rpmbuild"
-fi
+# shellcheck source=bench/rpm.sh
+. bench/rpm.sh
+RPM=$(make_rpm "$MIB")
 BYTES=$(stat -c %s "$RPM")
 
 # --- services -------------------------------------------------------------------
