@@ -26,9 +26,13 @@ use crate::error::{Error, Result};
 use crate::metrics::METRICS;
 
 /// A chunk's `used_at` is refreshed when older than this...
-const MARK_USED: Duration = Duration::from_secs(24 * 3600);
-/// ...and a chunk no publication used for this long is pruned.
-pub(super) const UNUSED: Duration = Duration::from_secs(7 * 24 * 3600);
+const MARK_USED: Duration = Duration::from_secs(10 * 60);
+/// ...and a chunk no publication used for this long is pruned. Short, so
+/// that the superseded chunks a stream of uploads leaves (one or two per
+/// publication, at most five publications a second per repository) cannot
+/// pile up: a repository left alone longer than this is compressed whole
+/// once at its next publication.
+pub(super) const UNUSED: Duration = Duration::from_secs(3600);
 
 impl Repos {
     /// Every page's packages into the encoders. Answers the files and what
