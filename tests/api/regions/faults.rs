@@ -204,6 +204,10 @@ async fn two_replicas_in_two_regions_copy_each_blob_once() {
         TestApp::start_config(Backend::PostgresS3, config, tempfile::tempdir().unwrap()).await;
     add_region(&first, "hz", &hz, &[], true).await;
     add_region(&first, "sh", &sh, &[], false).await;
+    // Both replicas read the regions again every second here: until the
+    // second has, it cannot copy to sh, and a copy it tried would fail and
+    // count as an attempt.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     for i in 0..12 {
         let app = if i % 2 == 0 { &first } else { &second };
         app.upload_ok(&format!("r{i}.sh"), script(&format!("r{i}"), 200_000 + i))
