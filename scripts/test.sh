@@ -80,9 +80,10 @@ fi
 export DEPOT_TEST_CHROMIUM=/usr/bin/chromium
 
 # --- tus-js-client (npm: the library of Uppy's tus uploads), driven by node, --
-# --- and playwright-core, which drives Chromium (never downloads a browser) --
+# --- playwright-core, which drives Chromium (never downloads a browser), -----
+# --- and axe-core, the accessibility checks run on each console page ---------
 NODE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/depot-test-node"
-NODE_TOOLS=("tus-js-client@4.3.1" "playwright-core@1.65.1")
+NODE_TOOLS=("tus-js-client@4.3.1" "playwright-core@1.65.1" "axe-core@4.14.1")
 if ! (cd "$NODE_DIR" 2>/dev/null && npm ls --depth=0 "${NODE_TOOLS[@]}" >/dev/null 2>&1); then
     log "installing ${NODE_TOOLS[*]} from npm into $NODE_DIR"
     mkdir -p "$NODE_DIR"
