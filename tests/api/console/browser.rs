@@ -54,7 +54,7 @@ pub async fn console_in_chromium(backend: Backend) {
     // Release 19.12 on el7, with a certificate the patches are signed by.
     let signer = Signer::new();
     let app = crate::patches::start(backend, &signer).await;
-    // 10 scripts (sizes falling with the number), one RPM and the two
+    // 10 scripts (sizes falling with the number), one RPM and the three
     // patches' RPMs: two pages of 10.
     for i in 1..=10u32 {
         app.upload_ok(&format!("tool-{i}.sh"), bytes(i, 1000 - 10 * i as usize))
@@ -148,7 +148,7 @@ pub async fn console_in_chromium(backend: Backend) {
         .unwrap_or_else(|e| panic!("{e}: {stdout}"));
 
     // What the pages showed is what the API says.
-    assert_eq!(seen["page2Rows"], 3);
+    assert_eq!(seen["page2Rows"], 4);
     assert_eq!(
         seen["filteredSortedBySize"],
         serde_json::json!(["tool-10.sh", "tool-1.sh"])
@@ -222,7 +222,10 @@ pub async fn console_in_chromium(backend: Backend) {
     );
     // The refused files, said in depot's words and not stored.
     let broken = seen["brokenSaid"].as_str().unwrap();
-    assert!(broken.starts_with("Failed: ") && broken.len() > 20, "{broken}");
+    assert!(
+        broken.starts_with("Failed: ") && broken.len() > 20,
+        "{broken}"
+    );
     let txt = seen["refusedTypeSaid"].as_str().unwrap();
     assert!(txt.contains("neither an RPM package nor a script"), "{txt}");
     for name in ["broken-1.0-1.el7.x86_64.rpm", "notes.txt"] {
