@@ -178,6 +178,14 @@ impl Packages {
         Ok(db::upgrades::list(&self.db).await?)
     }
 
+    /// The upgrade details of package `id`, if it is an upgrade package.
+    pub async fn upgrade(
+        &self,
+        id: i64,
+    ) -> Result<Option<(upgrade_package::Model, package::Model)>> {
+        Ok(db::upgrades::find_with_package(&self.db, id).await?)
+    }
+
     /// Deletes an upgrade package: the package itself, as obshell's API sees it.
     pub async fn delete_upgrade(&self, id: i64) -> Result<()> {
         if db::upgrades::find(&self.db, id).await?.is_none() {

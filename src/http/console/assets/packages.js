@@ -206,7 +206,8 @@ export async function packageDetails(id) {
     copyButton("Copy checksum command", () => check),
   ];
   if (p.extension === "rpm") {
-    const upgrades = await api("GET", "/api/v1/upgrade/package/info").catch(() => []);
+    // Only this package's upgrade details, not every upgrade package's.
+    const upgrades = await api("GET", "/api/v1/upgrade/package/info", { query: { pkgId: p.id } }).catch(() => []);
     const u = (upgrades || []).find((x) => x.pkg_id === p.id);
     if (u) {
       sections.push(
