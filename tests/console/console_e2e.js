@@ -214,6 +214,10 @@ async function main() {
       out.brokenSaid = await failed("broken-1.0-1.el7.x86_64.rpm").textContent();
       out.refusedTypeSaid = await failed("notes.txt").textContent();
       await checkPage("upload-refused");
+      // Refused for good: a reload offers nothing to resume.
+      await page.reload();
+      await heading("Upload packages");
+      check((await page.getByRole("heading", { name: "Unfinished uploads" }).count()) === 0, "no refused upload offered to resume");
     });
     await step("delete with confirmation", async () => {
       await page.goto(`${PROXY}/ui/#/packages?keyword=small`);
@@ -331,7 +335,8 @@ async function main() {
       await checkPage("token-created");
       await page.getByRole("button", { name: "Done" }).click();
       await page.goto(`${BASE}/ui/#/tokens?size=1`);
-      await page.getByRole("table", { name: "Tokens (2)" }).waitFor();
+      // The unpaged page shows "Tokens (2)" too: wait for the paged one.
+      await page.getByText("Page 1 of 2").waitFor();
       out.pagedTokens = [await page.getByRole("table").getByRole("rowheader").allTextContents()];
       await page.getByRole("button", { name: "Next page" }).click();
       await page.getByText("Page 2 of 2").waitFor();
