@@ -80,10 +80,20 @@ fi
 export DEPOT_TEST_CHROMIUM=/usr/bin/chromium
 
 # --- tus-js-client (npm: the library of Uppy's tus uploads), driven by node, --
-# --- and playwright-core, which drives Chromium (never downloads a browser) --
+# --- playwright-core, which drives Chromium (never downloads a browser), -----
+# --- and axe-core, the accessibility checks run on each console page ---------
 NODE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/depot-test-node"
-NODE_TOOLS=("tus-js-client@4.3.1" "playwright-core@1.65.1")
-if ! (cd "$NODE_DIR" 2>/dev/null && npm ls --depth=0 "${NODE_TOOLS[@]}" >/dev/null 2>&1); then
+NODE_TOOLS=("tus-js-client@4.3.1" "playwright-core@1.65.1" "axe-core@4.14.1")
+# Each at its version (`npm ls NAME@V` says nothing of a NAME not installed).
+node_tools_missing() {
+    local tool
+    for tool in "${NODE_TOOLS[@]}"; do
+        [ "$(node -p "require('$NODE_DIR/node_modules/${tool%@*}/package.json').version" 2>/dev/null)" = "${tool##*@}" ] ||
+            return 0
+    done
+    return 1
+}
+if node_tools_missing; then
     log "installing ${NODE_TOOLS[*]} from npm into $NODE_DIR"
     mkdir -p "$NODE_DIR"
     (cd "$NODE_DIR" && npm install --silent --no-audit --no-fund "${NODE_TOOLS[@]}")

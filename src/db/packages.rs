@@ -28,6 +28,17 @@ pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<package::
     package::Entity::find_by_id(id).one(db).await
 }
 
+/// A package with its stored object's row (its digests).
+pub async fn find_with_blob(
+    db: &impl ConnectionTrait,
+    id: i64,
+) -> Result<Option<(package::Model, Option<blob::Model>)>, DbErr> {
+    package::Entity::find_by_id(id)
+        .find_also_related(blob::Entity)
+        .one(db)
+        .await
+}
+
 pub async fn find_by_file_name(
     db: &impl ConnectionTrait,
     file_name: &str,

@@ -108,6 +108,22 @@ pub async fn page(
     q.limit(limit).all(db).await
 }
 
+/// `limit` hosts from `offset` by host name, and how many there are.
+pub async fn window(
+    db: &impl ConnectionTrait,
+    offset: u64,
+    limit: u64,
+) -> Result<(Vec<patch_host::Model>, u64), DbErr> {
+    let total = patch_host::Entity::find().count(db).await?;
+    let rows = patch_host::Entity::find()
+        .order_by_asc(patch_host::Column::Hostname)
+        .offset(offset)
+        .limit(limit)
+        .all(db)
+        .await?;
+    Ok((rows, total))
+}
+
 pub async fn find(
     db: &impl ConnectionTrait,
     hostname: &str,

@@ -81,6 +81,33 @@ pub async fn list(
     q.all(db).await
 }
 
+/// `limit` patches from `offset` by id (of `release`, in `repostate`, when
+/// given), and how many there are in all.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    release: Option<&str>,
+    repostate: Option<&str>,
+    offset: u64,
+    limit: u64,
+) -> Result<(Vec<patch::Model>, u64), DbErr> {
+    use sea_orm::PaginatorTrait;
+    let mut q = patch::Entity::find();
+    if let Some(release) = release {
+        q = q.filter(patch::Column::SwVersion.eq(release));
+    }
+    if let Some(state) = repostate {
+        q = q.filter(patch::Column::Repostate.eq(state));
+    }
+    let total = q.clone().count(db).await?;
+    let rows = q
+        .order_by_asc(patch::Column::Id)
+        .offset(offset)
+        .limit(limit)
+        .all(db)
+        .await?;
+    Ok((rows, total))
+}
+
 /// How many patches a release has.
 pub async fn count_of_release(db: &impl ConnectionTrait, release: &str) -> Result<u64, DbErr> {
     use sea_orm::PaginatorTrait;

@@ -2,8 +2,8 @@ use chrono::{DateTime, Utc};
 use entity::{api_token, user};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 
 pub struct NewToken<'a> {
@@ -52,6 +52,29 @@ pub async fn list(
         query = query.filter(api_token::Column::UserId.eq(id));
     }
     query.order_by_asc(api_token::Column::Id).all(db).await
+}
+
+/// `limit` tokens from `offset` (of `user_id`, when given), and how many
+/// there are in all.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    user_id: Option<i64>,
+    offset: u64,
+    limit: u64,
+) -> Result<(Vec<(api_token::Model, Option<user::Model>)>, u64), DbErr> {
+    let mut query = api_token::Entity::find();
+    if let Some(id) = user_id {
+        query = query.filter(api_token::Column::UserId.eq(id));
+    }
+    let total = query.clone().count(db).await?;
+    let rows = query
+        .find_also_related(user::Entity)
+        .order_by_asc(api_token::Column::Id)
+        .offset(offset)
+        .limit(limit)
+        .all(db)
+        .await?;
+    Ok((rows, total))
 }
 
 pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<api_token::Model>, DbErr> {

@@ -69,6 +69,18 @@ pub async fn list(
         .collect())
 }
 
+/// The upgrade package of package `id`, with its package.
+pub async fn find_with_package(
+    db: &impl ConnectionTrait,
+    id: i64,
+) -> Result<Option<(upgrade_package::Model, package::Model)>, DbErr> {
+    let row = upgrade_package::Entity::find_by_id(id)
+        .find_also_related(package::Entity)
+        .one(db)
+        .await?;
+    Ok(row.and_then(|(u, p)| Some((u, p?))))
+}
+
 pub async fn delete_for_package(db: &impl ConnectionTrait, id: i64) -> Result<(), DbErr> {
     upgrade_package::Entity::delete_many()
         .filter(upgrade_package::Column::PackageId.eq(id))

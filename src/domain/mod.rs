@@ -31,3 +31,4 @@ pub mod upgrade_plan;
 pub mod upgrade_route;
 pub mod uploads;
 pub mod users;
+pub mod window;

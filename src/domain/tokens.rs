@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::credentials::Freshness;
 use super::users::{Role, User};
+use super::window::Window;
 use crate::cache::TtlCache;
 use crate::config::Secret;
 use crate::db;
@@ -175,20 +176,40 @@ impl Tokens {
 
     /// All tokens, or one user's.
     pub async fn list(&self, user_name: Option<&str>) -> Result<Vec<TokenInfo>> {
-        let user_id = match user_name {
-            None => None,
-            Some(name) => Some(
-                db::users::find_by_name(&self.db, name)
-                    .await?
-                    .ok_or_else(|| Error::NotFound(format!("no user {name:?}")))?
-                    .id,
-            ),
-        };
+        let user_id = self.user_id(user_name).await?;
         db::tokens::list(&self.db, user_id)
             .await?
             .into_iter()
             .map(|(row, user)| TokenInfo::new(row, user.map(|u| u.name).unwrap_or_default()))
             .collect()
+    }
+
+    async fn user_id(&self, user_name: Option<&str>) -> Result<Option<i64>> {
+        let Some(name) = user_name else {
+            return Ok(None);
+        };
+        Ok(Some(
+            db::users::find_by_name(&self.db, name)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("no user {name:?}")))?
+                .id,
+        ))
+    }
+
+    /// One page of `list`, and how many tokens there are in all.
+    pub async fn page(
+        &self,
+        user_name: Option<&str>,
+        window: Window,
+    ) -> Result<(Vec<TokenInfo>, u64)> {
+        let user_id = self.user_id(user_name).await?;
+        let (rows, total) =
+            db::tokens::page(&self.db, user_id, window.offset(), window.size).await?;
+        let tokens = rows
+            .into_iter()
+            .map(|(row, user)| TokenInfo::new(row, user.map(|u| u.name).unwrap_or_default()))
+            .collect::<Result<_>>()?;
+        Ok((tokens, total))
     }
 
     pub async fn get(&self, id: i64) -> Result<TokenInfo> {

@@ -50,6 +50,7 @@ const EXPOSED: &[&str] = &[
     "tus-resumable",
     "tus-version",
     "tus-extension",
+    "x-total-count",
     "tus-max-size",
     "tus-checksum-algorithm",
     "depot-package-id",

@@ -1,7 +1,7 @@
 //! The OCP response envelope every answer is wrapped in.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{Local, SecondsFormat};
 use serde::Serialize;
@@ -11,6 +11,14 @@ use super::context::{RequestContext, server_name};
 
 // The shapes on the wire live in `api_types`, which the client reads too.
 pub use crate::api_types::{Body, ErrorBody, PageInfo, Paged};
+
+/// How many rows a list holds in all, beside one page of it (`page`,
+/// `size`) in the list's own shape: the patches, the hosts, the tokens.
+pub const TOTAL_COUNT: HeaderName = HeaderName::from_static("x-total-count");
+
+pub fn total_count(total: u64) -> [(HeaderName, HeaderValue); 1] {
+    [(TOTAL_COUNT, HeaderValue::from(total))]
+}
 
 /// The `data` of answers that have none.
 #[derive(Serialize, ToSchema)]

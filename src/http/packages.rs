@@ -5,6 +5,7 @@ use axum::debug_handler;
 use axum::extract::{DefaultBodyLimit, Multipart, RawQuery, Request, State};
 use axum::http::{HeaderMap, header};
 use entity::package;
+use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -68,6 +69,21 @@ impl SoftwarePackageMeta {
     }
 }
 
+/// One package as its details show it: OCP's fields, and depot's digests
+/// of the content and the key it is stored under.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SoftwarePackageDetails {
+    #[serde(flatten)]
+    meta: SoftwarePackageMeta,
+    /// Lowercase hex.
+    md5: String,
+    /// Lowercase hex.
+    sha256: String,
+    /// The stored object's key (content-addressed: equal content, one object).
+    content_key: String,
+}
+
 /// List software packages, filtered, sorted and paged as OCP does.
 #[utoipa::path(
     get,
@@ -116,7 +132,7 @@ async fn list(
     path = "/api/v2/software-packages/{id}",
     tag = "packages",
     params(("id" = i64, Path, example = 1, description = "The package's id")),
-    responses((status = 200, description = "The package", body = Body<SoftwarePackageMeta>), Errors),
+    responses((status = 200, description = "The package, with its digests", body = Body<SoftwarePackageDetails>), Errors),
     security(("basic" = []), ("bearer" = [])),
 )]
 async fn show(
@@ -124,9 +140,14 @@ async fn show(
     State(state): State<AppState>,
     base: BaseUrl,
     PathParam(id): PathParam<i64>,
-) -> ApiResult<Envelope<SoftwarePackageMeta>> {
-    let package = state.packages.get(id).await?;
-    Ok(Envelope::ok(SoftwarePackageMeta::new(package, &base)))
+) -> ApiResult<Envelope<SoftwarePackageDetails>> {
+    let (package, blob) = state.packages.get_with_blob(id).await?;
+    Ok(Envelope::ok(SoftwarePackageDetails {
+        meta: SoftwarePackageMeta::new(package, &base),
+        md5: blob.md5,
+        sha256: blob.sha256,
+        content_key: blob.key,
+    }))
 }
 
 /// Upload a package (OCP 2.5): its type is inferred from the name and content.

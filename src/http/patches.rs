@@ -13,10 +13,12 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
 use super::body::idle_limited;
+use super::envelope::total_count;
 use super::error::{ApiError, Code};
 use super::{multipart, packages};
 use crate::app::AppState;
 use crate::domain::patches::{PatchInfo, Reply, Show};
+use crate::domain::window::Window;
 use crate::error::Error;
 
 mod hosts;
@@ -143,19 +145,41 @@ pub(super) struct QueryParamsIn {
     show: Option<String>,
     /// Only the patches of this release.
     release: Option<String>,
+    /// depot's: with `size`, one page (1-based) of the patches by id, and
+    /// `X-Total-Count`. Without either, every patch (StarlingX's answer).
+    #[param(minimum = 1)]
+    page: Option<u64>,
+    /// Patches per page (default 25 when `page` is given).
+    #[param(minimum = 1, maximum = 500)]
+    size: Option<u64>,
 }
 
 pub(super) async fn query(state: &AppState, q: QueryParamsIn) -> Response {
+    let window = match Window::new(q.page, q.size) {
+        Ok(window) => window,
+        Err(e) => return ApiError::bad_request(e).into_response(),
+    };
     let result = async {
         let show = Show::parse(q.show.as_deref().unwrap_or_default())?;
-        let patches = state.patches.query(show, q.release.as_deref()).await?;
+        let release = q.release.as_deref();
+        let (patches, total) = match window {
+            Some(window) => state.patches.query_page(show, release, window).await?,
+            None => {
+                let all = state.patches.query(show, release).await?;
+                let total = all.len() as u64;
+                (all, total)
+            }
+        };
         let pd: Map<String, Value> = patches
             .iter()
             .map(|p| (p.metadata.id.clone(), describe(p)))
             .collect();
-        Ok(json!({ "pd": pd }))
+        Ok((json!({ "pd": pd }), total))
     };
-    answer(result.await)
+    match result.await {
+        Ok((value, total)) => (total_count(total), Json(value)).into_response(),
+        Err(e) => refusal(e),
+    }
 }
 
 pub(super) async fn show(state: &AppState, ids: Vec<String>) -> Response {

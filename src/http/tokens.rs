@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
+use axum::response::IntoResponse;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -10,13 +11,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::{Require, UserAdmin};
-use super::envelope::{Body, Envelope};
+use super::envelope::{Body, Envelope, total_count};
 use super::error::{ApiError, ApiResult};
 use super::extract::{PathParam, QueryParams, with_body_limit};
 use super::openapi::Errors;
 use crate::app::AppState;
 use crate::domain::tokens::TokenInfo;
 use crate::domain::users::Role;
+use crate::domain::window::Window;
 
 /// The largest token request read (a name, a user, a role, a lifetime).
 const MAX_TOKEN_REQUEST: usize = 16 << 10;
@@ -131,6 +133,13 @@ async fn create(
 struct ListQuery {
     /// Only this user's tokens.
     user: Option<String>,
+    /// With `size`: one page (1-based) of the tokens by id; `X-Total-Count`
+    /// says how many there are. Without either, every token.
+    #[param(minimum = 1)]
+    page: Option<u64>,
+    /// Tokens per page (default 25 when `page` is given).
+    #[param(minimum = 1, maximum = 500)]
+    size: Option<u64>,
 }
 
 /// List API tokens (without their secrets).
@@ -139,21 +148,30 @@ struct ListQuery {
     path = "/api/v2/tokens",
     tag = "tokens",
     params(ListQuery),
-    responses((status = 200, description = "The tokens", body = Body<Vec<TokenMeta>>), Errors),
+    responses((status = 200, description = "The tokens (a page of them with `page` or `size`)", body = Body<Vec<TokenMeta>>,
+        headers(("x-total-count" = u64, description = "How many tokens there are"))), Errors),
     security(("basic" = []), ("bearer" = [])),
 )]
 async fn list(
     _: Require<UserAdmin>,
     State(state): State<AppState>,
     QueryParams(query): QueryParams<ListQuery>,
-) -> ApiResult<Envelope<Vec<TokenMeta>>> {
-    let tokens = state.tokens.list(query.user.as_deref()).await?;
-    Ok(Envelope::ok(
-        tokens
-            .into_iter()
-            .map(|t| TokenMeta::new(t, None))
-            .collect(),
-    ))
+) -> ApiResult<impl IntoResponse> {
+    let user = query.user.as_deref();
+    let (tokens, total) =
+        match Window::new(query.page, query.size).map_err(ApiError::bad_request)? {
+            Some(window) => state.tokens.page(user, window).await?,
+            None => {
+                let all = state.tokens.list(user).await?;
+                let total = all.len() as u64;
+                (all, total)
+            }
+        };
+    let tokens: Vec<_> = tokens
+        .into_iter()
+        .map(|t| TokenMeta::new(t, None))
+        .collect();
+    Ok((total_count(total), Envelope::ok(tokens)))
 }
 
 /// One API token.

@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use super::auth::{PackageManager, PackageViewer, Require};
 use super::envelope::{Body, Envelope, NoData};
 use super::error::{ApiError, ApiResult};
-use super::extract::{PathParam, with_body_limit};
+use super::extract::{PathParam, QueryParams, with_body_limit};
 use super::openapi::Errors;
 use super::packages::{UploadForm, receive};
 use crate::app::AppState;
@@ -150,20 +150,35 @@ async fn upload(
     )))
 }
 
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct UpgradeListQuery {
+    /// depot's: only the upgrade package of this package id (an empty list
+    /// when it is not one); the console's details read just theirs.
+    #[serde(rename = "pkgId")]
+    #[param(rename = "pkgId")]
+    pkg_id: Option<i64>,
+}
+
 /// Every upgrade package, in current obshell's snake_case keys.
 #[utoipa::path(
     get,
     path = "/api/v1/upgrade/package/info",
     tag = "upgrades",
+    params(UpgradeListQuery),
     responses((status = 200, description = "UpgradePkgInfo of each", body = Body<Vec<ListedUpgradePkg>>), Errors),
     security(("basic" = []), ("bearer" = [])),
 )]
 async fn list(
     _: Require<PackageViewer>,
     State(state): State<AppState>,
+    QueryParams(query): QueryParams<UpgradeListQuery>,
 ) -> ApiResult<Envelope<Vec<ListedUpgradePkg>>> {
     let chunk_size = state.settings.upgrade_chunk_size;
-    let rows = state.packages.upgrades().await?;
+    let rows = match query.pkg_id {
+        Some(id) => state.packages.upgrade(id).await?.into_iter().collect(),
+        None => state.packages.upgrades().await?,
+    };
     Ok(Envelope::ok(
         rows.into_iter()
             .map(|(u, p)| UpgradePkgInfo::new(u, p, chunk_size).into())

@@ -30,6 +30,7 @@ mod list;
 mod metrics;
 mod obshell;
 mod openapi;
+mod paging;
 mod patches;
 mod regions;
 mod replica_crash;

@@ -205,6 +205,18 @@ async fn one_package_record_for_both_apis(backend: Backend) {
     // A package that never came through obshell is not obshell's to delete.
     let other = app.upload_ok("run.sh", b"echo\n".to_vec()).await;
     let path = format!("/api/v1/upgrade/package/{}", other["id"]);
+    // depot's `pkgId`: the one upgrade package, or none.
+    let only = |id: &Value| format!("/api/v1/upgrade/package/info?pkgId={id}");
+    let (_, info) = envelope(app.get(Who::Viewer, &only(&obshell["PkgId"])).await).await;
+    let listed: Vec<_> = info["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["pkg_id"].clone())
+        .collect();
+    assert_eq!(listed, [obshell["PkgId"].clone()], "{info}");
+    let (_, info) = envelope(app.get(Who::Viewer, &only(&other["id"])).await).await;
+    assert_eq!(info["data"], serde_json::json!([]));
     let response = app
         .request(Who::Manager, Method::DELETE, &path)
         .send()

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use entity::{package, upgrade_package};
+use entity::{blob, package, upgrade_package};
 use sea_orm::{DatabaseConnection, TransactionTrait};
 
 use super::admission::{UploadLimits, UploadSlot, UploadSlots};
@@ -134,6 +134,20 @@ impl Packages {
             .ok_or_else(|| Error::NotFound(format!("no software package with id {id}")))
     }
 
+    /// A package and its stored object's row (md5, sha256 and its key).
+    pub async fn get_with_blob(&self, id: i64) -> Result<(package::Model, blob::Model)> {
+        match db::packages::find_with_blob(&self.db, id).await? {
+            Some((package, Some(blob))) => Ok((package, blob)),
+            // A package's blob row goes only with its last package, in one
+            // transaction: its absence is a broken database, said as such.
+            Some((package, None)) => Err(Error::Unexpected(format!(
+                "package {id} names blob {} which has no row",
+                package.blob_key
+            ))),
+            None => Err(Error::NotFound(format!("no software package with id {id}"))),
+        }
+    }
+
     pub async fn get_by_file_name(&self, file_name: &str) -> Result<package::Model> {
         db::packages::find_by_file_name(&self.db, file_name)
             .await?
@@ -162,6 +176,14 @@ impl Packages {
     /// The packages uploaded through obshell's API, with their obshell fields.
     pub async fn upgrades(&self) -> Result<Vec<(upgrade_package::Model, package::Model)>> {
         Ok(db::upgrades::list(&self.db).await?)
+    }
+
+    /// The upgrade details of package `id`, if it is an upgrade package.
+    pub async fn upgrade(
+        &self,
+        id: i64,
+    ) -> Result<Option<(upgrade_package::Model, package::Model)>> {
+        Ok(db::upgrades::find_with_package(&self.db, id).await?)
     }
 
     /// Deletes an upgrade package: the package itself, as obshell's API sees it.

@@ -331,7 +331,7 @@ impl Patches {
     }
 
     /// The patches of `release` with their RPMs, for `assess`.
-    async fn views(&self, release: &str) -> Result<Vec<PatchView>> {
+    pub(super) async fn views(&self, release: &str) -> Result<Vec<PatchView>> {
         let rows = db::patches::list(&self.db, Some(release)).await?;
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         let mut rpms: BTreeMap<String, Vec<Nevra>> = BTreeMap::new();
@@ -358,7 +358,7 @@ impl Patches {
     }
 }
 
-fn status_of(row: &patch_host::Model, views: &[PatchView]) -> Result<HostStatus> {
+pub(super) fn status_of(row: &patch_host::Model, views: &[PatchView]) -> Result<HostStatus> {
     let (subfunctions, installed) = decode(row)?;
     let currency = assess(&roles(&row.personality, &subfunctions), &installed, views);
     Ok(HostStatus {

@@ -10,6 +10,7 @@ mod health;
 mod hosts;
 mod lifecycle;
 pub mod metadata;
+mod pages;
 pub mod rules;
 pub mod signature;
 mod stream;

@@ -23,9 +23,11 @@ use crate::app::AppState;
 use crate::domain::patches::currency::label;
 use crate::domain::patches::metadata::Nevra;
 use crate::domain::patches::{HostReport, HostStatus};
+use crate::domain::window::Window;
 use crate::http::auth::{PackageManager, PackageViewer, Require};
+use crate::http::envelope::total_count;
 use crate::http::error::ApiError;
-use crate::http::extract::{PathParam, with_body_limit};
+use crate::http::extract::{PathParam, QueryParams, with_body_limit};
 use crate::http::forwarded;
 use crate::http::openapi::Errors;
 
@@ -186,12 +188,47 @@ twice! {
 twice! {
     /// The hosts, each against its release's patches (`{"data": [...]}`).
     get [query_hosts_v1 = "/v1/query_hosts", query_hosts_patch = "/patch/query_hosts"]
-    (responses((status = 200, description = "`data`: one entry per host", body = Object), Errors),)
-    (_: Require<PackageViewer>, State(state): State<AppState>) {
-        let result = state.patches.hosts().await.map(|hosts| {
-            json!({ "data": hosts.iter().map(entry).collect::<Vec<_>>() })
-        });
-        answer(result)
+    (params(Paging), responses((status = 200, description = "`data`: one entry per host", body = Object,
+        headers(("x-total-count" = u64, description = "How many hosts there are"))), Errors),)
+    (_: Require<PackageViewer>, State(state): State<AppState>, QueryParams(q): QueryParams<Paging>) {
+        query_hosts(&state, q).await
+    }
+}
+
+/// depot's paging of `query_hosts`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct Paging {
+    /// With `size`: one page (1-based) of the hosts by name, and
+    /// `X-Total-Count`. Without either, every host (StarlingX's answer).
+    #[param(minimum = 1)]
+    page: Option<u64>,
+    /// Hosts per page (default 25 when `page` is given).
+    #[param(minimum = 1, maximum = 500)]
+    size: Option<u64>,
+}
+
+async fn query_hosts(state: &AppState, q: Paging) -> Response {
+    let window = match Window::new(q.page, q.size) {
+        Ok(window) => window,
+        Err(e) => return ApiError::bad_request(e).into_response(),
+    };
+    let hosts = match window {
+        Some(window) => state.patches.hosts_page(window).await,
+        None => state.patches.hosts().await.map(|all| {
+            let total = all.len() as u64;
+            (all, total)
+        }),
+    };
+    match hosts {
+        Ok((hosts, total)) => (
+            total_count(total),
+            answer(Ok(
+                json!({ "data": hosts.iter().map(entry).collect::<Vec<_>>() }),
+            )),
+        )
+            .into_response(),
+        Err(e) => answer(Err(e)),
     }
 }
 

@@ -17,6 +17,8 @@ use crate::repos::Rpm;
 const MIB: usize = 1 << 20;
 const P1: &str = "TC_19.12_PATCH_0001";
 const P2: &str = "TC_19.12_PATCH_0002";
+/// Requires P1: applying it first is refused.
+const P3: &str = "TC_19.12_PATCH_0003";
 
 /// Bytes that differ from file to file.
 fn bytes(seed: u32, len: usize) -> Vec<u8> {
@@ -52,7 +54,7 @@ pub async fn console_in_chromium(backend: Backend) {
     // Release 19.12 on el7, with a certificate the patches are signed by.
     let signer = Signer::new();
     let app = crate::patches::start(backend, &signer).await;
-    // 10 scripts (sizes falling with the number), one RPM and the two
+    // 10 scripts (sizes falling with the number), one RPM and the three
     // patches' RPMs: two pages of 10.
     for i in 1..=10u32 {
         app.upload_ok(&format!("tool-{i}.sh"), bytes(i, 1000 - 10 * i as usize))
@@ -61,23 +63,30 @@ pub async fn console_in_chromium(backend: Backend) {
     let rpm = RpmSpec::new("toolbox", "1.0.0", "1.el7", "x86_64");
     let rpm_bytes = rpm.build();
     app.upload_ok(&rpm.file_name(), rpm_bytes.clone()).await;
-    // Two patches (one to apply and commit, one to delete), a host that
-    // reports, and a second region on a directory.
+    // Three patches (one to apply and commit, one to delete, one that
+    // requires the first), two hosts that report, and a second region on a
+    // directory.
     for (id, rpm) in [
         (P1, Rpm::new("foo", "1.1", "1.el7", "x86_64")),
         (P2, Rpm::new("baz", "2.0", "1.el7", "noarch")),
+        (P3, Rpm::new("qux", "3.0", "1.el7", "noarch")),
     ] {
-        let spec = PatchSpec::new(id, vec![rpm]);
+        let mut spec = PatchSpec::new(id, vec![rpm]);
+        if id == P3 {
+            spec.requires = vec![P1.to_string()];
+        }
         let r = upload(&app, &spec, spec.build(Some(&signer), false)).await;
         assert_eq!(r["error"], "", "{r}");
     }
-    let host = report_body(
-        "controller-0",
-        "controller",
-        "idle",
-        vec![package("foo", "1.0", "x86_64")],
-    );
-    assert_eq!(report(&app, Who::Manager, &host).await.status(), 200);
+    for name in ["controller-0", "controller-1"] {
+        let host = report_body(
+            name,
+            "controller",
+            "idle",
+            vec![package("foo", "1.0", "x86_64")],
+        );
+        assert_eq!(report(&app, Who::Manager, &host).await.status(), 200);
+    }
     let regions = tempfile::tempdir().unwrap();
     let region = app
         .request(Who::Admin, reqwest::Method::POST, "/api/v2/regions")
@@ -101,6 +110,13 @@ pub async fn console_in_chromium(backend: Backend) {
     for (name, content) in &uploads {
         std::fs::write(files.path().join(name), content).unwrap();
     }
+    // Refused: an RPM cut short, and a type depot does not take.
+    std::fs::write(
+        files.path().join("broken-1.0-1.el7.x86_64.rpm"),
+        &rpm_bytes[..rpm_bytes.len() / 2],
+    )
+    .unwrap();
+    std::fs::write(files.path().join("notes.txt"), b"not a package\n").unwrap();
     let target: SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
     // 4 MiB/s; the first connection past 2 MiB (an upload's) is cut.
     let proxy = SlowProxy::start(target, 4 * MIB as u64, 2 * MIB as u64).await;
@@ -132,13 +148,36 @@ pub async fn console_in_chromium(backend: Backend) {
         .unwrap_or_else(|e| panic!("{e}: {stdout}"));
 
     // What the pages showed is what the API says.
-    assert_eq!(seen["page2Rows"], 3);
+    assert_eq!(seen["page2Rows"], 4);
     assert_eq!(
         seen["filteredSortedBySize"],
         serde_json::json!(["tool-10.sh", "tool-1.sh"])
     );
     assert_eq!(seen["rpmRows"], serde_json::json!([rpm.file_name()]));
     assert_eq!(seen["detailsSha1"], sha1_hex(&rpm_bytes));
+    // Every digest, as the API gives it.
+    let details = seen["details"].clone();
+    let rpm_id = listed(&app, &rpm.file_name()).await["id"].clone();
+    let (_, api) = envelope(
+        app.get(Who::Viewer, &format!("/api/v2/software-packages/{rpm_id}"))
+            .await,
+    )
+    .await;
+    for (term, field) in [
+        ("MD5", "md5"),
+        ("SHA-1", "sha1"),
+        ("SHA-256", "sha256"),
+        ("Content key", "contentKey"),
+    ] {
+        assert_eq!(details[term], api["data"][field], "{term}: {details}");
+    }
+    assert!(
+        seen["checksum"]
+            .as_str()
+            .unwrap()
+            .contains(api["data"]["sha256"].as_str().unwrap()),
+        "{seen}"
+    );
     let download_url = listed(&app, &rpm.file_name()).await["downloadUrl"]
         .as_str()
         .unwrap()
@@ -181,6 +220,17 @@ pub async fn console_in_chromium(backend: Backend) {
         listed(&app, "small.sh").await.is_null(),
         "small.sh was deleted"
     );
+    // The refused files, said in depot's words and not stored.
+    let broken = seen["brokenSaid"].as_str().unwrap();
+    assert!(
+        broken.starts_with("Failed: ") && broken.len() > 20,
+        "{broken}"
+    );
+    let txt = seen["refusedTypeSaid"].as_str().unwrap();
+    assert!(txt.contains("neither an RPM package nor a script"), "{txt}");
+    for name in ["broken-1.0-1.el7.x86_64.rpm", "notes.txt"] {
+        assert!(listed(&app, name).await.is_null(), "{name} is not stored");
+    }
 
     // The token the page created was real, and its revocation too.
     let secret = seen["tokenSecret"].as_str().unwrap();
@@ -251,16 +301,80 @@ pub async fn console_in_chromium(backend: Backend) {
         removed.contains("Done: ") && removed.contains(P2),
         "{removed}"
     );
+    let apply_refused = seen["applyRefused"].as_str().unwrap();
+    assert!(
+        apply_refused.contains(&format!("{P3} requires {P1}, which is not applied")),
+        "{apply_refused}"
+    );
+    // One row a page: each page showed the next.
+    assert_eq!(
+        seen["pagedPatches"],
+        serde_json::json!([[P1], [P2]]),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["pagedHosts"],
+        serde_json::json!([["controller-0"], ["controller-1"]]),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["pagedTokens"],
+        serde_json::json!([["from the console"], ["second"]]),
+        "{seen}"
+    );
+    assert!(seen["regionsScrolled"].as_f64().unwrap() > 0.0, "{seen}");
     let q = call(&app, Who::Viewer, reqwest::Method::GET, "/v1/query").await;
     assert_eq!(q["pd"][P1]["repostate"], "Committed", "{q}");
+    assert_eq!(q["pd"][P3]["repostate"], "Available", "{q}");
     assert!(q["pd"][P2].is_null(), "{P2} was deleted: {q}");
     let hosts = call(&app, Who::Viewer, reqwest::Method::GET, "/v1/query_hosts").await;
-    assert_eq!(hosts["data"], serde_json::json!([]), "controller-0 dropped");
+    let names: Vec<_> = hosts["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["hostname"].clone())
+        .collect();
+    assert_eq!(names, ["controller-1"], "controller-0 dropped");
     let region = seen["regionRow"].as_str().unwrap();
     assert!(
         region.contains("backup") && region.contains("10.20.0.0/16"),
         "{region}"
     );
+    // axe-core and the narrow window went over every page, for each role
+    // where the pages differ.
+    let pages = [
+        "sign-in",
+        "packages-viewer",
+        "package-details",
+        "patches-viewer",
+        "patch-details",
+        "regions",
+        "routes-viewer",
+        "repos-viewer",
+        "upload",
+        "upload-refused",
+        "packages-manager",
+        "patches-manager-before",
+        "patch-apply-refused",
+        "tokens",
+        "token-created",
+        "audit",
+        "doctor",
+        "repos",
+        "routes",
+    ];
+    for page in pages {
+        for list in ["a11yPages", "narrowPages"] {
+            assert!(
+                seen[list].as_array().unwrap().iter().any(|p| p == page),
+                "{list} misses {page}: {seen}"
+            );
+        }
+        assert!(
+            shots.join(format!("{page}-narrow.png")).exists(),
+            "narrow screenshot {page}"
+        );
+    }
     for page in [
         "sign-in",
         "patches-viewer",

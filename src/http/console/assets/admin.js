@@ -2,10 +2,14 @@
 
 import { api } from "./api.js";
 import { go } from "./app.js";
-import { confirmDialog, copyButton, errorBox, field, h, say, select, show, when } from "./dom.js";
+import { confirmDialog, copyButton, errorBox, field, h, pageSize, pager, say, select, show, when } from "./dom.js";
 
-export async function tokensPage() {
-  const tokens = await api("GET", "/api/v2/tokens");
+export async function tokensPage(query = new URLSearchParams()) {
+  const q = Object.fromEntries(query.entries());
+  const page = Math.max(1, Number(q.page) || 1);
+  const size = pageSize(q.size);
+  const again = () => tokensPage(query);
+  const { data: tokens, total } = await api("GET", "/api/v2/tokens", { query: { page, size }, total: true });
   const name = h("input", { name: "name", required: true, maxlength: 64 });
   const user = h("input", { name: "user", placeholder: "yourself" });
   const role = select("role", [["", "The user's role"], ["viewer", "viewer"], ["manager", "manager"], ["admin", "admin"]], "");
@@ -42,7 +46,7 @@ export async function tokensPage() {
               h("p", {}, "Copy the secret now: it is not shown again."),
               h("input", { readonly: true, value: secret, "aria-label": "Token secret", class: "mono" }),
               copyButton("Copy secret", () => secret),
-              h("button", { type: "button", onclick: () => tokensPage() }, "Done"),
+              h("button", { type: "button", onclick: () => again() }, "Done"),
             ),
           );
           name.value = "";
@@ -83,7 +87,7 @@ export async function tokensPage() {
                   try {
                     await api("DELETE", `/api/v2/tokens/${t.id}`);
                     say(`Revoked ${t.name}.`);
-                    tokensPage();
+                    again();
                   } catch (e) {
                     say(e.message, "error");
                   }
@@ -105,11 +109,12 @@ export async function tokensPage() {
       h(
         "table",
         {},
-        h("caption", {}, "Tokens"),
+        h("caption", {}, `Tokens (${total})`),
         h("thead", {}, h("tr", {}, ["Name", "User", "Role", "State", "Created", "Expires", "Last used", "Actions"].map((c) => h("th", { scope: "col" }, c)))),
-        h("tbody", {}, rows),
+        h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 8 }, "No tokens yet."))),
       ),
     ),
+    pager({ page, size, total, to: (n) => go("tokens", { ...q, page: n }) }),
   );
 }
 
@@ -160,7 +165,6 @@ export async function auditPage(query) {
     ),
   );
   const info = data.page;
-  const to = (n) => () => go("audit", { ...q, page: n });
   show(
     "Audit log",
     form,
@@ -175,13 +179,7 @@ export async function auditPage(query) {
         h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 7 }, "No events match."))),
       ),
     ),
-    h(
-      "nav",
-      { "aria-label": "Pages", class: "pager" },
-      h("button", { type: "button", disabled: page <= 1, onclick: to(page - 1) }, "Previous page"),
-      h("span", {}, `Page ${info.number} of ${Math.max(1, info.totalPages)}`),
-      h("button", { type: "button", disabled: page >= info.totalPages, onclick: to(page + 1) }, "Next page"),
-    ),
+    pager({ page, size, total: info.totalElements, to: (n) => go("audit", { ...q, page: n }) }),
   );
 }
 

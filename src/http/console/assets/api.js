@@ -39,8 +39,10 @@ export function whenSignedOut(callback) {
  * Calls the API; resolves to the envelope's `data`, or throws ApiError.
  * `raw`: the answer is not an envelope (StarlingX's patch API): resolves to
  * the whole JSON body; a refusal before the handler is still an envelope.
+ * `total`: resolves to `{data, total}`, `total` from `X-Total-Count` (a
+ * paged list whose body keeps its unpaged shape: patches, hosts, tokens).
  */
-export async function api(method, path, { query, json, text, raw } = {}) {
+export async function api(method, path, { query, json, text, raw, total } = {}) {
   const url = new URL(path, location.origin);
   for (const [key, value] of Object.entries(query || {})) {
     if (value !== undefined && value !== null && value !== "") url.searchParams.set(key, value);
@@ -83,7 +85,8 @@ export async function api(method, path, { query, json, text, raw } = {}) {
     if (response.status === 401 && path !== "/ui/session") onSignedOut(err);
     throw err;
   }
-  return raw ? envelope : envelope.data;
+  const data = raw ? envelope : envelope.data;
+  return total ? { data, total: Number(response.headers.get("X-Total-Count")) || 0 } : data;
 }
 
 export async function signIn(name, password) {

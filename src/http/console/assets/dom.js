@@ -54,6 +54,14 @@ export function show(title, ...content) {
   const main = document.getElementById("main");
   const heading = h("h1", { tabindex: "-1" }, title);
   main.replaceChildren(heading, ...content.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
+  // A table wider than the window scrolls in its box: the box takes focus
+  // (so a keyboard can scroll it) and is named after its table.
+  for (const box of main.querySelectorAll(".scroll")) {
+    const caption = box.querySelector("caption");
+    box.tabIndex = 0;
+    box.setAttribute("role", "region");
+    box.setAttribute("aria-label", caption ? caption.textContent : "Table");
+  }
   document.title = `${title} · depot`;
   heading.focus();
   return main;
@@ -140,5 +148,28 @@ export function copyButton(label, text) {
       },
     },
     label,
+  );
+}
+
+/** Page size from the address (`size=`), within what the lists allow. */
+export function pageSize(value, fallback = 25) {
+  const n = Number(value);
+  return Number.isInteger(n) && n >= 1 && n <= 100 ? n : fallback;
+}
+
+/**
+ * Previous/next buttons and "Page N of M" for a list of `total` rows;
+ * `to(n)` goes to page n. `of` names the list when a page has several
+ * ("hosts": "Pages of hosts", "Next page of hosts").
+ */
+export function pager({ of = "", page, size, total, to }) {
+  const pages = Math.max(1, Math.ceil(total / size));
+  const what = of ? ` of ${of}` : "";
+  return h(
+    "nav",
+    { "aria-label": `Pages${what}`, class: "pager" },
+    h("button", { type: "button", disabled: page <= 1, onclick: () => to(page - 1) }, `Previous page${what}`),
+    h("span", {}, `Page ${page} of ${pages}`),
+    h("button", { type: "button", disabled: page >= pages, onclick: () => to(page + 1) }, `Next page${what}`),
   );
 }

@@ -42,6 +42,9 @@ export async function routesPage(query) {
         h("p", {}, "Binaries installed on the way: ", r.binaryRoute.join(" → ")),
         r.yamlSource ? h("p", {}, "Planned on the YAML of ", h("a", { href: `#/packages/${r.yamlSource.pkgId}` }, r.yamlSource.fileName)) : null,
         h(
+          "div",
+          { class: "scroll" },
+          h(
           "table",
           {},
           h("caption", {}, "Packages the route needs"),
@@ -61,6 +64,7 @@ export async function routesPage(query) {
               ),
             ),
           ),
+        ),
         ),
         r.missing.length
           ? h("section", { "aria-label": "Missing" }, h("h3", {}, "Missing: upload these"), h("ul", {}, r.missing.map((m) => h("li", {}, m))))
@@ -87,7 +91,7 @@ export async function reposPage() {
         h("h2", {}, `${r.os} / ${r.arch}`),
         h("p", {}, `${r.packages} packages · base URL `, h("code", {}, r.baseUrl)),
         h("p", {}, r.publishTime ? `Published ${when(r.publishTime)} (revision ${r.revision})` : "Not published yet"),
-        h("pre", { class: "command", tabindex: "0", "aria-label": `${r.os}.repo` }, snippet),
+        h("pre", { class: "command", tabindex: "0", role: "region", "aria-label": `${r.os}.repo` }, snippet),
         copyButton(`Copy ${r.os}.repo`, () => snippet),
       ),
     );

@@ -3,7 +3,7 @@
 
 import { api, may, session } from "./api.js";
 import { go } from "./app.js";
-import { bytes, confirmDialog, copyButton, field, h, say, select, show, when } from "./dom.js";
+import { bytes, confirmDialog, copyButton, field, h, pager, say, select, show, when } from "./dom.js";
 
 const TYPES = [
   "OB_SERVER_INSTALL_PACKAGE",
@@ -135,18 +135,11 @@ export async function packageList(query) {
       h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 8 }, "No packages match."))),
     ),
   );
-  const to = (n) => () => go("packages", { ...q, page: n });
-  const pager = h(
-    "nav",
-    { "aria-label": "Pages", class: "pager" },
-    h("button", { type: "button", disabled: page <= 1, onclick: to(page - 1) }, "Previous page"),
-    h("span", {}, `Page ${info.number} of ${Math.max(1, info.totalPages)}`),
-    h("button", { type: "button", disabled: page >= info.totalPages, onclick: to(page + 1) }, "Next page"),
-  );
+  const pages = pager({ page, size, total: info.totalElements, to: (n) => go("packages", { ...q, page: n }) });
   const actions = may("change")
     ? h("p", {}, h("a", { href: "#/upload", class: "button" }, "Upload packages"))
     : null;
-  show("Packages", actions, form, table, pager);
+  show("Packages", actions, form, table, pages);
 }
 
 async function remove(p, then) {
@@ -183,6 +176,7 @@ function shellQuote(s) {
 export async function packageDetails(id) {
   const p = await api("GET", `/api/v2/software-packages/${encodeURIComponent(id)}`);
   const curl = `curl -f -H "Authorization: Bearer $DEPOT_TOKEN" -o ${shellQuote(p.fileName)} ${shellQuote(p.downloadUrl)}`;
+  const check = `echo ${shellQuote(`${p.sha256}  ${p.fileName}`)} | sha256sum -c -`;
   const sections = [
     facts([
       ["Id", p.id],
@@ -195,18 +189,25 @@ export async function packageDetails(id) {
       ["Architecture", p.architecture],
       ["Extension", p.extension],
       ["Size", `${bytes(p.size)} (${p.size} bytes)`],
+      ["MD5", h("code", {}, p.md5)],
       ["SHA-1", h("code", {}, p.sha1)],
+      ["SHA-256", h("code", {}, p.sha256)],
+      ["Content key", h("code", {}, p.contentKey)],
       ["Uploaded", when(p.createTime)],
       ["Deletable", p.deletable ? "yes" : "no (built in)"],
     ]),
     h("h2", {}, "Download"),
     h("p", {}, h("a", { href: p.downloadUrl, download: p.fileName }, `Download ${p.fileName}`)),
     h("p", {}, "For agents, with an API token in DEPOT_TOKEN:"),
-    h("pre", { class: "command", "aria-label": "curl command" }, curl),
+    h("pre", { class: "command", tabindex: "0", role: "region", "aria-label": "curl command" }, curl),
     copyButton("Copy curl command", () => curl),
+    h("p", {}, "Then check what arrived:"),
+    h("pre", { class: "command", tabindex: "0", role: "region", "aria-label": "Checksum command" }, check),
+    copyButton("Copy checksum command", () => check),
   ];
   if (p.extension === "rpm") {
-    const upgrades = await api("GET", "/api/v1/upgrade/package/info").catch(() => []);
+    // Only this package's upgrade details, not every upgrade package's.
+    const upgrades = await api("GET", "/api/v1/upgrade/package/info", { query: { pkgId: p.id } }).catch(() => []);
     const u = (upgrades || []).find((x) => x.pkg_id === p.id);
     if (u) {
       sections.push(
@@ -222,7 +223,7 @@ export async function packageDetails(id) {
         ]),
         h("h3", {}, "Upgrade dependency YAML"),
         u.upgrade_dep_yaml
-          ? h("pre", { class: "yaml", tabindex: "0", "aria-label": "Upgrade dependency YAML" }, u.upgrade_dep_yaml)
+          ? h("pre", { class: "yaml", tabindex: "0", role: "region", "aria-label": "Upgrade dependency YAML" }, u.upgrade_dep_yaml)
           : h("p", {}, "This package carries none."),
       );
     }

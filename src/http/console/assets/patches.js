@@ -4,21 +4,25 @@
 // not envelopes: `info`, `warning` and `error` strings, shown here in words.
 
 import { api, may } from "./api.js";
-import { bytes, confirmDialog, errorBox, h, show } from "./dom.js";
+import { go } from "./app.js";
+import { bytes, confirmDialog, errorBox, h, pageSize, pager, show } from "./dom.js";
 
 const sx = (method, path) => api(method, path, { raw: true });
 const id = (s) => encodeURIComponent(s);
 
 /** What the last action answered, kept across the page's refresh. */
 let answered = null;
+/** The page's address query (which pages of patches and hosts). */
+let shown = new URLSearchParams();
 
 /** StarlingX's `{info, warning, error}` as paragraphs, each said by its kind. */
 function said(what, r) {
   const lines = [];
-  if (r.info && r.info.trim()) lines.push(h("p", {}, `Done: ${r.info.trim()}`));
-  if (r.warning && r.warning.trim()) lines.push(h("p", { class: "warn" }, `Warning: ${r.warning.trim()}`));
-  if (r.error && r.error.trim()) lines.push(h("p", { class: "error" }, `Refused: ${r.error.trim()}`));
-  if (!lines.length) lines.push(h("p", {}, "Done."));
+  // A refusal or a warning is announced at once (alert); what was done, politely.
+  if (r.info && r.info.trim()) lines.push(h("p", { role: "status" }, `Done: ${r.info.trim()}`));
+  if (r.warning && r.warning.trim()) lines.push(h("p", { class: "warn", role: "alert" }, `Warning: ${r.warning.trim()}`));
+  if (r.error && r.error.trim()) lines.push(h("p", { class: "error", role: "alert" }, `Refused: ${r.error.trim()}`));
+  if (!lines.length) lines.push(h("p", { role: "status" }, "Done."));
   return h("section", { "aria-label": "Last answer", class: "answer" }, h("h2", {}, what), lines);
 }
 
@@ -30,7 +34,7 @@ async function act(what, question, text, action, path) {
   } catch (e) {
     answered = h("section", { "aria-label": "Last answer" }, h("h2", {}, what), errorBox(e));
   }
-  await patchesPage();
+  await patchesPage(shown);
 }
 
 /** Commit: the dry run first, so the confirmation says what goes for good. */
@@ -40,11 +44,11 @@ async function commit(p) {
     dry = await sx("POST", `/v1/commit_dry_run/${id(p)}`);
   } catch (e) {
     answered = h("section", { "aria-label": "Last answer" }, h("h2", {}, `Commit ${p}`), errorBox(e));
-    return patchesPage();
+    return patchesPage(shown);
   }
   if (dry.error && dry.error.trim()) {
     answered = said(`Commit ${p} (dry run)`, dry);
-    return patchesPage();
+    return patchesPage(shown);
   }
   const patches = (dry.patches || []).join(", ") || p;
   const warning = dry.warning && dry.warning.trim() ? ` Warning: ${dry.warning.trim()}` : "";
@@ -100,9 +104,17 @@ function hostRow(host) {
   );
 }
 
-export async function patchesPage() {
-  const [query, hosts] = await Promise.all([sx("GET", "/v1/query"), sx("GET", "/v1/query_hosts")]);
-  const patches = Object.entries(query.pd || {}).sort(([a], [b]) => a.localeCompare(b));
+export async function patchesPage(query = new URLSearchParams()) {
+  shown = query;
+  const q = Object.fromEntries(query.entries());
+  const page = Math.max(1, Number(q.page) || 1);
+  const hostPage = Math.max(1, Number(q.hpage) || 1);
+  const size = pageSize(q.size);
+  const [{ data: answer, total }, { data: hosts, total: hostTotal }] = await Promise.all([
+    api("GET", "/v1/query", { raw: true, total: true, query: { page, size } }),
+    api("GET", "/v1/query_hosts", { raw: true, total: true, query: { page: hostPage, size } }),
+  ]);
+  const patches = Object.entries(answer.pd || {}).sort(([a], [b]) => a.localeCompare(b));
   const change = may("change");
   const cols = ["Patch", "Release", "State", "Repository", "Summary", "Reboot"].concat(change ? ["Actions"] : []);
   const rows = patches.map(([p, d]) =>
@@ -124,11 +136,11 @@ export async function patchesPage() {
     h(
       "table",
       {},
-      h("caption", {}, `Patches (${patches.length})`),
+      h("caption", {}, `Patches (${total})`),
       h("thead", {}, h("tr", {}, cols.map((c) => h("th", { scope: "col" }, c)))),
       h("tbody", {}, rows),
     ),
-    patches.length ? null : h("p", {}, "No patches yet: upload one with sw-patch or POST /v1/upload."),
+    total ? null : h("p", {}, "No patches yet: upload one with sw-patch or POST /v1/upload."),
   );
   const hostList = hosts.data || [];
   const hostTable = h(
@@ -137,15 +149,23 @@ export async function patchesPage() {
     h(
       "table",
       {},
-      h("caption", {}, `Hosts (${hostList.length})`),
+      h("caption", {}, `Hosts (${hostTotal})`),
       h("thead", {}, h("tr", {}, HOST_COLUMNS.concat(change ? ["Actions"] : []).map((c) => h("th", { scope: "col" }, c)))),
       h("tbody", {}, hostList.map(hostRow)),
     ),
-    hostList.length ? null : h("p", {}, "No hosts yet: they appear with their agents' first report."),
+    hostTotal ? null : h("p", {}, "No hosts yet: they appear with their agents' first report."),
   );
   const last = answered;
   answered = null;
-  show("Patches", last, query.error && query.error.trim() ? said("Patches", query) : null, list, hostTable);
+  show(
+    "Patches",
+    last,
+    answer.error && answer.error.trim() ? said("Patches", answer) : null,
+    list,
+    pager({ of: "patches", page, size, total, to: (n) => go("patches", { ...q, page: n }) }),
+    hostTable,
+    pager({ of: "hosts", page: hostPage, size, total: hostTotal, to: (n) => go("patches", { ...q, hpage: n }) }),
+  );
 }
 
 export async function patchDetails(raw) {
@@ -177,7 +197,8 @@ export async function patchDetails(raw) {
   show(
     p,
     h("p", {}, h("a", { href: "#/patches" }, "Back to the patches")),
-    h("dl", { class: "facts", "aria-label": `Details of ${p}` }, fields.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v || "—")])),
+    // A dl may not carry a name itself: the section does.
+    h("section", { "aria-label": `Details of ${p}` }, h("dl", { class: "facts" }, fields.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v || "—")]))),
     h("h2", {}, "Packages"),
     h("ul", { "aria-label": "Packages in the patch" }, contents.map((c) => h("li", {}, c))),
   );

@@ -11,6 +11,8 @@ import { headers, session } from "./api.js";
 export const ENDPOINT = "/api/v2/uploads/";
 const CHUNK = 16 * 1024 * 1024;
 /** Waits before retries after failures without progress; then it gives up. */
+/** Answers after which an upload cannot go on (401 and 403 can, signed in again). */
+const REFUSED_FOR_GOOD = [400, 404, 410, 413, 415];
 const RETRY_DELAYS = [500, 1000, 2000, 3000, 5000, 8000, 13000, 20000];
 const STORE = "depot-tus:";
 
@@ -111,7 +113,12 @@ export class Upload {
         return await this.run();
       } catch (e) {
         if (this.stopped) throw new Failure("stopped", false, -1);
-        if (!e.retry) throw e;
+        if (!e.retry) {
+          // Refused for good (a broken file, a refused type, too large,
+          // gone): nothing is left to resume after a reload.
+          if (REFUSED_FOR_GOOD.includes(e.status)) forget(this.key);
+          throw e;
+        }
         if (this.offset > before) failures = 0;
         if (failures >= RETRY_DELAYS.length) throw e;
         const delay = RETRY_DELAYS[failures++];
