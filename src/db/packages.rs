@@ -1,9 +1,11 @@
 use chrono::Utc;
 use entity::{blob, package};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, OnConflict};
+use sea_orm::sea_query::{
+    Alias, Expr, ExprTrait, Func, LikeExpr, OnConflict, Query, SelectStatement,
+};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Order,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, TransactionTrait,
 };
 
 use crate::domain::query::{Direction, ListQuery, SortField};
@@ -53,13 +55,35 @@ pub async fn list(
     db: &impl ConnectionTrait,
     q: &ListQuery,
 ) -> Result<(Vec<package::Model>, u64), DbErr> {
+    let mut select = filtered(q);
+    let total = select.clone().count(db).await?;
+    let Some(offset) = q.offset().filter(|o| *o < total) else {
+        // Past the end: nothing to fetch, but the totals still answer.
+        return Ok((Vec::new(), total));
+    };
+    if let Some((field, direction)) = q.sort {
+        let order = match direction {
+            Direction::Asc => Order::Asc,
+            Direction::Desc => Order::Desc,
+        };
+        select = select.order_by(sort_column(field), order);
+    }
+    // Ties (and the unsorted case) in id order, so pages never overlap.
+    let rows = select
+        .order_by_asc(package::Column::Id)
+        .offset(offset)
+        .limit(q.size)
+        .all(db)
+        .await?;
+    Ok((rows, total))
+}
+
+/// The packages `q` selects, unordered and unpaged (public for the test
+/// that reads PostgreSQL's plan of it).
+pub fn filtered(q: &ListQuery) -> Select<package::Entity> {
     let mut select = package::Entity::find();
     if let Some(keyword) = &q.keyword {
-        let pattern = format!("%{}%", escape_like(&keyword.to_lowercase()));
-        select = select.filter(
-            Expr::expr(Func::lower(Expr::col(package::Column::Name)))
-                .like(LikeExpr::new(pattern).escape('\\')),
-        );
+        select = select.filter(package::Column::Name.in_subquery(names_matching(keyword)));
     }
     if let Some(file_name) = &q.file_name {
         select = select.filter(package::Column::FileName.eq(file_name.as_str()));
@@ -87,26 +111,22 @@ pub async fn list(
     if !q.architectures.is_empty() {
         select = select.filter(package::Column::Architecture.is_in(q.architectures.clone()));
     }
-    let total = select.clone().count(db).await?;
-    let Some(offset) = q.offset().filter(|o| *o < total) else {
-        // Past the end: nothing to fetch, but the totals still answer.
-        return Ok((Vec::new(), total));
-    };
-    if let Some((field, direction)) = q.sort {
-        let order = match direction {
-            Direction::Asc => Order::Asc,
-            Direction::Desc => Order::Desc,
-        };
-        select = select.order_by(sort_column(field), order);
-    }
-    // Ties (and the unsorted case) in id order, so pages never overlap.
-    let rows = select
-        .order_by_asc(package::Column::Id)
-        .offset(offset)
-        .limit(q.size)
-        .all(db)
-        .await?;
-    Ok((rows, total))
+    select
+}
+
+/// The names whose lowercased form holds `keyword`, from `package_names`
+/// (every name a package has, kept by triggers; see its migration): few rows,
+/// trigram-indexed on PostgreSQL, where `packages` would be scanned.
+fn names_matching(keyword: &str) -> SelectStatement {
+    let pattern = format!("%{}%", escape_like(&keyword.to_lowercase()));
+    let name = (Alias::new("package_names"), Alias::new("name"));
+    Query::select()
+        .column(name.clone())
+        .from(Alias::new("package_names"))
+        .and_where(
+            Expr::expr(Func::lower(Expr::col(name))).like(LikeExpr::new(pattern).escape('\\')),
+        )
+        .to_owned()
 }
 
 fn sort_column(field: SortField) -> package::Column {
