@@ -101,13 +101,13 @@ fn field(data: &Value, key: &str) -> Vec<String> {
 async fn found(app: &TestApp, keyword: &str) -> BTreeSet<String> {
     let encoded: String = url::form_urlencoded::byte_serialize(keyword.as_bytes()).collect();
     let d = page(app, &format!("keyword={encoded}&size=2000")).await;
-    let names: BTreeSet<String> = field(&d, "name").into_iter().collect();
+    let names = field(&d, "name");
     assert_eq!(
         d["page"]["totalElements"].as_u64().unwrap(),
         names.len() as u64,
         "{keyword:?}"
     );
-    names
+    names.into_iter().collect()
 }
 
 async fn keyword_matches_substrings(backend: Backend) {
@@ -212,6 +212,28 @@ async fn keyword_with_filters_sort_and_paging(backend: Backend) {
         .filter(|n| UPLOADED.contains(&n.as_str()) || WRITTEN.contains(&n.as_str()))
         .collect();
     assert_eq!(names.iter().cloned().collect::<BTreeSet<_>>(), want);
+    // Ties go by id in the sort's direction (one index read backwards).
+    let ids = |d: &Value| -> Vec<i64> {
+        d["contents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_i64().unwrap())
+            .collect()
+    };
+    let all_x86 = page(
+        &app,
+        "keyword=ce&architecture=x86_64&sort=architecture,desc",
+    )
+    .await;
+    let desc = ids(&all_x86);
+    assert!(
+        desc.len() > 2 && desc.windows(2).all(|w| w[0] > w[1]),
+        "{desc:?}"
+    );
+    let all_x86 = page(&app, "keyword=ce&architecture=x86_64&sort=architecture,asc").await;
+    let asc = ids(&all_x86);
+    assert!(asc.windows(2).all(|w| w[0] < w[1]), "{asc:?}");
     let d = page(&app, "keyword=ce&operatingSystem=el9").await;
     assert_eq!(d["page"]["totalElements"], 0);
     let d = page(&app, "keyword=agent&page=5&size=2").await;
