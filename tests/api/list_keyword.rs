@@ -16,7 +16,8 @@ use crate::common::{Backend, TestApp, Who, envelope};
 
 backend_tests!(
     keyword_matches_substrings,
-    keyword_with_filters_sort_and_paging
+    keyword_with_filters_sort_and_paging,
+    many_matches_page_the_same
 );
 
 /// Names uploaded as RPMs and scripts, then names no upload could carry
@@ -239,6 +240,61 @@ async fn keyword_with_filters_sort_and_paging(backend: Backend) {
     let d = page(&app, "keyword=agent&page=5&size=2").await;
     assert_eq!(d["contents"], serde_json::json!([]));
     assert_eq!(d["page"]["totalElements"], 3);
+}
+
+/// Past 2,000 matches a keyword's page is found by walking the sort's index
+/// instead of fetching the matches by name: the same pages either way.
+async fn many_matches_page_the_same(backend: Backend) {
+    let app = seeded(backend).await;
+    let db = depot::db::connect(&app.config.database_url).await.unwrap();
+    db.execute_unprepared(
+        "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 2100) \
+         INSERT INTO packages (name, file_name, extension, size, sha1, blob_key, type, version, \
+         release, build_number, operating_system, os_family, architecture, deletable, created_at) \
+         SELECT CASE WHEN s.i % 2 = 0 THEN 'bulk-even' ELSE 'bulk-odd' END, 'bulk-' || s.i || '.rpm', \
+         extension, size + s.i % 7, sha1, blob_key, type, version, release, build_number, \
+         operating_system, os_family, architecture, deletable, created_at \
+         FROM s, packages WHERE packages.name = 'oceanbase-ce'",
+    )
+    .await
+    .unwrap();
+    let ids = |d: &Value| -> Vec<i64> {
+        d["contents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_i64().unwrap())
+            .collect()
+    };
+    // Many (2,100, walked) and few (1,050 of one name, fetched), in pages
+    // of 500 against the whole list in one page of 2,000 where it fits.
+    for (keyword, total) in [("BULK", 2100), ("bulk-odd", 1050)] {
+        for sort in [
+            "",
+            "&sort=size,desc",
+            "&sort=createTime,asc",
+            "&sort=name,desc",
+        ] {
+            let mut paged = Vec::new();
+            for n in 1..=5 {
+                let d = page(&app, &format!("keyword={keyword}{sort}&size=500&page={n}")).await;
+                assert_eq!(d["page"]["totalElements"], total);
+                paged.extend(ids(&d));
+            }
+            assert_eq!(paged.len(), total, "{keyword}{sort}");
+            let unique: BTreeSet<_> = paged.iter().collect();
+            assert_eq!(unique.len(), total, "{keyword}{sort}: pages overlap");
+            let all = page(&app, &format!("keyword={keyword}{sort}&size=2000")).await;
+            assert_eq!(ids(&all), paged[..total.min(2000)], "{keyword}{sort}");
+        }
+    }
+    let sizes: Vec<i64> = page(&app, "keyword=bulk&sort=size,desc&size=2000").await["contents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["size"].as_i64().unwrap())
+        .collect();
+    assert!(sizes.windows(2).all(|w| w[0] >= w[1]));
 }
 
 /// PostgreSQL answers a keyword through the trigram index on the names and

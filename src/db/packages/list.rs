@@ -11,31 +11,51 @@
 use entity::package;
 use sea_orm::sea_query::{
     Alias, Condition, Expr, ExprTrait, Func, IntoCondition, LikeExpr, Query, SelectStatement,
+    SimpleExpr,
 };
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, Order, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Select,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, Order, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Select,
 };
 
 use super::os_family;
 use crate::domain::query::{Direction, ListQuery, SortField};
 
+/// Matches up to this many are fetched through the index on `name` and
+/// sorted; more, and the sort's index is walked until the page is full.
+const FETCH_BY_NAME: u64 = 2000;
+
 pub async fn list(
     db: &impl ConnectionTrait,
     q: &ListQuery,
 ) -> Result<(Vec<package::Model>, u64), DbErr> {
-    let mut select = filtered(q);
     let total = match summed(q) {
         Some(sum) => {
             let row = db.query_one(&sum).await?;
             let n: i64 = row.map_or(Ok(0), |r| r.try_get_by_index(0))?;
             u64::try_from(n).unwrap_or(0)
         }
-        None => select.clone().count(db).await?,
+        None => filtered(q).count(db).await?,
     };
     let Some(offset) = q.offset().filter(|o| *o < total) else {
         // Past the end: nothing to fetch, but the totals still answer.
         return Ok((Vec::new(), total));
+    };
+    // A keyword's matches may be five packages or half of them, which no
+    // planner can tell from the names: the total can. Few are fetched by name
+    // and sorted (the order hidden from the sort's index); many are found by
+    // walking the sort's index (on SQLite, which has no statistics, the
+    // index on name hidden). Each shape is its own statement, so a plan
+    // PostgreSQL caches for one never serves the other.
+    let by_name = q.keyword.is_some() && total <= FETCH_BY_NAME;
+    let sqlite = db.get_database_backend() == DbBackend::Sqlite;
+    let mut select = filtered_for(q, q.keyword.is_some() && !by_name && sqlite);
+    let order = |col: package::Column| -> SimpleExpr {
+        if by_name {
+            Func::coalesce([Expr::col(col), Expr::col(col)]).into()
+        } else {
+            Expr::col(col).into()
+        }
     };
     // Ties in id order, so that pages never overlap, and in the sort's
     // direction, so that one index (column, id) read either way serves it.
@@ -44,10 +64,10 @@ pub async fn list(
         if direction == Direction::Desc {
             ties = Order::Desc;
         }
-        select = select.order_by(sort_column(field), ties.clone());
+        select = select.order_by(order(sort_column(field)), ties.clone());
     }
     let rows = select
-        .order_by(package::Column::Id, ties)
+        .order_by(order(package::Column::Id), ties)
         .offset(offset)
         .limit(q.size)
         .all(db)
@@ -58,7 +78,13 @@ pub async fn list(
 /// The packages `q` selects, unordered and unpaged (public for the test
 /// that reads PostgreSQL's plan of it).
 pub fn filtered(q: &ListQuery) -> Select<package::Entity> {
-    let mut select = package::Entity::find().filter(summarised_filters(q, "packages"));
+    filtered_for(q, false)
+}
+
+/// `hide_name_index`: SQLite's `+name`, which no index serves.
+fn filtered_for(q: &ListQuery, hide_name_index: bool) -> Select<package::Entity> {
+    let mut select =
+        package::Entity::find().filter(summarised_filters(q, "packages", hide_name_index));
     if let Some(file_name) = &q.file_name {
         select = select.filter(package::Column::FileName.eq(file_name.as_str()));
     }
@@ -80,17 +106,23 @@ fn summed(q: &ListQuery) -> Option<SelectStatement> {
         Query::select()
             .expr(total)
             .from(Alias::new("package_counts"))
-            .cond_where(summarised_filters(q, "package_counts"))
+            .cond_where(summarised_filters(q, "package_counts", false))
             .to_owned(),
     )
 }
 
 /// The filters on the columns `packages` and `package_counts` share.
-fn summarised_filters(q: &ListQuery, table: &'static str) -> Condition {
+fn summarised_filters(q: &ListQuery, table: &'static str, hide_name_index: bool) -> Condition {
     let col = |name: &'static str| Expr::col((Alias::new(table), Alias::new(name)));
     let mut all = Condition::all();
     if let Some(keyword) = &q.keyword {
-        all = all.add(col("name").in_subquery(names_matching(keyword)));
+        let name = if hide_name_index {
+            // SQLite's placeholder is `?` (this shape is SQLite's only).
+            Expr::cust_with_expr("+?", col("name"))
+        } else {
+            col("name")
+        };
+        all = all.add(name.in_subquery(names_matching(keyword)));
     }
     if !q.types.is_empty() {
         all = all.add(col("type").is_in(q.types.iter().map(|t| t.as_str())));
@@ -151,6 +183,20 @@ fn escape_like(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use sea_orm::QueryTrait;
+
+    #[test]
+    fn sqlite_hides_the_name_index() {
+        let q = crate::domain::query::ListQuery::parse("keyword=bulk").unwrap();
+        let sql = super::filtered_for(&q, true)
+            .build(sea_orm::DbBackend::Sqlite)
+            .to_string();
+        assert!(
+            sql.contains(r#"WHERE (+"packages"."name") IN (SELECT"#),
+            "{sql}"
+        );
+    }
+
     #[test]
     fn like_wildcards_are_escaped() {
         assert_eq!(super::escape_like(r"50%_a\b"), r"50\%\_a\\b");
