@@ -54,7 +54,7 @@ pub async fn list(
         if by_name {
             Func::coalesce([Expr::col(col), Expr::col(col)]).into()
         } else {
-            Expr::col(col).into()
+            Expr::col(col)
         }
     };
     // Ties in id order, so that pages never overlap, and in the sort's
