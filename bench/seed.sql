@@ -6,6 +6,11 @@
 -- versions and builds, eight operating systems, two architectures, scripts
 -- without OS or architecture, sizes from 10 MB to 2 GB, and upload times over
 -- three years. Deterministic: every run seeds the same rows.
+-- The rows have no objects behind them, so none is an RPM to depot's yum
+-- publisher (extension 'seed', not 'rpm'): it would otherwise try, and retry
+-- all through the run, to read their headers to backfill their repository
+-- metadata (src/domain/repos/members.rs). The list never looks at the
+-- extension.
 \set ON_ERROR_STOP on
 BEGIN;
 
@@ -58,7 +63,7 @@ INSERT INTO packages (name, file_name, extension, size, sha1, blob_key, type, ve
 SELECT name,
        CASE WHEN ext = 'sh' THEN format('%s-%s-%s.sh', name, version, build_number)
             ELSE format('%s-%s-%s.%s.%s.rpm', name, version, build_number, os, arch) END,
-       ext, size, left(hex, 40), 'blobs/blake3/' || left(hex, 2) || '/' || hex, type, version,
+       'seed', size, left(hex, 40), 'blobs/blake3/' || left(hex, 2) || '/' || hex, type, version,
        CASE WHEN ext = 'sh' THEN '' ELSE build_number || '.' || os END,
        build_number, os, rtrim(os, '0123456789'), arch, true, created
 FROM seed_rows

@@ -20,6 +20,7 @@ mod m20261130_000200_create_regions;
 mod m20261130_000300_create_console_sessions;
 mod m20261130_000400_create_patch_hosts;
 mod m20261130_000600_create_repo_chunks;
+mod m20261201_000100_package_summaries;
 
 pub struct Migrator;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000300_create_console_sessions::Migration),
             Box::new(m20261130_000400_create_patch_hosts::Migration),
             Box::new(m20261130_000600_create_repo_chunks::Migration),
+            Box::new(m20261201_000100_package_summaries::Migration),
         ]
     }
 }

@@ -1,13 +1,15 @@
 use chrono::Utc;
 use entity::{blob, package};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, OnConflict};
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Order,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, TransactionTrait,
 };
 
-use crate::domain::query::{Direction, ListQuery, SortField};
 use crate::store::Staged;
+
+mod list;
+pub use list::{filtered, list};
 
 /// A package about to be recorded.
 #[derive(Clone, Debug)]
@@ -60,89 +62,9 @@ pub async fn find_by_name(
         .await
 }
 
-pub async fn list(
-    db: &impl ConnectionTrait,
-    q: &ListQuery,
-) -> Result<(Vec<package::Model>, u64), DbErr> {
-    let mut select = package::Entity::find();
-    if let Some(keyword) = &q.keyword {
-        let pattern = format!("%{}%", escape_like(&keyword.to_lowercase()));
-        select = select.filter(
-            Expr::expr(Func::lower(Expr::col(package::Column::Name)))
-                .like(LikeExpr::new(pattern).escape('\\')),
-        );
-    }
-    if let Some(file_name) = &q.file_name {
-        select = select.filter(package::Column::FileName.eq(file_name.as_str()));
-    }
-    if !q.types.is_empty() {
-        select = select.filter(package::Column::Type.is_in(q.types.iter().map(|t| t.as_str())));
-    }
-    if !q.versions.is_empty() {
-        select = select.filter(package::Column::Version.is_in(q.versions.clone()));
-    }
-    if !q.operating_systems.is_empty() {
-        // `el7` matches el7 only; `el` matches el7, el8, … (OCP's own example filters by `alios`).
-        let families: Vec<&String> = q
-            .operating_systems
-            .iter()
-            .filter(|os| os_family(os) == os.as_str())
-            .collect();
-        select = select.filter(
-            Condition::any()
-                .add(package::Column::OperatingSystem.is_in(q.operating_systems.clone()))
-                .add(package::Column::OsFamily.is_in(families)),
-        );
-    }
-
-    if !q.architectures.is_empty() {
-        select = select.filter(package::Column::Architecture.is_in(q.architectures.clone()));
-    }
-    let total = select.clone().count(db).await?;
-    let Some(offset) = q.offset().filter(|o| *o < total) else {
-        // Past the end: nothing to fetch, but the totals still answer.
-        return Ok((Vec::new(), total));
-    };
-    if let Some((field, direction)) = q.sort {
-        let order = match direction {
-            Direction::Asc => Order::Asc,
-            Direction::Desc => Order::Desc,
-        };
-        select = select.order_by(sort_column(field), order);
-    }
-    // Ties (and the unsorted case) in id order, so pages never overlap.
-    let rows = select
-        .order_by_asc(package::Column::Id)
-        .offset(offset)
-        .limit(q.size)
-        .all(db)
-        .await?;
-    Ok((rows, total))
-}
-
-fn sort_column(field: SortField) -> package::Column {
-    match field {
-        SortField::Id => package::Column::Id,
-        SortField::Name => package::Column::Name,
-        SortField::FileName => package::Column::FileName,
-        SortField::Version => package::Column::Version,
-        SortField::Type => package::Column::Type,
-        SortField::OperatingSystem => package::Column::OperatingSystem,
-        SortField::Architecture => package::Column::Architecture,
-        SortField::Size => package::Column::Size,
-        SortField::CreateTime => package::Column::CreatedAt,
-    }
-}
-
 /// `alios7` → `alios`, `el8` → `el`; a tag without version digits is its own family.
 pub fn os_family(os: &str) -> &str {
     os.trim_end_matches(|c: char| c.is_ascii_digit())
-}
-
-fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
 }
 
 /// Records the blob, or touches its row if it exists. Either way the row is
@@ -298,10 +220,5 @@ mod tests {
         assert_eq!(super::os_family("el8"), "el");
         assert_eq!(super::os_family("al8"), "al");
         assert_eq!(super::os_family(""), "");
-    }
-
-    #[test]
-    fn like_wildcards_are_escaped() {
-        assert_eq!(super::escape_like(r"50%_a\b"), r"50\%\_a\\b");
     }
 }

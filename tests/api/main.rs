@@ -27,6 +27,7 @@ mod gc;
 mod integrity;
 mod leftovers;
 mod list;
+mod list_keyword;
 mod metrics;
 mod obshell;
 mod openapi;
