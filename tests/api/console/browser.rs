@@ -102,7 +102,9 @@ pub async fn console_in_chromium(backend: Backend) {
 
     let files = tempfile::tempdir().unwrap();
     let uploads = [
-        ("big-a.sh", bytes(101, 5 * MIB)),
+        // Long enough (3 s through the proxy) for the test to watch it part-way
+        // on a loaded machine.
+        ("big-a.sh", bytes(101, 12 * MIB)),
         ("big-b.sh", bytes(102, 5 * MIB)),
         ("small.sh", bytes(103, 1024)),
         ("resume-me.sh", bytes(104, 8 * MIB)),

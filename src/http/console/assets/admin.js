@@ -1,14 +1,15 @@
 // Administration (admins only): API tokens, the audit log, the doctor.
 
 import { api } from "./api.js";
-import { go } from "./app.js";
+import { go, refresh } from "./app.js";
 import { confirmDialog, copyButton, errorBox, field, h, pageSize, pager, say, select, show, when } from "./dom.js";
 
 export async function tokensPage(query = new URLSearchParams()) {
   const q = Object.fromEntries(query.entries());
   const page = Math.max(1, Number(q.page) || 1);
   const size = pageSize(q.size);
-  const again = () => tokensPage(query);
+  // The page the address names now, not necessarily `query`'s.
+  const again = () => refresh();
   const { data: tokens, total } = await api("GET", "/api/v2/tokens", { query: { page, size }, total: true });
   const name = h("input", { name: "name", required: true, maxlength: 64 });
   const user = h("input", { name: "user", placeholder: "yourself" });

@@ -35,7 +35,7 @@ export function go(path, query = {}) {
     Object.entries(query).filter(([, v]) => v !== undefined && v !== null && v !== ""),
   ).toString();
   const hash = `#/${path}${q ? `?${q}` : ""}`;
-  if (location.hash === hash) render();
+  if (location.hash === hash) refresh();
   else location.hash = hash;
 }
 
@@ -83,7 +83,7 @@ function signInPage(message) {
         try {
           await signIn(name.value, password.value);
           password.value = "";
-          if (location.hash.startsWith("#/")) render();
+          if (location.hash.startsWith("#/")) refresh();
           else location.hash = "#/packages"; // renders on hashchange
         } catch (e) {
           problem.textContent =
@@ -102,6 +102,18 @@ function signInPage(message) {
   );
   show("Sign in to depot", form);
   name.focus();
+}
+
+let rendering = Promise.resolve();
+
+/**
+ * Renders the page the address names, once any render under way is done:
+ * renders run one at a time, so the last one asked for is what stays on
+ * screen (a slow answer for an earlier address never replaces a newer page).
+ */
+export function refresh() {
+  rendering = rendering.then(render, render);
+  return rendering;
 }
 
 async function render() {
@@ -148,7 +160,7 @@ document.getElementById("skip").addEventListener("click", (event) => {
   document.getElementById("main").focus();
 });
 
-window.addEventListener("hashchange", render);
-render();
+window.addEventListener("hashchange", refresh);
+refresh();
 
 export { api };
