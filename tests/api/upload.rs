@@ -54,7 +54,7 @@ async fn rpm_upload_answers_every_field(backend: Backend) {
     // Nothing is left in staging.
     assert!(app.staging_objects().await.is_empty());
 
-    // GET by id answers the same.
+    // GET by id answers the same, and the digests and content key besides.
     let (_, body) = envelope(
         app.get(
             Who::Viewer,
@@ -63,7 +63,13 @@ async fn rpm_upload_answers_every_field(backend: Backend) {
         .await,
     )
     .await;
-    assert_eq!(body["data"], data);
+    let mut details = body["data"].clone();
+    let details = details.as_object_mut().unwrap();
+    assert_eq!(details.remove("md5").unwrap().as_str().unwrap().len(), 32);
+    assert_eq!(details.remove("sha256").unwrap().as_str().unwrap().len(), 64);
+    let key = details.remove("contentKey").unwrap();
+    assert!(key.as_str().unwrap().starts_with("blobs/blake3/"), "{key}");
+    assert_eq!(serde_json::Value::Object(details.clone()), data);
 }
 
 async fn types_are_inferred(backend: Backend) {
