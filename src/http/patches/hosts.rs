@@ -43,6 +43,8 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(host_install_patch))
         .routes(routes!(host_install_force_v1))
         .routes(routes!(host_install_force_patch))
+        .routes(routes!(host_install_sync_v1))
+        .routes(routes!(host_install_sync_patch))
         .routes(routes!(drop_host_v1))
         .routes(routes!(drop_host_patch))
 }
@@ -223,6 +225,22 @@ twice! {
     (params(("host" = String, Path, description = "The host name")), responses((status = 200, description = "info, warning, error", body = PatchResult), Errors),)
     (_: Require<PackageManager>, State(state): State<AppState>, PathParam(host): PathParam<String>) {
         reply(state.patches.host_install(&host).await)
+    }
+}
+
+twice! {
+    /// The synchronous install StarlingX retired: its answer, `error`
+    /// "Deprecated: Use host_install_async".
+    post [host_install_sync_v1 = "/v1/host_install/{host}", host_install_sync_patch = "/patch/host_install/{host}"]
+    (params(("host" = String, Path, description = "The host name")), responses((status = 200, description = "`error`: use host_install_async", body = PatchResult), Errors),)
+    (_: Require<PackageManager>, PathParam(_host): PathParam<String>) {
+        Json(PatchResult {
+            info: String::new(),
+            warning: String::new(),
+            error: "Deprecated: Use host_install_async".into(),
+            code: None,
+        })
+        .into_response()
     }
 }
 

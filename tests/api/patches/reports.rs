@@ -2,7 +2,7 @@
 //! reports, heartbeats kept out of the audit log, `query_hosts`' computed
 //! `interim_state`, `allow_insvc_patching` and `requires_reboot`, and the
 //! sw-patch options `host-install-async --force` and `remove
-//! --removeunremovable`.
+//! --removeunremovable` (and the retired synchronous `host_install`).
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -255,6 +255,9 @@ async fn force_and_removeunremovable_are_understood(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // The synchronous call StarlingX retired answers as StarlingX does.
+    let r = call(&app, Who::Manager, Method::POST, "/patch/host_install/c-0").await;
+    assert_eq!(r["error"], "Deprecated: Use host_install_async", "{r}");
 
     // Unremovable: refused, unless removeunremovable=yes (with a warning).
     let r = call(
