@@ -4,9 +4,10 @@
 # (BENCH_PATCH_MIB each, 2 GiB by default: a 4 GiB software.tar) signed with
 # a throwaway key whose certificate depot trusts (--patch-trust-cert),
 # uploaded with `depot patch upload`. depot's peak RSS (VmHWM, reset before
-# the upload) and the most its data and temporary directories held while the
+# the upload), the most its data and temporary directories held while the
 # upload ran (sampled with du; Garage's data directory is the store, and not
-# counted) are printed as one line for BENCHMARKS.md.
+# counted) and the bytes depot itself wrote to local files anywhere
+# (write_bytes of /proc/PID/io) are printed as one line for BENCHMARKS.md.
 #
 #   bench/patch.sh                          # 2 × 2 GiB, release build
 #   BENCH_PATCH_MIB=256 bench/patch.sh
@@ -45,6 +46,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 status_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+written() { awk '$1 == "write_bytes:" {print $2}' "/proc/$1/io"; }
 
 # --- depot ----------------------------------------------------------------------
 if [ -n "${DEPOT_BIN:-}" ]; then
@@ -149,11 +151,13 @@ SAMPLER_PID=$!
 sleep 2 # startup's buffers settle
 echo 5 >"/proc/$DEPOT_PID/clear_refs" # resets VmHWM to the current RSS
 IDLE=$(status_kib "$DEPOT_PID" VmRSS)
+WRITTEN0=$(written "$DEPOT_PID")
 log "uploading $ID.patch ($((BYTES >> 20)) MiB; idle RSS $((IDLE / 1024)) MiB)"
 started=$(date +%s.%N)
 "$DEPOT" patch upload "$PATCH" >"$WORK/upload.txt" 2>&1 || { cat "$WORK/upload.txt" >&2; tail -n 30 "$WORK/depot.log" >&2; exit 1; }
 SECS=$(python3 -c "import time; print(round(time.time() - $started, 1))")
 PEAK=$(status_kib "$DEPOT_PID" VmHWM)
+WROTE=$(($(written "$DEPOT_PID") - WRITTEN0))
 sleep 1
 stop_pid "$SAMPLER_PID"
 SAMPLER_PID=""
@@ -163,6 +167,6 @@ grep -q "$ID is now available" "$WORK/upload.txt" || { cat "$WORK/upload.txt" >&
 grep -q "$ID" "$WORK/query.txt" || { cat "$WORK/query.txt" >&2; exit 1; }
 
 MIBS=$(python3 -c "print(round($BYTES / 1048576 / $SECS, 1))")
-printf '| upload of a %s MiB patch (2 RPMs of %s MiB), verified and stored on Garage | peak RSS %s MiB (idle %s MiB) | local disk at most %s KiB | %s s, %s MiB/s |\n' \
-    "$((BYTES >> 20))" "$MIB" "$((PEAK / 1024))" "$((IDLE / 1024))" "$((DISK >> 10))" "$SECS" "$MIBS"
+printf '| upload of a %s MiB patch (2 RPMs of %s MiB), verified and stored on Garage | peak RSS %s MiB (idle %s MiB) | local disk: at most %s KiB in its directories, %s KiB written by depot | %s s, %s MiB/s |\n' \
+    "$((BYTES >> 20))" "$MIB" "$((PEAK / 1024))" "$((IDLE / 1024))" "$((DISK >> 10))" "$((WROTE >> 10))" "$SECS" "$MIBS"
 }
