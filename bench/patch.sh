@@ -63,13 +63,15 @@ fi
 ID=BENCH_19.12_PATCH_$MIB
 DIR=$CACHE/patch
 PATCH=$DIR/$ID.patch
-if [ ! -s "$PATCH" ] || [ ! -s "$DIR/cert.pem" ]; then
+# Each patch has its key: a patch is cached with the certificate that verifies it.
+KEY=$DIR/$ID.key.pem CERT=$DIR/$ID.cert.pem
+if [ ! -s "$PATCH" ] || [ ! -s "$CERT" ]; then
     RPM_A=$(make_rpm "$MIB" patchbench-a)
     RPM_B=$(make_rpm "$MIB" patchbench-b)
     log "building $ID.patch (cached in $DIR)"
     mkdir -p "$DIR" "$WORK/build"
     openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=depot patch bench" \
-        -keyout "$DIR/key.pem" -out "$DIR/cert.pem" 2>/dev/null
+        -keyout "$KEY" -out "$CERT" 2>/dev/null
     (
         cd "$WORK/build"
         a=$(basename "$RPM_A") b=$(basename "$RPM_B")
@@ -106,7 +108,7 @@ for path in sys.argv[1:]:
 sys.stdout.write("%x" % v)
 PY
         # signature.v2: RSA-PSS over SHA-256 of the inner tars, in order.
-        cat metadata.tar software.tar | openssl dgst -sha256 -sign "$DIR/key.pem" \
+        cat metadata.tar software.tar | openssl dgst -sha256 -sign "$KEY" \
             -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:digest -out signature.v2
         tar -cf - metadata.tar software.tar signature signature.v2 | gzip -1 >"$PATCH.tmp"
         mv "$PATCH.tmp" "$PATCH"
@@ -125,7 +127,7 @@ export DEPOT_DATABASE_URL=${PG_ADMIN_URL%/postgres}/$DB_NAME
 install_garage
 start_garage "$WORK/garage" depot-patch # exports AWS_* for depot
 export DEPOT_STORAGE_URL=s3://depot-patch DEPOT_S3_ENDPOINT=$S3_ENDPOINT
-export DEPOT_DATA_DIR=$WORK/depot-data DEPOT_PATCH_TRUST_CERT=$DIR/cert.pem
+export DEPOT_DATA_DIR=$WORK/depot-data DEPOT_PATCH_TRUST_CERT=$CERT
 export DEPOT_MAX_UPLOAD_SIZE=$(((2 * MIB + 64) << 20))
 mkdir -p "$WORK/depot-tmp"
 ADMIN_PW=$(random_hex 12)
