@@ -17,6 +17,8 @@ pub struct Model {
     /// `Available`, `Partial-Apply`, `Applied`, `Partial-Remove`, `Committed`, `n/a`.
     pub patchstate: String,
     pub created_at: ChronoDateTimeUtc,
+    /// The last apply, remove, commit or re-upload (not a move of
+    /// `patchstate`, which follows the hosts).
     pub updated_at: ChronoDateTimeUtc,
 }
 

@@ -46,6 +46,9 @@ pub enum PatchCommand {
     },
     /// Take patches out of the updates repository.
     Remove {
+        /// Remove patches marked unremovable too.
+        #[arg(long)]
+        removeunremovable: bool,
         #[arg(required = true)]
         ids: Vec<String>,
     },
@@ -156,7 +159,16 @@ async fn dispatch(client: &Client, command: PatchCommand) -> ClientResult<()> {
         }
         C::Show { ids } => print_show(&post(format!("show/{}", joined(&ids))).await?),
         C::Apply { ids } => print_reply(&post(format!("apply/{}", joined(&ids))).await?),
-        C::Remove { ids } => print_reply(&post(format!("remove/{}", joined(&ids))).await?),
+        C::Remove {
+            removeunremovable,
+            ids,
+        } => {
+            let mut path = format!("remove/{}", joined(&ids));
+            if removeunremovable {
+                path.push_str("?removeunremovable=yes");
+            }
+            print_reply(&post(path).await?)
+        }
         C::Delete { ids } => print_reply(&post(format!("delete/{}", joined(&ids))).await?),
         C::Commit { dry_run, ids } => {
             let call = if dry_run { "commit_dry_run" } else { "commit" };

@@ -4,10 +4,10 @@
 
 use chrono::{DateTime, Utc};
 use entity::patch_host;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 
 /// What a report writes.
@@ -26,20 +26,66 @@ pub struct Report {
 
 /// How a report was stored.
 pub enum Stored {
-    /// The row as it is now.
-    Host(patch_host::Model),
+    /// The row as it is now; `changed` unless the report changed nothing
+    /// but its time.
+    Host {
+        row: patch_host::Model,
+        changed: bool,
+    },
     /// A new host, and `max` are known already.
     Full { max: u64 },
 }
 
-/// Writes a report: a new host only while fewer than `max` are known. The
+/// Writes a report: a new host only while fewer than `max` are known, and
+/// the cap holds under concurrent first reports (`insert_capped`). The
 /// install request stays until a report says the install `finished`: an
-/// agent that dies mid-install leaves it for the next one. Single
-/// statements, no read-then-write transaction (SQLite would refuse one
-/// under concurrent writers); two new hosts at the very same moment may
-/// both pass the count.
+/// agent that dies mid-install leaves it for the next one. A report that
+/// changes nothing but the time (a heartbeat) is told apart, in one
+/// statement, so that it need not be audited.
 pub async fn report(db: &DatabaseConnection, r: Report, max: u64) -> Result<Stored, DbErr> {
     let now = Utc::now();
+    // Unchanged but for the time (and with no install request to end): a
+    // heartbeat.
+    let mut same = patch_host::Entity::update_many()
+        .col_expr(patch_host::Column::ReportedAt, Expr::value(now))
+        .filter(patch_host::Column::Hostname.eq(r.hostname.clone()))
+        .filter(patch_host::Column::Ip.eq(r.ip.clone()))
+        .filter(patch_host::Column::Personality.eq(r.personality.clone()))
+        .filter(patch_host::Column::Subfunctions.eq(r.subfunctions.clone()))
+        .filter(patch_host::Column::SwVersion.eq(r.sw_version.clone()))
+        .filter(patch_host::Column::State.eq(r.state.clone()))
+        .filter(patch_host::Column::Installed.eq(r.installed.clone()));
+    if r.finished {
+        same = same.filter(patch_host::Column::InstallRequested.eq(false));
+    }
+    if same.exec(db).await?.rows_affected > 0 {
+        return found(db, &r.hostname, false).await;
+    }
+    if update(db, &r, now).await? {
+        return found(db, &r.hostname, true).await;
+    }
+    let row = patch_host::Model {
+        hostname: r.hostname.clone(),
+        ip: r.ip.clone(),
+        personality: r.personality.clone(),
+        subfunctions: r.subfunctions.clone(),
+        sw_version: r.sw_version.clone(),
+        state: r.state.clone(),
+        installed: r.installed.clone(),
+        install_requested: false,
+        reported_at: now,
+        created_at: now,
+    };
+    // Not inserted: depot is full, or the same host's first report raced
+    // this one in (then this one is its update).
+    if insert_capped(db, &row, max).await? || update(db, &r, now).await? {
+        return found(db, &r.hostname, true).await;
+    }
+    Ok(Stored::Full { max })
+}
+
+/// Rewrites a known host's row; false when the host is unknown.
+async fn update(db: &DatabaseConnection, r: &Report, now: DateTime<Utc>) -> Result<bool, DbErr> {
     let mut update = patch_host::Entity::update_many()
         .col_expr(patch_host::Column::Ip, Expr::value(r.ip.clone()))
         .col_expr(
@@ -67,28 +113,84 @@ pub async fn report(db: &DatabaseConnection, r: Report, max: u64) -> Result<Stor
         .filter(patch_host::Column::Hostname.eq(r.hostname.clone()))
         .exec(db)
         .await?;
-    if done.rows_affected == 0 {
-        if patch_host::Entity::find().count(db).await? >= max {
-            return Ok(Stored::Full { max });
-        }
-        let row = patch_host::Model {
-            hostname: r.hostname.clone(),
-            ip: r.ip,
-            personality: r.personality,
-            subfunctions: r.subfunctions,
-            sw_version: r.sw_version,
-            state: r.state,
-            installed: r.installed,
-            install_requested: false,
-            reported_at: now,
-            created_at: now,
-        };
-        super::insert_committed(db, row.into_active_model()).await?;
-    }
-    let row = find(db, &r.hostname)
+    Ok(done.rows_affected > 0)
+}
+
+async fn found(db: &DatabaseConnection, hostname: &str, changed: bool) -> Result<Stored, DbErr> {
+    let row = find(db, hostname)
         .await?
-        .ok_or_else(|| DbErr::RecordNotFound(format!("host {} just written", r.hostname)))?;
-    Ok(Stored::Host(row))
+        .ok_or_else(|| DbErr::RecordNotFound(format!("host {hostname} just written")))?;
+    Ok(Stored::Host { row, changed })
+}
+
+/// Any fixed key: the lock that orders new hosts on PostgreSQL.
+const NEW_HOST_LOCK: i64 = 0x6465_706f_7468_6f73; // "depothos"
+
+/// Inserts `row` if fewer than `max` hosts are known, counting and inserting
+/// in one statement: SQLite runs a writing statement under its one write
+/// lock, taken before it reads; PostgreSQL's READ COMMITTED would let two
+/// statements count the same rows, so new hosts first take a transaction's
+/// advisory lock there (on every replica: the lock is the database's).
+/// Heartbeats of known hosts never take it. False when not inserted (full,
+/// or the host exists).
+async fn insert_capped(
+    db: &DatabaseConnection,
+    row: &patch_host::Model,
+    max: u64,
+) -> Result<bool, DbErr> {
+    use patch_host::Column as C;
+    let count = Query::select()
+        .expr(Func::count(Expr::col(C::Hostname)))
+        .from(patch_host::Entity)
+        .to_owned();
+    let values = Query::select()
+        .exprs([
+            Expr::val(row.hostname.clone()),
+            Expr::val(row.ip.clone()),
+            Expr::val(row.personality.clone()),
+            Expr::val(row.subfunctions.clone()),
+            Expr::val(row.sw_version.clone()),
+            Expr::val(row.state.clone()),
+            Expr::val(row.installed.clone()),
+            Expr::val(row.install_requested),
+            Expr::val(row.reported_at),
+            Expr::val(row.created_at),
+        ])
+        .and_where(Expr::SubQuery(None, Box::new(count.into())).lt(max as i64))
+        .to_owned();
+    let insert = Query::insert()
+        .into_table(patch_host::Entity)
+        .columns([
+            C::Hostname,
+            C::Ip,
+            C::Personality,
+            C::Subfunctions,
+            C::SwVersion,
+            C::State,
+            C::Installed,
+            C::InstallRequested,
+            C::ReportedAt,
+            C::CreatedAt,
+        ])
+        .select_from(values)
+        .map_err(|e| DbErr::Custom(e.to_string()))?
+        .on_conflict(OnConflict::column(C::Hostname).do_nothing().to_owned())
+        .to_owned();
+    let inserted = if db.get_database_backend() == DbBackend::Postgres {
+        let txn = db.begin().await?;
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [NEW_HOST_LOCK.into()],
+        ))
+        .await?;
+        let done = txn.execute(&insert).await?;
+        txn.commit().await?;
+        done
+    } else {
+        db.execute(&insert).await?
+    };
+    Ok(inserted.rows_affected() > 0)
 }
 
 /// Up to `limit` hosts (of `release`, when given) after host name `after`.

@@ -275,6 +275,8 @@ pub async fn primaries(
 }
 
 /// Sets the patch state of `ids` (their repository state unchanged).
+/// `updated_at` stays the time of the last apply, remove or commit: hosts
+/// that reported before it are in StarlingX's `interim_state`.
 pub async fn set_patchstate(
     db: &impl ConnectionTrait,
     ids: &[String],
@@ -286,7 +288,6 @@ pub async fn set_patchstate(
     }
     patch::Entity::update_many()
         .col_expr(patch::Column::Patchstate, Expr::value(patchstate))
-        .col_expr(patch::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(patch::Column::Id.is_in(ids.iter().cloned()))
         .exec(db)
         .await?;

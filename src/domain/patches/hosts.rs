@@ -7,10 +7,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use entity::patch_host;
 
 use super::currency::{Currency, PatchView, assess};
+use super::host_rows::{check, decode, encode, roles};
 use super::metadata::Nevra;
 use super::{
     APPLIED, AVAILABLE, NOT_APPLICABLE, PARTIAL_APPLY, PARTIAL_REMOVE, Patches, Reply, parse_stored,
@@ -26,10 +27,6 @@ pub const INSTALL_FAILED: &str = "install-failed";
 
 /// Packages one report may list (a full RHEL host has a few thousand).
 pub const MAX_PACKAGES: usize = 16_384;
-/// Subfunctions one host may name.
-const MAX_SUBFUNCTIONS: usize = 16;
-/// Longest name, version, release or arch of a reported package.
-const MAX_FIELD: usize = 256;
 /// Hosts read at once: a row holds a host's whole package list.
 const PAGE: u64 = 8;
 /// An agent that said `installing` and nothing since for this long has
@@ -50,6 +47,14 @@ pub struct HostReport {
     pub finished: bool,
 }
 
+/// What a report did: the host now, and whether the report changed
+/// anything but the time of its last report (a heartbeat does not).
+#[derive(Clone, Debug)]
+pub struct Reported {
+    pub host: HostStatus,
+    pub changed: bool,
+}
+
 /// A host as `query_hosts` describes it.
 #[derive(Clone, Debug)]
 pub struct HostStatus {
@@ -63,102 +68,34 @@ pub struct HostStatus {
     /// An install was asked for and no agent has finished it yet.
     pub install_requested: bool,
     pub currency: Currency,
+    /// StarlingX's `interim_state`: a patch of the host's release was
+    /// applied or removed after its last report (still partial).
+    pub interim: bool,
+    /// StarlingX's `allow_insvc_patching`: no host lacks (or must shed) a
+    /// patch that requires a reboot. In a report's answer, this host's view.
+    pub allow_insvc_patching: bool,
 }
 
-fn valid_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+impl HostStatus {
+    /// StarlingX's `requires_reboot`: the host's own, or any host's out of
+    /// date while in-service patching is not allowed.
+    pub fn requires_reboot(&self) -> bool {
+        self.currency.requires_reboot || (!self.currency.current() && !self.allow_insvc_patching)
+    }
 }
 
-fn check(r: &HostReport) -> Result<()> {
-    if !valid_name(&r.hostname) || !valid_name(&r.personality) {
-        return Err(Error::invalid(
-            "a host name and personality are letters, digits, '.', '_', '-' (at most 64)",
-        ));
-    }
-    if r.subfunctions.len() > MAX_SUBFUNCTIONS || !r.subfunctions.iter().all(|s| valid_name(s)) {
-        return Err(Error::invalid(format!(
-            "at most {MAX_SUBFUNCTIONS} subfunctions, each a name like a personality"
-        )));
-    }
-    if r.ip.len() > 64 {
-        return Err(Error::invalid("an address is at most 64 characters"));
-    }
-    if ![IDLE, INSTALLING, INSTALL_FAILED].contains(&r.state.as_str()) {
-        return Err(Error::invalid(format!(
-            "state {:?}: one of {IDLE}, {INSTALLING}, {INSTALL_FAILED}",
-            r.state
-        )));
-    }
-    if r.installed.len() > MAX_PACKAGES {
-        return Err(Error::invalid(format!(
-            "a report lists at most {MAX_PACKAGES} packages ({} here)",
-            r.installed.len()
-        )));
-    }
-    let long = |n: &Nevra| {
-        [&n.name, &n.epoch, &n.version, &n.release, &n.arch]
-            .iter()
-            .any(|f| f.len() > MAX_FIELD)
-            || n.name.is_empty()
-    };
-    if r.installed.iter().any(long) {
-        return Err(Error::invalid(format!(
-            "a package's name is not empty, and its fields at most {MAX_FIELD} characters"
-        )));
-    }
-    Ok(())
-}
-
-fn roles(personality: &str, subfunctions: &[String]) -> BTreeSet<String> {
-    let mut roles: BTreeSet<String> = subfunctions.iter().cloned().collect();
-    roles.insert(personality.to_owned());
-    roles
-}
-
-type Row = (String, String, String, String, String);
-
-fn encode(installed: &[Nevra]) -> String {
-    let rows: Vec<Row> = installed
-        .iter()
-        .map(|n| {
-            (
-                n.name.clone(),
-                n.epoch.clone(),
-                n.version.clone(),
-                n.release.clone(),
-                n.arch.clone(),
-            )
-        })
-        .collect();
-    serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into())
-}
-
-fn decode(row: &patch_host::Model) -> Result<(Vec<String>, Vec<Nevra>)> {
-    let unreadable =
-        |e: serde_json::Error| Error::internal(format!("host {}'s row: {e}", row.hostname));
-    let subfunctions: Vec<String> = serde_json::from_str(&row.subfunctions).map_err(unreadable)?;
-    let rows: Vec<Row> = serde_json::from_str(&row.installed).map_err(unreadable)?;
-    let installed = rows
-        .into_iter()
-        .map(|(name, epoch, version, release, arch)| Nevra {
-            name,
-            epoch,
-            version,
-            release,
-            arch,
-        })
-        .collect();
-    Ok((subfunctions, installed))
+/// A release's patches as hosts are judged against them.
+pub(super) struct ReleaseView {
+    patches: Vec<PatchView>,
+    /// When the latest patch still partial was applied or removed.
+    partial_since: Option<DateTime<Utc>>,
 }
 
 impl Patches {
     /// Stores an agent's report; the host as `query_hosts` now sees it (its
     /// `install_requested` tells the agent to install). A new host past
     /// `--patch-max-hosts` is refused.
-    pub async fn report(&self, report: HostReport) -> Result<HostStatus> {
+    pub async fn report(&self, report: HostReport) -> Result<Reported> {
         check(&report)?;
         if db::patches::find_release(&self.db, &report.sw_version)
             .await?
@@ -186,8 +123,8 @@ impl Patches {
             self.max_hosts,
         )
         .await?;
-        let row = match stored {
-            Stored::Host(row) => row,
+        let (row, changed) = match stored {
+            Stored::Host { row, changed } => (row, changed),
             Stored::Full { max } => {
                 return Err(Error::HostLimit(format!(
                     "depot tracks at most {max} hosts (--patch-max-hosts); drop one first"
@@ -199,12 +136,18 @@ impl Patches {
         let status = status_of(&row, &views)?;
         self.refresh_after(&release, status.currency.current())
             .await?;
-        Ok(status)
+        if changed {
+            tracing::info!(host = %status.hostname, state = %status.state, "host report");
+        }
+        Ok(Reported {
+            host: status,
+            changed,
+        })
     }
 
     /// Every host against its release's patches, by host name.
     pub async fn hosts(&self) -> Result<Vec<HostStatus>> {
-        let mut views: BTreeMap<String, Vec<PatchView>> = BTreeMap::new();
+        let mut views: BTreeMap<String, ReleaseView> = BTreeMap::new();
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
@@ -218,6 +161,12 @@ impl Patches {
                 }
                 out.push(status_of(row, &views[&row.sw_version])?);
             }
+        }
+        // As StarlingX: one host out of date on a reboot-required patch
+        // stops in-service patching for all of them.
+        let allow = !out.iter().any(|h| h.currency.requires_reboot);
+        for h in &mut out {
+            h.allow_insvc_patching = allow;
         }
         Ok(out)
     }
@@ -331,7 +280,7 @@ impl Patches {
     }
 
     /// The patches of `release` with their RPMs, for `assess`.
-    pub(super) async fn views(&self, release: &str) -> Result<Vec<PatchView>> {
+    pub(super) async fn views(&self, release: &str) -> Result<ReleaseView> {
         let rows = db::patches::list(&self.db, Some(release)).await?;
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         let mut rpms: BTreeMap<String, Vec<Nevra>> = BTreeMap::new();
@@ -345,7 +294,11 @@ impl Patches {
             });
         }
         let mut out = Vec::new();
+        let mut partial_since = None;
         for row in rows {
+            if [PARTIAL_APPLY, PARTIAL_REMOVE].contains(&row.patchstate.as_str()) {
+                partial_since = partial_since.max(Some(row.updated_at));
+            }
             let meta = parse_stored(&row)?;
             out.push(PatchView {
                 served: db::patches::SERVED_STATES.contains(&row.repostate.as_str()),
@@ -354,13 +307,20 @@ impl Patches {
                 rpms: rpms.remove(&row.id).unwrap_or_default(),
             });
         }
-        Ok(out)
+        Ok(ReleaseView {
+            patches: out,
+            partial_since,
+        })
     }
 }
 
-pub(super) fn status_of(row: &patch_host::Model, views: &[PatchView]) -> Result<HostStatus> {
+pub(super) fn status_of(row: &patch_host::Model, view: &ReleaseView) -> Result<HostStatus> {
     let (subfunctions, installed) = decode(row)?;
-    let currency = assess(&roles(&row.personality, &subfunctions), &installed, views);
+    let currency = assess(
+        &roles(&row.personality, &subfunctions),
+        &installed,
+        &view.patches,
+    );
     Ok(HostStatus {
         hostname: row.hostname.clone(),
         ip: row.ip.clone(),
@@ -370,6 +330,8 @@ pub(super) fn status_of(row: &patch_host::Model, views: &[PatchView]) -> Result<
         state: row.state.clone(),
         secs_since_ack: (Utc::now() - row.reported_at).num_seconds().max(0),
         install_requested: row.install_requested,
+        interim: view.partial_since.is_some_and(|t| t > row.reported_at),
+        allow_insvc_patching: !currency.requires_reboot,
         currency,
     })
 }

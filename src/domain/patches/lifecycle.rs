@@ -88,17 +88,21 @@ impl Patches {
         Ok(reply)
     }
 
-    /// Takes patches out of the repository: not committed, not unremovable,
-    /// not required by an applied patch that stays.
-    pub async fn remove(&self, ids: &[String]) -> Result<Reply> {
+    /// Takes patches out of the repository: not committed, not unremovable
+    /// (unless `remove_unremovable`, sw-patch's `--removeunremovable`), not
+    /// required by an applied patch that stays.
+    pub async fn remove(&self, ids: &[String], remove_unremovable: bool) -> Result<Reply> {
         let rows = self.rows(ids).await?;
         self.refuse_busy(&rows).await?;
         let requires = self.requirements().await?;
         let mut refused = Vec::new();
+        let mut reply = Reply::default();
         for (id, row) in &rows {
             let meta = parse_stored(row)?;
             if row.repostate == COMMITTED {
                 refused.push(format!("{id} is committed and cannot be removed"));
+            } else if meta.unremovable == "Y" && remove_unremovable {
+                reply.warning(format!("Unremovable patch {id} being removed"));
             } else if meta.unremovable == "Y" {
                 refused.push(format!("{id} is not removable."));
             }
@@ -121,7 +125,6 @@ impl Patches {
         if !refused.is_empty() {
             return Err(Error::PatchState(refused.join("\n")));
         }
-        let mut reply = Reply::default();
         let mut changed = Vec::new();
         for (id, row) in &rows {
             if row.repostate == APPLIED {

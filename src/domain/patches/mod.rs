@@ -7,6 +7,7 @@ pub mod archive;
 pub mod comps;
 pub mod currency;
 mod health;
+mod host_rows;
 mod hosts;
 mod lifecycle;
 pub mod metadata;
@@ -24,7 +25,7 @@ use std::collections::BTreeMap;
 use entity::{patch, patch_release};
 use sea_orm::DatabaseConnection;
 
-pub use hosts::{HostReport, HostStatus};
+pub use hosts::{HostReport, HostStatus, Reported};
 pub use lifecycle::CommitReport;
 use metadata::PatchMetadata;
 use signature::{TrustedKeys, Unsigned};
@@ -82,6 +83,11 @@ impl Reply {
     fn info(&mut self, line: impl AsRef<str>) {
         self.info.push_str(line.as_ref());
         self.info.push('\n');
+    }
+
+    fn warning(&mut self, line: impl AsRef<str>) {
+        self.warning.push_str(line.as_ref());
+        self.warning.push('\n');
     }
 
     fn error(&mut self, line: impl AsRef<str>) {

@@ -44,6 +44,14 @@ impl Patches {
             }
             out.push(status_of(row, &views[&row.sw_version])?);
         }
+        // allow_insvc_patching is a verdict on every host (`hosts`), not
+        // only on this page's; hosts are bounded (`--patch-max-hosts`).
+        if !out.is_empty() {
+            let allow = self.hosts().await?.iter().all(|h| h.allow_insvc_patching);
+            for h in &mut out {
+                h.allow_insvc_patching = allow;
+            }
+        }
         Ok((out, total))
     }
 }

@@ -19,7 +19,7 @@ use super::openapi::Errors;
 use crate::app::AppState;
 use crate::domain::audit::Filter;
 pub(crate) use record::method_name;
-pub use record::middleware;
+pub use record::{Unremarkable, middleware};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list))

@@ -16,6 +16,11 @@ use crate::domain::audit::{AuditLog, Event, PresentedToken, Receipt, StoredPacka
 use crate::http::context::RequestContext;
 use crate::http::forwarded;
 
+/// Put in a response's extensions by a handler whose request changed
+/// nothing worth an event (an agent's heartbeat): it is not recorded.
+#[derive(Clone, Copy, Debug)]
+pub struct Unremarkable;
+
 /// Characters of an unknown path kept in its event.
 const UNKNOWN_PREFIX: usize = 32;
 
@@ -159,7 +164,11 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
         done: false,
     };
     let response = receipt.scope(next.run(req)).await;
-    pending.finish(response.status());
+    if response.extensions().get::<Unremarkable>().is_some() {
+        pending.done = true;
+    } else {
+        pending.finish(response.status());
+    }
     response
 }
 

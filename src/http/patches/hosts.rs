@@ -22,8 +22,9 @@ use super::{PatchResult, answer, reply};
 use crate::app::AppState;
 use crate::domain::patches::currency::label;
 use crate::domain::patches::metadata::Nevra;
-use crate::domain::patches::{HostReport, HostStatus};
+use crate::domain::patches::{HostReport, HostStatus, Reported};
 use crate::domain::window::Window;
+use crate::http::audit::Unremarkable;
 use crate::http::auth::{PackageManager, PackageViewer, Require};
 use crate::http::envelope::total_count;
 use crate::http::error::ApiError;
@@ -42,6 +43,10 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(query_hosts_patch))
         .routes(routes!(host_install_v1))
         .routes(routes!(host_install_patch))
+        .routes(routes!(host_install_force_v1))
+        .routes(routes!(host_install_force_patch))
+        .routes(routes!(host_install_sync_v1))
+        .routes(routes!(host_install_sync_patch))
         .routes(routes!(drop_host_v1))
         .routes(routes!(drop_host_patch))
 }
@@ -115,6 +120,7 @@ fn entry(h: &HostStatus) -> Value {
         "patch_current": c.current(),
         "secs_since_ack": h.secs_since_ack,
         "patch_failed": h.state == "install-failed",
+        // A report is always detailed: what depot knows is never stale.
         "stale_details": false,
         "installed": installed,
         "to_remove": c.to_remove.iter().map(label).collect::<Vec<_>>(),
@@ -124,9 +130,9 @@ fn entry(h: &HostStatus) -> Value {
         "subfunctions": h.subfunctions,
         "sw_version": h.sw_version,
         "state": h.state,
-        "requires_reboot": c.requires_reboot,
-        "allow_insvc_patching": true,
-        "interim_state": {},
+        "requires_reboot": h.requires_reboot(),
+        "allow_insvc_patching": h.allow_insvc_patching,
+        "interim_state": h.interim,
         "install_requested": h.install_requested,
     })
 }
@@ -165,10 +171,17 @@ async fn host_report(
         finished: body.finished,
     };
     match state.patches.report(report).await {
-        Ok(h) => {
+        Ok(Reported { host: h, changed }) => {
             // An agent installing has the request already.
             let install = h.install_requested && h.state != "installing";
-            Json(json!({ "install": install, "host": entry(&h) })).into_response()
+            let mut response =
+                Json(json!({ "install": install, "host": entry(&h) })).into_response();
+            // A heartbeat is not a change for the audit log; a host's
+            // first report, a new state or new packages are.
+            if !changed {
+                response.extensions_mut().insert(Unremarkable);
+            }
+            response
         }
         Err(e) => ApiError::from(e).into_response(),
     }
@@ -238,6 +251,33 @@ twice! {
     (params(("host" = String, Path, description = "The host name")), responses((status = 200, description = "info, warning, error", body = PatchResult), Errors),)
     (_: Require<PackageManager>, State(state): State<AppState>, PathParam(host): PathParam<String>) {
         reply(state.patches.host_install(&host).await)
+    }
+}
+
+twice! {
+    /// `sw-patch host-install-async --force`: the same request. StarlingX's
+    /// agent refuses an unforced install on an unlocked host; depot knows no
+    /// locks, and its agent installs when asked either way.
+    post [host_install_force_v1 = "/v1/host_install_async/{host}/force", host_install_force_patch = "/patch/host_install_async/{host}/force"]
+    (params(("host" = String, Path, description = "The host name")), responses((status = 200, description = "info, warning, error", body = PatchResult), Errors),)
+    (_: Require<PackageManager>, State(state): State<AppState>, PathParam(host): PathParam<String>) {
+        reply(state.patches.host_install(&host).await)
+    }
+}
+
+twice! {
+    /// The synchronous install StarlingX retired: its answer, `error`
+    /// "Deprecated: Use host_install_async".
+    post [host_install_sync_v1 = "/v1/host_install/{host}", host_install_sync_patch = "/patch/host_install/{host}"]
+    (params(("host" = String, Path, description = "The host name")), responses((status = 200, description = "`error`: use host_install_async", body = PatchResult), Errors),)
+    (_: Require<PackageManager>, PathParam(_host): PathParam<String>) {
+        Json(PatchResult {
+            info: String::new(),
+            warning: String::new(),
+            error: "Deprecated: Use host_install_async".into(),
+            code: None,
+        })
+        .into_response()
     }
 }
 

@@ -168,13 +168,22 @@ twice! {
     }
 }
 
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct RemoveParams {
+    /// `yes`: remove unremovable patches too (with a warning), as
+    /// `sw-patch remove --removeunremovable`.
+    removeunremovable: Option<String>,
+}
+
 twice! {
     /// Remove applied patches from the release's updates repository.
     post [remove_v1 = "/v1/remove/{*ids}", remove_patch = "/patch/remove/{*ids}"]
-    (params(("ids" = String, Path, description = "Patch ids, slash-joined")), responses((status = 200, description = "info, warning, error", body = PatchResult), Errors),)
-    (_: Require<PackageManager>, State(state): State<AppState>, PathParam(path): PathParam<String>) {
+    (params(("ids" = String, Path, description = "Patch ids, slash-joined"), RemoveParams), responses((status = 200, description = "info, warning, error", body = PatchResult), Errors),)
+    (_: Require<PackageManager>, State(state): State<AppState>, PathParam(path): PathParam<String>, QueryParams(p): QueryParams<RemoveParams>) {
+        let unremovable = p.removeunremovable.as_deref() == Some("yes");
         match ids(&path) {
-            Ok(ids) => super::reply(state.patches.remove(&ids).await),
+            Ok(ids) => super::reply(state.patches.remove(&ids, unremovable).await),
             Err(e) => e.into_response(),
         }
     }

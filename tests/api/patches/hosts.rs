@@ -42,7 +42,7 @@ pub async fn report(app: &TestApp, who: Who, body: &Value) -> reqwest::Response 
         .unwrap()
 }
 
-async fn report_ok(app: &TestApp, body: &Value) -> Value {
+pub async fn report_ok(app: &TestApp, body: &Value) -> Value {
     let response = report(app, Who::Manager, body).await;
     let status = response.status();
     let text = response.text().await.unwrap();
@@ -55,7 +55,7 @@ pub async fn patchstate(app: &TestApp, id: &str) -> String {
     q["pd"][id]["patchstate"].as_str().unwrap().to_string()
 }
 
-fn host<'a>(hosts: &'a Value, name: &str) -> &'a Value {
+pub fn host<'a>(hosts: &'a Value, name: &str) -> &'a Value {
     hosts["data"]
         .as_array()
         .unwrap()

@@ -8,6 +8,7 @@ mod agents;
 pub mod hosts;
 mod lifecycle;
 mod refusals;
+mod reports;
 mod updates;
 
 use std::io::Write;
@@ -59,6 +60,7 @@ pub struct PatchSpec {
     pub status: &'static str,
     pub requires: Vec<String>,
     pub unremovable: bool,
+    pub reboot_required: bool,
     pub rpms: Vec<Rpm>,
     /// Personality → package names.
     pub personalities: Vec<(&'static str, Vec<&'static str>)>,
@@ -72,6 +74,7 @@ impl PatchSpec {
             status: "REL",
             requires: Vec::new(),
             unremovable: false,
+            reboot_required: false,
             personalities: vec![("controller", rpms.iter().map(|r| r.name).collect())],
             rpms,
         }
@@ -83,11 +86,12 @@ impl PatchSpec {
 
     fn metadata_xml(&self) -> String {
         let mut x = format!(
-            "<patch>\n  <id>{}</id>\n  <sw_version>{}</sw_version>\n  <summary>test patch</summary>\n  <description>Built by depot's tests</description>\n  <install_instructions/>\n  <warnings/>\n  <status>{}</status>\n  <unremovable>{}</unremovable>\n  <reboot_required>N</reboot_required>\n  <apply_active_release_only/>\n",
+            "<patch>\n  <id>{}</id>\n  <sw_version>{}</sw_version>\n  <summary>test patch</summary>\n  <description>Built by depot's tests</description>\n  <install_instructions/>\n  <warnings/>\n  <status>{}</status>\n  <unremovable>{}</unremovable>\n  <reboot_required>{}</reboot_required>\n  <apply_active_release_only/>\n",
             self.id,
             self.release,
             self.status,
-            if self.unremovable { "Y" } else { "N" }
+            if self.unremovable { "Y" } else { "N" },
+            if self.reboot_required { "Y" } else { "N" }
         );
         for (p, packages) in &self.personalities {
             x.push_str(&format!("  <personality type=\"{p}\">"));
