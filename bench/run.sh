@@ -18,10 +18,11 @@
 #   BENCH_ROWS=100000           packages seeded for the list figures (1000000 for
 #                               BENCHMARKS.md's "Lists at 1 M packages")
 #   BENCH_DOWNLOAD_CONNECTIONS=64, BENCH_LIST_CONNECTIONS=16
-#   BENCH_SKIP="…"              any of: upload download transfer list route repos
+#   BENCH_SKIP="…"              any of: upload download transfer static list route repos
 #   BENCH_REPO_SIZES="1000 10000 100000"  repository sizes (packages) of the repos phase
 #   BENCH_REPO_TRIALS=3         uploads measured at each size; the median counts
-#   BENCH_TRANSFER_RUNS=3       downloads of the big RPM per side (proxy, redirect); the best counts
+#   BENCH_TRANSFER_RUNS=3       downloads of the big RPM per side (proxy, redirect; depot, nginx); the best counts
+#   BENCH_STATIC_MIB=1024       the big RPM of the static phase (depot on local files against nginx)
 #   BENCH_QUIET_WAIT=60         seconds to wait for an idle CPU before each measurement
 #   DEPOT_BENCH_CACHE           default ~/.cache/depot-bench (RPMs, venv, results)
 #   CARGO_TARGET_DIR            default ~/.cache/depot-bench-target
@@ -60,6 +61,7 @@ DB_CREATED=""
 REPO_DB_CREATED=""
 DEPOT_PID=""
 BASELINE_PID=""
+NGINX_PID=""
 
 skipped() { [[ $SKIP == *" $1 "* ]]; }
 
@@ -74,6 +76,7 @@ cleanup() {
     set +e
     stop_pid "$DEPOT_PID"
     stop_pid "$BASELINE_PID"
+    stop_pid "$NGINX_PID"
     stop_pid "$GARAGE_PID"
     if [ -n "$DB_CREATED" ]; then
         psql "$PG_ADMIN_URL" -q -c "drop database if exists $DB_NAME" >/dev/null 2>&1
@@ -565,6 +568,12 @@ if ! skipped list; then
         result "  list filtered, vs the request's SQL with the token check" "$rps (p99 $p99 ms)" "$all_tps (p99 $all_p99 ms, pgbench)" \
             "$(calc "round($rps / $all_tps, 2)")" "(informative)" "—"
     fi
+fi
+
+# --- Downloads from local files: depot against nginx (bench/static.sh) -----------
+if ! skipped static; then
+    # shellcheck source=bench/static.sh
+    . bench/static.sh
 fi
 
 # --- Repositories: publication as a repository grows (bench/repos.sh) -------------
