@@ -66,7 +66,10 @@ async fn rpm_upload_answers_every_field(backend: Backend) {
     let mut details = body["data"].clone();
     let details = details.as_object_mut().unwrap();
     assert_eq!(details.remove("md5").unwrap().as_str().unwrap().len(), 32);
-    assert_eq!(details.remove("sha256").unwrap().as_str().unwrap().len(), 64);
+    assert_eq!(
+        details.remove("sha256").unwrap().as_str().unwrap().len(),
+        64
+    );
     let key = details.remove("contentKey").unwrap();
     assert!(key.as_str().unwrap().starts_with("blobs/blake3/"), "{key}");
     assert_eq!(serde_json::Value::Object(details.clone()), data);
