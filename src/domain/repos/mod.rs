@@ -230,29 +230,13 @@ impl Repos {
             ))
         };
         let Some(repo) = db::repos::find(&self.db, os, arch).await? else {
-            let (_, bytes) = empty()
-                .iter()
-                .find(|(f, _)| f.name() == name)
-                .ok_or_else(missing)?;
-            let bytes = bytes.clone();
-            return Ok(MetadataFile {
-                size: bytes.len() as u64,
-                body: futures::stream::once(async move { Ok(bytes) }).boxed(),
-            });
+            return empty_file(name).ok_or_else(missing);
         };
         let Some(row) = db::repos::file(&self.db, repo.id, name).await? else {
             // A client that read the empty repository's repomd.xml just
             // before the first publication asks for the empty files: they
             // never change, so they stay servable.
-            let (_, bytes) = empty()
-                .iter()
-                .find(|(f, _)| f.name() == name)
-                .ok_or_else(missing)?;
-            let bytes = bytes.clone();
-            return Ok(MetadataFile {
-                size: bytes.len() as u64,
-                body: futures::stream::once(async move { Ok(bytes) }).boxed(),
-            });
+            return empty_file(name).ok_or_else(missing);
         };
         let object = self.store.get(&Path::from(row.object_key), None).await?;
         Ok(MetadataFile {
@@ -347,5 +331,16 @@ fn empty() -> &'static [(DataFile, Bytes)] {
                 (file, Bytes::from(bytes))
             })
             .collect()
+    })
+}
+
+/// One of the empty repository's files, by name: what a repository serves
+/// before its first publication.
+fn empty_file(name: &str) -> Option<MetadataFile> {
+    let (_, bytes) = empty().iter().find(|(f, _)| f.name() == name)?;
+    let bytes = bytes.clone();
+    Some(MetadataFile {
+        size: bytes.len() as u64,
+        body: futures::stream::once(async move { Ok(bytes) }).boxed(),
     })
 }
