@@ -175,7 +175,7 @@ impl Metrics {
             repo_chunks: IntCounterVec::new(
                 Opts::new(
                     "depot_repo_chunks_total",
-                    "Chunks of yum metadata that publications wrote, by outcome: reused (from the cache) or compressed (a change touched them)",
+                    "Chunks of yum metadata that publications wrote, by outcome: remembered (in this replica's memory), reused (from the database's cache) or compressed (a change touched them)",
                 ),
                 &["outcome"],
             )?,

@@ -1,4 +1,4 @@
-//! Which packages a repository has, read a page at a time.
+//! Which packages a repository has.
 
 use chrono::{DateTime, Utc};
 use entity::{blob, package, patch, patch_rpm, repo_package};
@@ -25,29 +25,36 @@ pub struct Member {
     pub has_fragments: bool,
 }
 
-/// id, file name, blob key, size, created, name, SHA-256, has fragments.
-type MemberRow = (
-    i64,
-    String,
-    String,
-    i64,
-    DateTime<Utc>,
-    String,
-    String,
-    bool,
-);
+/// id, file name, blob key, size, created, name, SHA-256.
+type MemberRow = (i64, String, String, i64, DateTime<Utc>, String, String);
 
-/// A page of the RPMs of repository `os`/`arch` (that tag's `arch` and
-/// `noarch` packages) in the order publications list them, name then id:
-/// the `limit` after `after` (the last member of the previous page).
-pub async fn members_page(
+/// The RPMs of repository `os`/`arch` (that tag's `arch` and `noarch`
+/// packages) in the order publications list them, name then id: each id,
+/// and whether its fragments are stored.
+pub async fn member_ids(
     db: &impl ConnectionTrait,
     os: &str,
     arch: &str,
-    after: Option<(&str, i64)>,
-    limit: u64,
-) -> Result<Vec<Member>, DbErr> {
-    let mut query = package::Entity::find()
+) -> Result<Vec<(i64, bool)>, DbErr> {
+    package::Entity::find()
+        .select_only()
+        .column(package::Column::Id)
+        .expr_as(Expr::exists(fragments_of_package()), "has_fragments")
+        .filter(members_of(os, arch))
+        .order_by_asc(package::Column::Name)
+        .order_by_asc(package::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// The packages `ids` as members, in no particular order; `has_fragments`
+/// is left false (`member_ids` says it).
+pub async fn members_by_id(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<Member>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<MemberRow> = package::Entity::find()
         .select_only()
         .columns([
             package::Column::Id,
@@ -58,39 +65,23 @@ pub async fn members_page(
             package::Column::Name,
         ])
         .column(blob::Column::Sha256)
-        .expr_as(Expr::exists(fragments_of_package()), "has_fragments")
         .join(JoinType::InnerJoin, package::Relation::Blob.def())
-        .filter(members_of(os, arch));
-    if let Some((name, id)) = after {
-        query = query.filter(
-            Condition::any().add(package::Column::Name.gt(name)).add(
-                Condition::all()
-                    .add(package::Column::Name.eq(name))
-                    .add(package::Column::Id.gt(id)),
-            ),
-        );
-    }
-    let rows: Vec<MemberRow> = query
-        .order_by_asc(package::Column::Name)
-        .order_by_asc(package::Column::Id)
-        .limit(limit)
+        .filter(package::Column::Id.is_in(ids.iter().copied()))
         .into_tuple()
         .all(db)
         .await?;
     Ok(rows
         .into_iter()
         .map(
-            |(package_id, file_name, blob_key, size, created_at, name, sha256, has_fragments)| {
-                Member {
-                    package_id,
-                    name,
-                    file_name,
-                    blob_key,
-                    size,
-                    sha256,
-                    created_at,
-                    has_fragments,
-                }
+            |(package_id, file_name, blob_key, size, created_at, name, sha256)| Member {
+                package_id,
+                name,
+                file_name,
+                blob_key,
+                size,
+                sha256,
+                created_at,
+                has_fragments: false,
             },
         )
         .collect())

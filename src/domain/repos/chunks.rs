@@ -143,6 +143,21 @@ pub fn inflate(gzip: &[u8], mut sink: impl FnMut(&[u8])) -> std::io::Result<()> 
     }
 }
 
+/// What a chunk's members hold, inflated; an error when they are not gzip
+/// holding UTF-8.
+pub fn texts_of(compressed: &Compressed) -> std::io::Result<Texts> {
+    let text = |gzip: &[u8]| {
+        let mut xml = Vec::new();
+        inflate(gzip, |b| xml.extend_from_slice(b))?;
+        String::from_utf8(xml).map_err(std::io::Error::other)
+    };
+    Ok(Texts {
+        primary: text(&compressed.primary)?,
+        filelists: text(&compressed.filelists)?,
+        other: text(&compressed.other)?,
+    })
+}
+
 /// `text` as one gzip member.
 pub fn member(text: &str) -> Vec<u8> {
     let mut gz = encoder();
@@ -261,5 +276,22 @@ mod tests {
     #[test]
     fn inflate_refuses_what_is_not_gzip() {
         assert!(inflate(b"not gzip at all", |_| {}).is_err());
+        let all = chunks(0..100);
+        let t = texts(&all[0]);
+        let mut c = compress(&t);
+        let back = texts_of(&c).unwrap();
+        assert_eq!(
+            (back.primary, back.filelists, back.other),
+            (t.primary, t.filelists, t.other)
+        );
+        c.other = b"not gzip".to_vec();
+        assert!(texts_of(&c).is_err());
+        c.other = member("ok");
+        c.filelists = {
+            let mut gz = encoder();
+            gz.write_all(&[0xff, 0xfe]).unwrap();
+            gz.finish().unwrap()
+        };
+        assert!(texts_of(&c).is_err(), "not UTF-8");
     }
 }

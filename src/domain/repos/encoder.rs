@@ -1,12 +1,13 @@
 //! A metadata file being written: gzip members one after the other (the
 //! head, each chunk's, the tail), the XML they hold and the compressed bytes
 //! both digested on the way, the compressed bytes taken a page at a time.
+//! Each of a publication's three files is written on a thread of its own.
 
 use bytes::Bytes;
 use chrono::Utc;
 use sha2::{Digest, Sha256};
 
-use super::chunks::{inflate, member};
+use super::chunks::member;
 use super::repomd::{DataFile, Kind};
 
 /// One file being written.
@@ -29,27 +30,22 @@ impl Encoder {
             stored: Sha256::new(),
             size: 0,
         };
-        encoder
-            .append(&member(&kind.head(packages)))
-            .expect("a member just compressed inflates");
+        encoder.push_text(&kind.head(packages));
         encoder
     }
 
-    /// Appends `gzip`, gzip members; what they hold is inflated for the
-    /// open-checksum (one pass, a buffer at a time).
-    /// Nothing is appended when they do not inflate.
-    pub(super) fn append(&mut self, gzip: &[u8]) -> std::io::Result<()> {
-        let mut open = self.open.clone();
-        let mut open_size = self.open_size;
-        inflate(gzip, |xml| {
-            open.update(xml);
-            open_size += xml.len() as u64;
-        })?;
-        (self.open, self.open_size) = (open, open_size);
+    /// Appends `gzip`, gzip members holding `xml` (which the caller
+    /// knows: it compressed them, or inflated them once and remembers).
+    pub(super) fn push(&mut self, gzip: &[u8], xml: &[u8]) {
+        self.open.update(xml);
+        self.open_size += xml.len() as u64;
         self.stored.update(gzip);
         self.size += gzip.len() as u64;
         self.out.extend_from_slice(gzip);
-        Ok(())
+    }
+
+    fn push_text(&mut self, xml: &str) {
+        self.push(&member(xml), xml.as_bytes());
     }
 
     /// The compressed bytes appended since the last take.
@@ -58,8 +54,7 @@ impl Encoder {
     }
 
     pub(super) fn finish(mut self) -> (DataFile, Bytes) {
-        self.append(&member(self.kind.tail()))
-            .expect("a member just compressed inflates");
+        self.push_text(self.kind.tail());
         let file = DataFile {
             kind: self.kind,
             sha256: hex::encode(self.stored.finalize()),

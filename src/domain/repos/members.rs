@@ -1,10 +1,16 @@
-//! A repository's packages, read a page at a time in publication order: a
-//! publication of 100,000 packages holds one page, never the whole list.
-//! A survey (the first pass) computes the fragments of packages stored
-//! before repositories existed and what the publication will contain; the
-//! writing pass reads the same pages again, in the same snapshot.
+//! A repository's packages, in publication order, a page at a time. One
+//! query lists their ids (16 bytes a package, held for the publication);
+//! what else a publication needs of a package (its name, file, digest) never
+//! changes while it exists, so each replica remembers it (`Members`) and
+//! reads only packages it has not seen. A survey (the first pass) computes
+//! the fragments of packages stored before repositories existed and what
+//! the publication will contain; the writing pass reads the same pages
+//! again, in the same snapshot.
+
+use std::sync::{Arc, Mutex};
 
 use futures::TryStreamExt;
+use lru::LruCache;
 use sha2::{Digest, Sha256};
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
@@ -18,42 +24,105 @@ use entity::repo_package;
 use sea_orm::ConnectionTrait;
 
 /// Packages read from the database at a time.
-pub(super) const PAGE: u64 = 1024;
+pub(super) const PAGE: usize = 1024;
+/// Packages a replica remembers (about 200 bytes each).
+const REMEMBERED: usize = 250_000;
+
+/// What a replica remembers of packages, by id: a package's row never
+/// changes (ids are not reused), so an entry is never stale.
+pub(super) struct Members(Mutex<LruCache<i64, Arc<Member>>>);
+
+impl Default for Members {
+    fn default() -> Self {
+        Self(Mutex::new(LruCache::new(
+            std::num::NonZeroUsize::new(REMEMBERED).expect("not zero"),
+        )))
+    }
+}
+
+impl Members {
+    fn get(&self, id: i64) -> Option<Arc<Member>> {
+        self.0.lock().expect("not poisoned").get(&id).cloned()
+    }
+
+    fn put(&self, member: Arc<Member>) {
+        self.0
+            .lock()
+            .expect("not poisoned")
+            .put(member.package_id, member);
+    }
+}
 
 /// The pages of repository `os`/`arch`'s members, read through `db` (a
 /// publication's snapshot).
 pub(super) struct Pages<'a, C> {
     db: &'a C,
-    os: String,
-    arch: String,
-    after: Option<(String, i64)>,
-    done: bool,
+    known: &'a Members,
+    ids: Vec<(i64, bool)>,
+    next: usize,
 }
 
 impl<'a, C: ConnectionTrait> Pages<'a, C> {
-    pub(super) fn new(db: &'a C, os: &str, arch: &str) -> Self {
+    pub(super) async fn new(db: &'a C, known: &'a Members, os: &str, arch: &str) -> Result<Self> {
+        let ids = db::repos::member_ids(db, os, arch).await?;
+        Ok(Self::of(db, known, ids))
+    }
+
+    /// The pages of members `ids` (as `member_ids` listed them).
+    pub(super) fn of(db: &'a C, known: &'a Members, ids: Vec<(i64, bool)>) -> Self {
         Self {
             db,
-            os: os.to_string(),
-            arch: arch.to_string(),
-            after: None,
-            done: false,
+            known,
+            ids,
+            next: 0,
         }
     }
 
     /// The next page; `None` after the last.
-    pub(super) async fn next(&mut self) -> Result<Option<Vec<Member>>> {
-        if self.done {
+    pub(super) async fn next(&mut self) -> Result<Option<Vec<Arc<Member>>>> {
+        let ids = &self.ids[self.next..self.ids.len().min(self.next + PAGE)];
+        if ids.is_empty() {
             return Ok(None);
         }
-        let after = self.after.as_ref().map(|(n, id)| (n.as_str(), *id));
-        let page = db::repos::members_page(self.db, &self.os, &self.arch, after, PAGE).await?;
-        self.done = (page.len() as u64) < PAGE;
-        match page.last() {
-            Some(last) => self.after = Some((last.name.clone(), last.package_id)),
-            None => return Ok(None),
+        self.next += ids.len();
+        let mut page: Vec<Option<Arc<Member>>> =
+            ids.iter().map(|(id, _)| self.known.get(*id)).collect();
+        let unknown: Vec<i64> = ids
+            .iter()
+            .zip(&page)
+            .filter(|(_, m)| m.is_none())
+            .map(|((id, _), _)| *id)
+            .collect();
+        let mut read: std::collections::HashMap<i64, Member> =
+            db::repos::members_by_id(self.db, &unknown)
+                .await?
+                .into_iter()
+                .map(|m| (m.package_id, m))
+                .collect();
+        let mut members = Vec::with_capacity(ids.len());
+        for ((id, has_fragments), known) in ids.iter().zip(page.iter_mut()) {
+            // Whether fragments are stored is the snapshot's to say.
+            let member = match known.take() {
+                Some(m) if m.has_fragments == *has_fragments => {
+                    members.push(m);
+                    continue;
+                }
+                Some(m) => Arc::new(Member {
+                    has_fragments: *has_fragments,
+                    ..(*m).clone()
+                }),
+                None => {
+                    let mut m = read.remove(id).ok_or_else(|| {
+                        Error::internal(format!("package {id} vanished within a snapshot"))
+                    })?;
+                    m.has_fragments = *has_fragments;
+                    Arc::new(m)
+                }
+            };
+            self.known.put(member.clone());
+            members.push(member);
         }
-        Ok(Some(page))
+        Ok(Some(members))
     }
 }
 
@@ -90,6 +159,8 @@ pub(super) struct Survey {
     /// Fragments were computed for packages that had none: a snapshot
     /// taken before does not see them.
     pub backfilled: bool,
+    /// The members' ids as listed, for the writing pass.
+    pub ids: Vec<(i64, bool)>,
 }
 
 impl Repos {
@@ -105,7 +176,7 @@ impl Repos {
     ) -> Result<Survey> {
         let mut content = Content::new(self.config.public);
         let mut backfilled = false;
-        let mut pages = Pages::new(db, os, arch);
+        let mut pages = Pages::new(db, &self.members, os, arch).await?;
         while let Some(page) = pages.next().await? {
             for member in &page {
                 if member.has_fragments {
@@ -119,6 +190,7 @@ impl Repos {
         Ok(Survey {
             content: content.finish(),
             backfilled,
+            ids: pages.ids,
         })
     }
 
@@ -171,7 +243,7 @@ impl Repos {
     /// package whose fragments were never computed counts as missing.
     pub(super) async fn content_now(&self, os: &str, arch: &str) -> Result<(String, usize)> {
         let mut content = Content::new(self.config.public);
-        let mut pages = Pages::new(&self.db, os, arch);
+        let mut pages = Pages::new(&self.db, &self.members, os, arch).await?;
         while let Some(page) = pages.next().await? {
             for member in page.iter().filter(|m| m.has_fragments) {
                 content.add(member);

@@ -15,6 +15,7 @@ pub mod chunks;
 mod encoder;
 mod health;
 mod members;
+mod memo;
 mod produce;
 mod publish;
 pub mod repomd;
@@ -102,6 +103,10 @@ pub struct Repos {
     config: Arc<ReposConfig>,
     key: Arc<OnceCell<RepoKey>>,
     changes: RepoChanges,
+    /// The chunks this replica wrote or read lately.
+    memo: Arc<memo::Memo>,
+    /// The packages this replica read lately.
+    members: Arc<members::Members>,
     /// Who this replica is, for the publication leases.
     holder: Arc<str>,
 }
@@ -114,6 +119,8 @@ impl Repos {
             config: Arc::new(config),
             key: Arc::new(OnceCell::new()),
             changes: RepoChanges::default(),
+            memo: Arc::new(memo::Memo::new(memo::BUDGET)),
+            members: Arc::default(),
             holder: format!(
                 "{}-{}",
                 gethostname::gethostname().to_string_lossy(),

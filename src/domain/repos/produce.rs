@@ -1,12 +1,13 @@
 //! A publication's second pass: the packages a page at a time, cut into
-//! chunks (`chunks`); each chunk's compressed members taken from the cache,
-//! or compressed from the packages' fragments (and cached); appended to the
-//! three files and sent on to the objects being written. What a publication
-//! compresses and reads of the fragments grows with the change; what it
-//! reads of the package list and of the cache, and hashes, with the
-//! repository.
+//! chunks (`chunks`); each chunk's members and XML taken from this
+//! replica's memory (`memo`), or from the database's cache, or compressed
+//! from the packages' fragments (and cached); appended to the three files
+//! and sent on to the objects being written. What a publication compresses
+//! and reads of the fragments grows with the change; what it reads of the
+//! package list, and hashes, with the repository.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,6 +20,7 @@ use super::Repos;
 use super::chunks::{self, Chunk, Chunker, Compressed, Entry, Texts};
 use super::encoder::Encoder;
 use super::members::{Content, Pages};
+use super::memo::Remembered;
 use super::repomd::{DataFile, Kind, package_href};
 use super::rpmmd::with_location;
 use crate::db;
@@ -40,8 +42,7 @@ impl Repos {
     pub(super) async fn produce(
         &self,
         snapshot: &DatabaseTransaction,
-        os: &str,
-        arch: &str,
+        ids: Vec<(i64, bool)>,
         count: usize,
         senders: &[mpsc::Sender<Result<Bytes>>],
     ) -> Result<(Vec<DataFile>, (String, usize))> {
@@ -52,7 +53,7 @@ impl Repos {
         let public = self.config.public;
         let mut read = Content::new(public);
         let mut chunker = Chunker::new(public);
-        let mut pages = Pages::new(snapshot, os, arch);
+        let mut pages = Pages::of(snapshot, &self.members, ids);
         while let Some(page) = pages.next().await? {
             // A package whose header could not be read has no fragments and
             // is left out, as the survey left it out.
@@ -81,9 +82,10 @@ impl Repos {
         Ok((files, read.finish()))
     }
 
-    /// Appends `ready` to the files: cached members where there are, the
-    /// others compressed from their fragments (off the runtime's threads)
-    /// and cached.
+    /// Appends `ready` to the files: each chunk remembered by this replica
+    /// (`memo`), else cached in the database (inflated once, then
+    /// remembered), else compressed from its packages' fragments (and
+    /// cached); each file on a thread of its own.
     async fn append(
         &self,
         snapshot: &DatabaseTransaction,
@@ -94,77 +96,120 @@ impl Repos {
         if ready.is_empty() {
             return Ok(encoders);
         }
-        let keys: Vec<String> = ready.iter().map(|c| c.key.clone()).collect();
-        let mut compressed: HashMap<String, Compressed> = db::repos::chunks(&self.db, &keys)
-            .await?
-            .into_iter()
-            .map(|r| {
-                let c = Compressed {
-                    primary: r.primary,
-                    filelists: r.filelists,
-                    other: r.other,
-                };
-                (r.id, c)
-            })
-            .collect();
-        let reused: Vec<String> = compressed.keys().cloned().collect();
-        let missing: Vec<&Chunk> = ready
-            .iter()
-            .filter(|c| !compressed.contains_key(&c.key))
-            .collect();
-        let made = self.compress(snapshot, &missing).await?;
-        compressed.extend(made.iter().map(|r| {
-            let c = Compressed {
-                primary: r.primary.clone(),
-                filelists: r.filelists.clone(),
-                other: r.other.clone(),
-            };
-            (r.id.clone(), c)
-        }));
-        let appended = tokio::task::spawn_blocking(move || {
-            let mut encoders = encoders;
-            for chunk in &ready {
-                let c = &compressed[&chunk.key];
-                for encoder in &mut encoders {
-                    let gzip = match encoder.kind {
-                        Kind::Primary => &c.primary,
-                        Kind::Filelists => &c.filelists,
-                        Kind::Other | Kind::Group => &c.other,
-                    };
-                    if encoder.append(gzip).is_err() {
-                        return Err(chunk.key.clone());
-                    }
+        let mut found = HashMap::new();
+        // Remembered chunks are marked used in the database now and then only.
+        let mut reused = Vec::new();
+        for c in &ready {
+            if let Some((chunk, mark)) = self.memo.get(&c.key) {
+                found.insert(c.key.clone(), chunk);
+                if mark {
+                    reused.push(c.key.clone());
                 }
             }
-            let out: Vec<Bytes> = encoders.iter_mut().map(Encoder::take).collect();
-            Ok((encoders, out))
-        })
+        }
+        let remembered = found.len();
+        let unknown: Vec<String> = ready
+            .iter()
+            .filter(|c| !found.contains_key(&c.key))
+            .map(|c| c.key.clone())
+            .collect();
+        let cached = self.cached(&unknown).await?;
+        let from_cache = cached.len();
+        reused.extend(cached.iter().map(|(key, _)| key.clone()));
+        found.extend(cached);
+        let missing: Vec<&Chunk> = ready
+            .iter()
+            .filter(|c| !found.contains_key(&c.key))
+            .collect();
+        let made = self.compress(snapshot, &missing).await?;
+        let rows: Vec<repo_chunk::Model> = made
+            .iter()
+            .map(|(key, chunk)| repo_chunk::Model {
+                id: key.clone(),
+                primary: chunk.compressed.primary.clone(),
+                filelists: chunk.compressed.filelists.clone(),
+                other: chunk.compressed.other.clone(),
+                used_at: Utc::now(),
+            })
+            .collect();
+        found.extend(made);
+        for key in &unknown {
+            if let Some(chunk) = found.get(key) {
+                self.memo.put(key, chunk.clone());
+            }
+        }
+        let parts: Arc<Vec<Arc<Remembered>>> =
+            Arc::new(ready.iter().map(|c| found[&c.key].clone()).collect());
+        let appended = futures::future::try_join_all(encoders.into_iter().map(|mut encoder| {
+            let parts = parts.clone();
+            tokio::task::spawn_blocking(move || {
+                for chunk in parts.iter() {
+                    let (gzip, xml) = match encoder.kind {
+                        Kind::Primary => (&chunk.compressed.primary, &chunk.texts.primary),
+                        Kind::Filelists => (&chunk.compressed.filelists, &chunk.texts.filelists),
+                        Kind::Other | Kind::Group => (&chunk.compressed.other, &chunk.texts.other),
+                    };
+                    encoder.push(gzip, xml.as_bytes());
+                }
+                let out = encoder.take();
+                (encoder, out)
+            })
+        }))
         .await
         .map_err(Error::internal)?;
-        let (encoders, out) = match appended {
-            Ok(appended) => appended,
-            Err(key) => {
-                // Dropped, so that the next publication compresses it anew.
-                db::repos::delete_chunk(&self.db, &key).await?;
-                return Err(Error::internal(format!(
-                    "the cached metadata chunk {key} is not gzip; removed, the next publication rebuilds it"
-                )));
-            }
-        };
+        let (encoders, out): (Vec<Encoder>, Vec<Bytes>) = appended.into_iter().unzip();
         let now = Utc::now();
         let stale = now - chrono::Duration::from_std(MARK_USED).expect("a small duration");
         db::repos::mark_chunks_used(&self.db, &reused, now, stale).await?;
-        METRICS
-            .repo_chunks
-            .with_label_values(&["reused"])
-            .inc_by(reused.len() as u64);
-        METRICS
-            .repo_chunks
-            .with_label_values(&["compressed"])
-            .inc_by(made.len() as u64);
-        db::repos::insert_chunks(&self.db, made).await?;
+        for (outcome, n) in [
+            ("remembered", remembered),
+            ("reused", from_cache),
+            ("compressed", rows.len()),
+        ] {
+            METRICS
+                .repo_chunks
+                .with_label_values(&[outcome])
+                .inc_by(n as u64);
+        }
+        db::repos::insert_chunks(&self.db, rows).await?;
         send(senders, out).await?;
         Ok(encoders)
+    }
+
+    /// The chunks among `keys` cached in the database, inflated (off the
+    /// runtime's threads). One that does not inflate is dropped from the
+    /// cache and left out, so that it is compressed anew.
+    async fn cached(&self, keys: &[String]) -> Result<Vec<(String, Arc<Remembered>)>> {
+        let rows = db::repos::chunks(&self.db, keys).await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let inflated = tokio::task::spawn_blocking(move || {
+            rows.into_iter()
+                .map(|r| {
+                    let compressed = Compressed {
+                        primary: r.primary,
+                        filelists: r.filelists,
+                        other: r.other,
+                    };
+                    let texts = chunks::texts_of(&compressed);
+                    (r.id, texts.map(|texts| Remembered { compressed, texts }))
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(Error::internal)?;
+        let mut good = Vec::with_capacity(inflated.len());
+        for (key, chunk) in inflated {
+            match chunk {
+                Ok(chunk) => good.push((key, Arc::new(chunk))),
+                Err(e) => {
+                    tracing::warn!(chunk = %key, error = %e, "a cached metadata chunk is not gzip of XML; compressing it anew");
+                    db::repos::delete_chunk(&self.db, &key).await?;
+                }
+            }
+        }
+        Ok(good)
     }
 
     /// Compresses `chunks` from their packages' fragments.
@@ -172,7 +217,7 @@ impl Repos {
         &self,
         snapshot: &DatabaseTransaction,
         chunks: &[&Chunk],
-    ) -> Result<Vec<repo_chunk::Model>> {
+    ) -> Result<Vec<(String, Arc<Remembered>)>> {
         if chunks.is_empty() {
             return Ok(Vec::new());
         }
@@ -204,18 +249,11 @@ impl Repos {
             }
             all.push((chunk.key.clone(), texts));
         }
-        let now = Utc::now();
         tokio::task::spawn_blocking(move || {
             all.into_iter()
-                .map(|(id, texts)| {
-                    let c = chunks::compress(&texts);
-                    repo_chunk::Model {
-                        id,
-                        primary: c.primary,
-                        filelists: c.filelists,
-                        other: c.other,
-                        used_at: now,
-                    }
+                .map(|(key, texts)| {
+                    let compressed = chunks::compress(&texts);
+                    (key, Arc::new(Remembered { compressed, texts }))
                 })
                 .collect()
         })

@@ -117,6 +117,7 @@ impl Repos {
     }
 
     async fn publish_leased(&self, os: &str, arch: &str) -> Result<Published> {
+        let began = std::time::Instant::now();
         let previous = db::repos::find(&self.db, os, arch).await?;
         // Both passes read one snapshot, so the count written first and the
         // entries after it agree however many uploads and deletes commit
@@ -125,12 +126,12 @@ impl Repos {
         // does not see them: then another is taken (at most twice more;
         // each package is computed once).
         let mut attempts = 0;
-        let (snapshot, (packages, count)) = loop {
+        let (snapshot, (packages, count), ids) = loop {
             let snapshot = db::snapshot(&self.db).await?;
             let survey = self.survey(&snapshot, os, arch).await?;
             attempts += 1;
             if !survey.backfilled || attempts == 3 {
-                break (snapshot, survey.content);
+                break (snapshot, survey.content, survey.ids);
             }
             snapshot.rollback().await?;
         };
@@ -146,9 +147,10 @@ impl Repos {
             self.remove_expired(previous.id).await;
             return Ok(Published::Unchanged);
         }
+        let surveyed = began.elapsed();
         let started = std::time::Instant::now();
         let written = self
-            .write_files(&snapshot, os, arch, &packages, count)
+            .write_files(&snapshot, os, arch, ids, (&packages, count))
             .await?;
         snapshot.rollback().await?;
         let Some(mut written) = written else {
@@ -159,6 +161,7 @@ impl Repos {
         if let Some(comps) = comps {
             written.push(self.write_comps(os, arch, comps).await?);
         }
+        let wrote = started.elapsed();
         let data: Vec<DataFile> = written.iter().map(|(f, _)| f.clone()).collect();
         let now = Utc::now();
         let txn = self.db.begin().await?;
@@ -186,7 +189,9 @@ impl Repos {
         for key in duplicates {
             let _ = self.store.delete_path(&Path::from(key)).await;
         }
-        tracing::info!(os, arch, revision, packages = count, took = ?started.elapsed(), "published a repository");
+        // Where a publication's time goes, for whoever tunes one.
+        tracing::info!(os, arch, revision, packages = count, took = ?began.elapsed(),
+            ?surveyed, ?wrote, "published a repository");
         let unused =
             now - chrono::Duration::from_std(super::produce::UNUSED).expect("a small duration");
         if let Err(e) = db::repos::prune_chunks(&self.db, unused).await {
@@ -200,14 +205,14 @@ impl Repos {
 
     /// Streams the three files into new objects; answers each with its key,
     /// or `None` (and removes them) when the packages read are not those
-    /// the survey found (`content`, `count`).
+    /// the survey found (`content`, `count`) among members `ids`.
     async fn write_files(
         &self,
         snapshot: &DatabaseTransaction,
         os: &str,
         arch: &str,
-        content: &str,
-        count: usize,
+        ids: Vec<(i64, bool)>,
+        (content, count): (&str, usize),
     ) -> Result<Option<Vec<(DataFile, Path)>>> {
         let mut senders = Vec::new();
         let mut writers = Vec::new();
@@ -228,7 +233,7 @@ impl Repos {
             senders.push(tx);
             keys.push(key);
         }
-        let produced = self.produce(snapshot, os, arch, count, &senders).await;
+        let produced = self.produce(snapshot, ids, count, &senders).await;
         if let Err(e) = &produced {
             for tx in &senders {
                 let _ = tx

@@ -1,10 +1,12 @@
 //! Incremental publication: a new package recompresses only the chunk it
-//! lands in and reuses the others' cached members; the files still verify
-//! and list every package. A cached chunk that no longer inflates fails
-//! one publication, is dropped, and the next publication rebuilds it. A
+//! lands in; the replica remembers the others (members and XML) and reads
+//! nothing of them from the database; the files still verify and list
+//! every package. A replica that remembers nothing reads the database's
+//! cache, and a cached chunk that no longer inflates is compressed anew. A
 //! stream of uploads does not starve publications.
 
 use depot::app::{Migrations, Services};
+use depot::domain::repos::Published;
 use sea_orm::ConnectionTrait;
 
 use super::{Rpm, get_bytes, gunzip, parse_repomd, wait_for};
@@ -59,21 +61,25 @@ async fn a_new_package_recompresses_one_chunk(backend: Backend) {
     // About five chunks (64 packages each on average).
     upload(&app, 0..320).await;
     wait_for(&app, "el7", "x86_64", 320).await;
-    let (reused, compressed) = (
+    let before = (
+        chunks(&app, "remembered").await,
         chunks(&app, "reused").await,
         chunks(&app, "compressed").await,
     );
 
     upload(&app, 320..321).await;
     wait_for(&app, "el7", "x86_64", 321).await;
-    let new_reused = chunks(&app, "reused").await - reused;
-    let new_compressed = chunks(&app, "compressed").await - compressed;
+    let remembered = chunks(&app, "remembered").await - before.0;
+    let reused = chunks(&app, "reused").await - before.1;
+    let compressed = chunks(&app, "compressed").await - before.2;
     // The chunk the package landed in, and the one it split off if it ends one.
     assert!(
-        (1..=2).contains(&new_compressed),
-        "{new_compressed} chunks compressed for one new package"
+        (1..=2).contains(&compressed),
+        "{compressed} chunks compressed for one new package"
     );
-    assert!(new_reused >= 2, "only {new_reused} chunks reused");
+    // The others come from the replica's memory, not from the database.
+    assert!(remembered >= 2, "only {remembered} chunks remembered");
+    assert_eq!(reused, 0, "chunks read from the database's cache");
 
     // The files are whole: every package listed once, and they verify.
     let xml = primary(&app).await;
@@ -98,7 +104,15 @@ async fn a_new_package_recompresses_one_chunk(backend: Backend) {
 
 async fn a_damaged_cached_chunk_is_rebuilt(backend: Backend) {
     let app = TestApp::start(backend).await;
-    upload(&app, 0..100).await;
+    let mut ids = Vec::new();
+    for i in 0..100 {
+        let rpm = rpm(i);
+        ids.push(
+            app.upload_ok(&rpm.file_name(), rpm.build()).await["id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
     wait_for(&app, "el7", "x86_64", 100).await;
     // Every cached chunk's primary member cut short: no longer gzip.
     let db = depot::db::connect(&app.config.database_url).await.unwrap();
@@ -110,21 +124,34 @@ async fn a_damaged_cached_chunk_is_rebuilt(backend: Backend) {
     };
     db.execute_unprepared(truncate).await.unwrap();
 
-    upload(&app, 100..101).await;
-    // One publication fails on the damaged chunk and drops it; a later one
-    // rebuilds what it needs from the packages' fragments.
-    wait_for(&app, "el7", "x86_64", 101).await;
+    // Another replica, which remembers nothing, deletes a package and
+    // publishes: it reads the damaged chunks from the database, and
+    // compresses them anew from the packages' fragments instead.
+    let other = Services::build(&app.config, Migrations::Require)
+        .await
+        .unwrap();
+    let (reused, compressed) = (
+        chunks(&app, "reused").await,
+        chunks(&app, "compressed").await,
+    );
+    other.packages.delete(ids[50]).await.unwrap();
+    let published = other.repos.publish("el7", "x86_64").await.unwrap();
+    assert!(matches!(published, Published::New(_)), "{published:?}");
+    assert_eq!(
+        chunks(&app, "reused").await,
+        reused,
+        "a damaged chunk was used"
+    );
+    assert!(chunks(&app, "compressed").await > compressed + 1);
     let xml = primary(&app).await;
-    for i in 0..101 {
-        assert!(
+    for i in 0..100 {
+        assert_eq!(
             xml.contains(&format!("<name>inc-{i:04}</name>")),
+            i != 50,
             "inc-{i:04}"
         );
     }
-    let services = Services::build(&app.config, Migrations::Require)
-        .await
-        .unwrap();
-    let v = services
+    let v = other
         .repos
         .verify(Some(("el7", "x86_64")))
         .await

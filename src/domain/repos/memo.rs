@@ -1,0 +1,203 @@
+//! A replica's memory of metadata chunks: each chunk's three gzip members
+//! and the XML they hold, so that a publication neither reads the chunks a
+//! change did not touch from the database nor inflates them again for the
+//! open-checksum. A chunk's key names its contents, so an entry is never
+//! stale and replicas need not agree on what they remember.
+//!
+//! Bounded by bytes. Least recently used chunks go first, but only those no
+//! publication used for `IDLE`: a repository larger than the budget keeps
+//! the chunks it first remembered and reads the rest from the database,
+//! instead of each publication pushing out what the next one needs first
+//! (least-recently-used alone misses every time on such a scan).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lru::LruCache;
+
+use super::chunks::{Compressed, Texts};
+
+/// What a replica remembers of chunks, at most: 10,000 packages like
+/// bench/rpm-corpus's take about 26 MiB.
+pub(super) const BUDGET: usize = 128 * 1024 * 1024;
+/// A chunk used this recently is not pushed out for another.
+const IDLE: Duration = Duration::from_secs(120);
+/// How often a remembered chunk is marked used in the database's cache
+/// (which prunes what no publication used for an hour): not on every
+/// publication.
+const MARK: Duration = Duration::from_secs(5 * 60);
+
+/// A chunk as a publication appends it.
+#[derive(Debug)]
+pub(super) struct Remembered {
+    pub compressed: Compressed,
+    pub texts: Texts,
+}
+
+impl Remembered {
+    fn bytes(&self) -> usize {
+        let c = &self.compressed;
+        let t = &self.texts;
+        c.primary.len()
+            + c.filelists.len()
+            + c.other.len()
+            + t.primary.len()
+            + t.filelists.len()
+            + t.other.len()
+    }
+}
+
+pub(super) struct Memo {
+    inner: Mutex<Inner>,
+}
+
+/// A remembered chunk, when a publication last used it and when this
+/// replica last marked it used in the database.
+struct Entry {
+    chunk: Arc<Remembered>,
+    used: Instant,
+    marked: Instant,
+}
+
+struct Inner {
+    chunks: LruCache<String, Entry>,
+    bytes: usize,
+    budget: usize,
+}
+
+impl Memo {
+    pub(super) fn new(budget: usize) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                chunks: LruCache::unbounded(),
+                bytes: 0,
+                budget,
+            }),
+        }
+    }
+
+    /// The chunk `key`, if remembered, and whether to mark it used in the
+    /// database now; it counts as used now.
+    pub(super) fn get(&self, key: &str) -> Option<(Arc<Remembered>, bool)> {
+        let mut inner = self.inner.lock().expect("not poisoned");
+        let entry = inner.chunks.get_mut(key)?;
+        let now = Instant::now();
+        entry.used = now;
+        let mark = now.duration_since(entry.marked) >= MARK;
+        if mark {
+            entry.marked = now;
+        }
+        Some((entry.chunk.clone(), mark))
+    }
+
+    /// Remembers `chunk` under `key`, just marked used in the database, if
+    /// it fits, pushing out chunks idle for `IDLE`; answers whether it is
+    /// remembered.
+    pub(super) fn put(&self, key: &str, chunk: Arc<Remembered>) -> bool {
+        let size = chunk.bytes();
+        let mut inner = self.inner.lock().expect("not poisoned");
+        if inner.chunks.contains(key) {
+            return true;
+        }
+        if size > inner.budget {
+            return false;
+        }
+        while inner.bytes + size > inner.budget {
+            match inner.chunks.peek_lru() {
+                Some((_, old)) if old.used.elapsed() >= IDLE => {
+                    let (_, old) = inner.chunks.pop_lru().expect("just peeked");
+                    inner.bytes -= old.chunk.bytes();
+                }
+                _ => return false,
+            }
+        }
+        inner.bytes += size;
+        let now = Instant::now();
+        inner.chunks.put(
+            key.to_string(),
+            Entry {
+                chunk,
+                used: now,
+                marked: now,
+            },
+        );
+        true
+    }
+
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
+        self.inner.lock().expect("not poisoned").bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(xml: usize) -> Arc<Remembered> {
+        Arc::new(Remembered {
+            compressed: Compressed {
+                primary: Vec::new(),
+                filelists: Vec::new(),
+                other: Vec::new(),
+            },
+            texts: Texts {
+                primary: "x".repeat(xml),
+                ..Texts::default()
+            },
+        })
+    }
+
+    #[test]
+    fn remembers_within_the_budget_and_refuses_past_it() {
+        let memo = Memo::new(1000);
+        assert!(memo.put("a", chunk(400)));
+        assert!(memo.put("b", chunk(400)));
+        // Both were used just now: neither is pushed out for a third.
+        assert!(!memo.put("c", chunk(400)));
+        assert!(memo.get("a").is_some() && memo.get("b").is_some());
+        assert!(memo.get("c").is_none());
+        assert_eq!(memo.bytes(), 800);
+        // Larger than the whole budget: never remembered.
+        assert!(!memo.put("huge", chunk(1001)));
+        // Again under the same key: counted once.
+        assert!(memo.put("a", chunk(400)));
+        assert_eq!(memo.bytes(), 800);
+    }
+
+    #[test]
+    fn idle_chunks_make_room_least_recently_used_first() {
+        let memo = Memo::new(1000);
+        memo.put("a", chunk(400));
+        memo.put("b", chunk(400));
+        {
+            let mut inner = memo.inner.lock().unwrap();
+            let idle = Instant::now() - IDLE - Duration::from_secs(1);
+            for key in ["a", "b"] {
+                inner.chunks.peek_mut(key).unwrap().used = idle;
+            }
+            // "a" becomes the most recently used, idle all the same.
+            inner.chunks.promote("a");
+        }
+        assert!(memo.put("c", chunk(400)));
+        assert!(memo.get("b").is_none(), "the least recently used went");
+        assert!(memo.get("a").is_some() && memo.get("c").is_some());
+        assert_eq!(memo.bytes(), 800);
+    }
+
+    #[test]
+    fn a_remembered_chunk_is_marked_used_now_and_then() {
+        let memo = Memo::new(1000);
+        memo.put("a", chunk(10));
+        assert!(!memo.get("a").unwrap().1, "just marked when remembered");
+        memo.inner
+            .lock()
+            .unwrap()
+            .chunks
+            .peek_mut("a")
+            .unwrap()
+            .marked = Instant::now() - MARK;
+        assert!(memo.get("a").unwrap().1);
+        assert!(!memo.get("a").unwrap().1, "marked once per period");
+    }
+}
