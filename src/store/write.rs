@@ -154,6 +154,42 @@ impl BlobStore {
         Ok(Written { len, cut })
     }
 
+    /// Writes `body` to a new object at `path`, for a file depot makes
+    /// itself (a repository's metadata): one PUT when it ends within a part,
+    /// where a multipart upload would take three requests; a multipart
+    /// upload past that, so memory stays at a part. Nothing is left on
+    /// failure. Answers the length.
+    pub async fn write_whole<S>(&self, path: &Path, mut body: S) -> Result<u64>
+    where
+        S: Stream<Item = Result<Bytes>> + Unpin,
+    {
+        let mut writer = object_store::buffered::BufWriter::with_capacity(
+            self.store.clone(),
+            path.clone(),
+            self.part_size,
+        );
+        let mut len = 0u64;
+        let copied: Result<()> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk?;
+                len += chunk.len() as u64;
+                writer.put(chunk).await?;
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = copied {
+            if let Err(abort) = writer.abort().await {
+                tracing::warn!(%path, error = %abort, "aborting a metadata upload");
+            }
+            return Err(e);
+        }
+        tokio::io::AsyncWriteExt::shutdown(&mut writer)
+            .await
+            .map_err(|e| Error::StoreUnavailable(format!("writing {path}: {e}")))?;
+        Ok(len)
+    }
+
     /// Removes a staging object. A failure is only logged: the leftover is
     /// never referenced and costs only space.
     pub async fn discard(&self, staged: &Staged) {

@@ -25,21 +25,28 @@ pub struct Member {
     pub has_fragments: bool,
 }
 
-/// id, file name, blob key, size, created, name, SHA-256.
-type MemberRow = (i64, String, String, i64, DateTime<Utc>, String, String);
+/// id, file name, blob key, size, created, name, SHA-256, has fragments.
+type MemberRow = (
+    i64,
+    String,
+    String,
+    i64,
+    DateTime<Utc>,
+    String,
+    String,
+    bool,
+);
 
-/// The RPMs of repository `os`/`arch` (that tag's `arch` and `noarch`
-/// packages) in the order publications list them, name then id: each id,
-/// and whether its fragments are stored.
+/// The ids of the RPMs of repository `os`/`arch` (that tag's `arch` and
+/// `noarch` packages) in the order publications list them, name then id.
 pub async fn member_ids(
     db: &impl ConnectionTrait,
     os: &str,
     arch: &str,
-) -> Result<Vec<(i64, bool)>, DbErr> {
+) -> Result<Vec<i64>, DbErr> {
     package::Entity::find()
         .select_only()
         .column(package::Column::Id)
-        .expr_as(Expr::exists(fragments_of_package()), "has_fragments")
         .filter(members_of(os, arch))
         .order_by_asc(package::Column::Name)
         .order_by_asc(package::Column::Id)
@@ -48,8 +55,7 @@ pub async fn member_ids(
         .await
 }
 
-/// The packages `ids` as members, in no particular order; `has_fragments`
-/// is left false (`member_ids` says it).
+/// The packages `ids` as members, in no particular order.
 pub async fn members_by_id(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<Member>, DbErr> {
     if ids.is_empty() {
         return Ok(Vec::new());
@@ -65,6 +71,7 @@ pub async fn members_by_id(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec
             package::Column::Name,
         ])
         .column(blob::Column::Sha256)
+        .expr_as(Expr::exists(fragments_of_package()), "has_fragments")
         .join(JoinType::InnerJoin, package::Relation::Blob.def())
         .filter(package::Column::Id.is_in(ids.iter().copied()))
         .into_tuple()
@@ -73,15 +80,17 @@ pub async fn members_by_id(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec
     Ok(rows
         .into_iter()
         .map(
-            |(package_id, file_name, blob_key, size, created_at, name, sha256)| Member {
-                package_id,
-                name,
-                file_name,
-                blob_key,
-                size,
-                sha256,
-                created_at,
-                has_fragments: false,
+            |(package_id, file_name, blob_key, size, created_at, name, sha256, has_fragments)| {
+                Member {
+                    package_id,
+                    name,
+                    file_name,
+                    blob_key,
+                    size,
+                    sha256,
+                    created_at,
+                    has_fragments,
+                }
             },
         )
         .collect())

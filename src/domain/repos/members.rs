@@ -7,10 +7,10 @@
 //! the publication will contain; the writing pass reads the same pages
 //! again, in the same snapshot.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use futures::TryStreamExt;
-use lru::LruCache;
 use sha2::{Digest, Sha256};
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
@@ -29,27 +29,30 @@ pub(super) const PAGE: usize = 1024;
 const REMEMBERED: usize = 250_000;
 
 /// What a replica remembers of packages, by id: a package's row never
-/// changes (ids are not reused), so an entry is never stale.
-pub(super) struct Members(Mutex<LruCache<i64, Arc<Member>>>);
-
-impl Default for Members {
-    fn default() -> Self {
-        Self(Mutex::new(LruCache::new(
-            std::num::NonZeroUsize::new(REMEMBERED).expect("not zero"),
-        )))
-    }
-}
+/// changes (ids are not reused), so an entry is never stale. When full it
+/// is emptied (and filled again by the next publications): a replica
+/// serving more packages than it remembers reads them as it did before it
+/// remembered any. A plain map rather than a least-recently-used list: a
+/// publication looks up every member, and relinking a list on each of
+/// those lookups cost more than the lookups.
+#[derive(Default)]
+pub(super) struct Members(Mutex<HashMap<i64, Arc<Member>>>);
 
 impl Members {
-    fn get(&self, id: i64) -> Option<Arc<Member>> {
-        self.0.lock().expect("not poisoned").get(&id).cloned()
+    /// Those of `ids` remembered with their fragments.
+    fn with_fragments(&self, ids: &[i64]) -> Vec<Option<Arc<Member>>> {
+        let known = self.0.lock().expect("not poisoned");
+        ids.iter()
+            .map(|id| known.get(id).filter(|m| m.has_fragments).cloned())
+            .collect()
     }
 
     fn put(&self, member: Arc<Member>) {
-        self.0
-            .lock()
-            .expect("not poisoned")
-            .put(member.package_id, member);
+        let mut known = self.0.lock().expect("not poisoned");
+        if known.len() >= REMEMBERED {
+            known.clear();
+        }
+        known.insert(member.package_id, member);
     }
 }
 
@@ -58,7 +61,7 @@ impl Members {
 pub(super) struct Pages<'a, C> {
     db: &'a C,
     known: &'a Members,
-    ids: Vec<(i64, bool)>,
+    ids: Vec<i64>,
     next: usize,
 }
 
@@ -69,7 +72,7 @@ impl<'a, C: ConnectionTrait> Pages<'a, C> {
     }
 
     /// The pages of members `ids` (as `member_ids` listed them).
-    pub(super) fn of(db: &'a C, known: &'a Members, ids: Vec<(i64, bool)>) -> Self {
+    pub(super) fn of(db: &'a C, known: &'a Members, ids: Vec<i64>) -> Self {
         Self {
             db,
             known,
@@ -85,41 +88,33 @@ impl<'a, C: ConnectionTrait> Pages<'a, C> {
             return Ok(None);
         }
         self.next += ids.len();
-        let mut page: Vec<Option<Arc<Member>>> =
-            ids.iter().map(|(id, _)| self.known.get(*id)).collect();
+        // A package's fragments, once stored, stay as long as it does: one
+        // remembered with them is not read again. One remembered without
+        // them is (they may have been computed since).
+        let mut page = self.known.with_fragments(ids);
         let unknown: Vec<i64> = ids
             .iter()
             .zip(&page)
             .filter(|(_, m)| m.is_none())
-            .map(|((id, _), _)| *id)
+            .map(|(id, _)| *id)
             .collect();
-        let mut read: std::collections::HashMap<i64, Member> =
-            db::repos::members_by_id(self.db, &unknown)
-                .await?
-                .into_iter()
-                .map(|m| (m.package_id, m))
-                .collect();
+        let mut read: HashMap<i64, Member> = db::repos::members_by_id(self.db, &unknown)
+            .await?
+            .into_iter()
+            .map(|m| (m.package_id, m))
+            .collect();
         let mut members = Vec::with_capacity(ids.len());
-        for ((id, has_fragments), known) in ids.iter().zip(page.iter_mut()) {
-            // Whether fragments are stored is the snapshot's to say.
+        for (id, known) in ids.iter().zip(page.iter_mut()) {
             let member = match known.take() {
-                Some(m) if m.has_fragments == *has_fragments => {
-                    members.push(m);
-                    continue;
-                }
-                Some(m) => Arc::new(Member {
-                    has_fragments: *has_fragments,
-                    ..(*m).clone()
-                }),
+                Some(m) => m,
                 None => {
-                    let mut m = read.remove(id).ok_or_else(|| {
+                    let m = Arc::new(read.remove(id).ok_or_else(|| {
                         Error::internal(format!("package {id} vanished within a snapshot"))
-                    })?;
-                    m.has_fragments = *has_fragments;
-                    Arc::new(m)
+                    })?);
+                    self.known.put(m.clone());
+                    m
                 }
             };
-            self.known.put(member.clone());
             members.push(member);
         }
         Ok(Some(members))
@@ -160,7 +155,7 @@ pub(super) struct Survey {
     /// taken before does not see them.
     pub backfilled: bool,
     /// The members' ids as listed, for the writing pass.
-    pub ids: Vec<(i64, bool)>,
+    pub ids: Vec<i64>,
 }
 
 impl Repos {

@@ -42,7 +42,7 @@ impl Repos {
     pub(super) async fn produce(
         &self,
         snapshot: &DatabaseTransaction,
-        ids: Vec<(i64, bool)>,
+        ids: Vec<i64>,
         count: usize,
         senders: &[mpsc::Sender<Result<Bytes>>],
     ) -> Result<(Vec<DataFile>, (String, usize))> {
@@ -231,6 +231,22 @@ impl Repos {
                 .into_iter()
                 .map(|r| (r.package_id, r))
                 .collect();
+        // Fragments computed for an old package after this snapshot began
+        // (the replica remembers them from a later one): they never change,
+        // so they are read as they are now.
+        let unseen: Vec<i64> = ids
+            .iter()
+            .copied()
+            .filter(|id| !rows.contains_key(id))
+            .collect();
+        if !unseen.is_empty() {
+            rows.extend(
+                db::repos::fragments(&self.db, &unseen)
+                    .await?
+                    .into_iter()
+                    .map(|r| (r.package_id, r)),
+            );
+        }
         let public = self.config.public;
         let mut all = Vec::with_capacity(chunks.len());
         for chunk in chunks {

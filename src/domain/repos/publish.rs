@@ -17,7 +17,7 @@ use super::updates::with_comps;
 use crate::db::{self, locks};
 use crate::error::{Error, Result};
 use crate::metrics::METRICS;
-use crate::store::{OnCut, Path, repo_object};
+use crate::store::{Path, repo_object};
 
 /// How long a publication's lease lasts unless renewed: a crashed
 /// replica's lapses this long after its last renewal.
@@ -211,7 +211,7 @@ impl Repos {
         snapshot: &DatabaseTransaction,
         os: &str,
         arch: &str,
-        ids: Vec<(i64, bool)>,
+        ids: Vec<i64>,
         (content, count): (&str, usize),
     ) -> Result<Option<Vec<(DataFile, Path)>>> {
         let mut senders = Vec::new();
@@ -226,9 +226,7 @@ impl Repos {
                 let body = futures::stream::unfold(rx, |mut rx| async move {
                     rx.recv().await.map(|chunk| (chunk, rx))
                 });
-                store
-                    .write_part(&path, Box::pin(body), u64::MAX, OnCut::Discard)
-                    .await
+                store.write_whole(&path, Box::pin(body)).await
             }));
             senders.push(tx);
             keys.push(key);
