@@ -21,6 +21,7 @@ mod m20261130_000300_create_console_sessions;
 mod m20261130_000400_create_patch_hosts;
 mod m20261130_000600_create_repo_chunks;
 mod m20261201_000100_package_summaries;
+mod m20261201_000200_repo_member_order;
 
 pub struct Migrator;
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000400_create_patch_hosts::Migration),
             Box::new(m20261130_000600_create_repo_chunks::Migration),
             Box::new(m20261201_000100_package_summaries::Migration),
+            Box::new(m20261201_000200_repo_member_order::Migration),
         ]
     }
 }
