@@ -4,12 +4,15 @@
 //! open-checksum. A chunk's key names its contents, so an entry is never
 //! stale and replicas need not agree on what they remember.
 //!
-//! Bounded by bytes. Least recently used chunks go first, but only those no
+//! A publication forgets the chunks its repository's previous one used and
+//! it does not: a stream of uploads leaves no trail of superseded chunks.
+//! Bounded by bytes besides. Least recently used chunks go first, but only those no
 //! publication used for `IDLE`: a repository larger than the budget keeps
 //! the chunks it first remembered and reads the rest from the database,
 //! instead of each publication pushing out what the next one needs first
 //! (least-recently-used alone misses every time on such a scan).
 
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -63,6 +66,8 @@ struct Inner {
     chunks: LruCache<String, Entry>,
     bytes: usize,
     budget: usize,
+    /// Each repository's chunks, as its last publication here used them.
+    published: HashMap<String, HashSet<String>>,
 }
 
 impl Memo {
@@ -72,6 +77,7 @@ impl Memo {
                 chunks: LruCache::unbounded(),
                 bytes: 0,
                 budget,
+                published: HashMap::new(),
             }),
         }
     }
@@ -122,6 +128,25 @@ impl Memo {
             },
         );
         true
+    }
+
+    /// Repository `repo` was published with chunks `used`: those its
+    /// previous publication used and this one does not are forgotten (a
+    /// chunk shared with another repository is read again from the
+    /// database by that one's next publication).
+    pub(super) fn supersede(&self, repo: &str, used: HashSet<String>) {
+        let mut inner = self.inner.lock().expect("not poisoned");
+        let before = inner.published.insert(repo.to_string(), used);
+        let Some(before) = before else { return };
+        let gone: Vec<String> = before
+            .into_iter()
+            .filter(|k| !inner.published[repo].contains(k))
+            .collect();
+        for key in gone {
+            if let Some(old) = inner.chunks.pop(&key) {
+                inner.bytes -= old.chunk.bytes();
+            }
+        }
     }
 
     #[cfg(test)]
@@ -183,6 +208,24 @@ mod tests {
         assert!(memo.get("b").is_none(), "the least recently used went");
         assert!(memo.get("a").is_some() && memo.get("c").is_some());
         assert_eq!(memo.bytes(), 800);
+    }
+
+    #[test]
+    fn a_publication_forgets_the_chunks_it_superseded() {
+        let memo = Memo::new(1000);
+        let set = |keys: &[&str]| keys.iter().map(|k| k.to_string()).collect();
+        for key in ["a", "b", "c"] {
+            memo.put(key, chunk(100));
+        }
+        memo.supersede("el7/x86_64", set(&["a", "b"]));
+        memo.supersede("el8/x86_64", set(&["c"]));
+        // "b" changed into "b2": the next publication of el7 forgets "b".
+        memo.put("b2", chunk(100));
+        memo.supersede("el7/x86_64", set(&["a", "b2"]));
+        assert!(memo.get("b").is_none());
+        assert!(memo.get("a").is_some() && memo.get("b2").is_some());
+        assert!(memo.get("c").is_some(), "another repository's chunk stays");
+        assert_eq!(memo.bytes(), 300);
     }
 
     #[test]

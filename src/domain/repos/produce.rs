@@ -6,7 +6,7 @@
 //! and reads of the fragments grows with the change; what it reads of the
 //! package list, and hashes, with the repository.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,15 +37,15 @@ const MARK_USED: Duration = Duration::from_secs(10 * 60);
 pub(super) const UNUSED: Duration = Duration::from_secs(3600);
 
 impl Repos {
-    /// Every page's packages into the encoders. Answers the files and what
-    /// was read (as `Content::finish`).
+    /// Every page's packages into the encoders. Answers the files, what
+    /// was read (as `Content::finish`) and the chunks' keys.
     pub(super) async fn produce(
         &self,
         snapshot: &DatabaseTransaction,
         ids: Vec<i64>,
         count: usize,
         senders: &[mpsc::Sender<Result<Bytes>>],
-    ) -> Result<(Vec<DataFile>, (String, usize))> {
+    ) -> Result<(Vec<DataFile>, (String, usize), HashSet<String>)> {
         let mut encoders: Vec<Encoder> = Kind::ALL
             .iter()
             .map(|kind| Encoder::new(*kind, count))
@@ -54,6 +54,7 @@ impl Repos {
         let mut read = Content::new(public);
         let mut chunker = Chunker::new(public);
         let mut pages = Pages::of(snapshot, &self.members, ids);
+        let mut used = HashSet::new();
         while let Some(page) = pages.next().await? {
             // A package whose header could not be read has no fragments and
             // is left out, as the survey left it out.
@@ -66,20 +67,16 @@ impl Repos {
                     file_name: m.file_name.clone(),
                 }));
             }
+            used.extend(ready.iter().map(|c| c.key.clone()));
             encoders = self.append(snapshot, encoders, ready, senders).await?;
         }
-        encoders = self
-            .append(
-                snapshot,
-                encoders,
-                chunker.finish().into_iter().collect(),
-                senders,
-            )
-            .await?;
+        let last: Vec<Chunk> = chunker.finish().into_iter().collect();
+        used.extend(last.iter().map(|c| c.key.clone()));
+        encoders = self.append(snapshot, encoders, last, senders).await?;
         let (files, tails): (Vec<DataFile>, Vec<Bytes>) =
             encoders.into_iter().map(Encoder::finish).unzip();
         send(senders, tails).await?;
-        Ok((files, read.finish()))
+        Ok((files, read.finish(), used))
     }
 
     /// Appends `ready` to the files: each chunk remembered by this replica

@@ -243,13 +243,16 @@ impl Repos {
         for writer in writers {
             writer.await.map_err(Error::internal)??;
         }
-        let (files, read) = produced?;
+        let (files, read, used) = produced?;
         if read != (content.to_string(), count) {
             for key in &keys {
                 let _ = self.store.delete_path(key).await;
             }
             return Ok(None);
         }
+        // What the last publication used and this one does not (a changed
+        // chunk's former self) is forgotten now, not when memory runs short.
+        self.memo.supersede(&lease_name(os, arch), used);
         Ok(Some(files.into_iter().zip(keys).collect()))
     }
 
