@@ -1,5 +1,5 @@
 //! A repository's packages, in publication order, a page at a time. One
-//! query lists their ids (16 bytes a package, held for the publication);
+//! query lists their ids (8 bytes a package, held for the publication);
 //! what else a publication needs of a package (its name, file, digest) never
 //! changes while it exists, so each replica remembers it (`Members`) and
 //! reads only packages it has not seen. A survey (the first pass) computes
