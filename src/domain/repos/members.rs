@@ -247,3 +247,34 @@ impl Repos {
         Ok(content.finish())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_of_packages_stays_within_its_bound() {
+        let known = Members::default();
+        for id in 0..=REMEMBERED as i64 {
+            known.put(Arc::new(Member {
+                package_id: id,
+                name: String::new(),
+                file_name: String::new(),
+                blob_key: String::new(),
+                size: 0,
+                sha256: String::new(),
+                created_at: chrono::DateTime::UNIX_EPOCH,
+                has_fragments: true,
+            }));
+        }
+        let len = known.0.lock().unwrap().len();
+        assert!(len <= REMEMBERED, "{len} packages remembered");
+        // Emptied when full, then the newest one kept.
+        assert_eq!(
+            known.with_fragments(&[REMEMBERED as i64])[0]
+                .as_ref()
+                .map(|m| m.package_id),
+            Some(REMEMBERED as i64)
+        );
+    }
+}
