@@ -156,6 +156,8 @@ pub(super) struct Survey {
     pub backfilled: bool,
     /// The members' ids as listed, for the writing pass.
     pub ids: Vec<i64>,
+    /// How long listing them took.
+    pub listed: std::time::Duration,
 }
 
 impl Repos {
@@ -171,7 +173,9 @@ impl Repos {
     ) -> Result<Survey> {
         let mut content = Content::new(self.config.public);
         let mut backfilled = false;
+        let began = std::time::Instant::now();
         let mut pages = Pages::new(db, &self.members, os, arch).await?;
+        let listed = began.elapsed();
         while let Some(page) = pages.next().await? {
             for member in &page {
                 if member.has_fragments {
@@ -186,6 +190,7 @@ impl Repos {
             content: content.finish(),
             backfilled,
             ids: pages.ids,
+            listed,
         })
     }
 

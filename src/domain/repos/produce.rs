@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 use super::Repos;
 use super::chunks::{self, Chunk, Chunker, Compressed, Entry, Texts};
-use super::encoder::Encoder;
+use super::encoder::Lane;
 use super::members::{Content, Pages};
 use super::memo::Remembered;
 use super::repomd::{DataFile, Kind, package_href};
@@ -37,19 +37,51 @@ const MARK_USED: Duration = Duration::from_secs(10 * 60);
 pub(super) const UNUSED: Duration = Duration::from_secs(3600);
 
 impl Repos {
-    /// Every page's packages into the encoders. Answers the files, what
-    /// was read (as `Content::finish`) and the chunks' keys.
+    /// Every page's packages into the files: their bytes sent on through
+    /// `senders` (one a file, in `Kind::ALL`'s order) as soon as known, then
+    /// the senders dropped (so that storing ends while hashing may still
+    /// run), on failure after an error. Answers the files, what was read (as
+    /// `Content::finish`) and the chunks' keys.
     pub(super) async fn produce(
         &self,
         snapshot: &DatabaseTransaction,
         ids: Vec<i64>,
         count: usize,
-        senders: &[mpsc::Sender<Result<Bytes>>],
+        senders: Vec<mpsc::Sender<Result<Bytes>>>,
     ) -> Result<(Vec<DataFile>, (String, usize), HashSet<String>)> {
-        let mut encoders: Vec<Encoder> = Kind::ALL
-            .iter()
-            .map(|kind| Encoder::new(*kind, count))
-            .collect();
+        let lanes: Vec<Lane> = Kind::ALL.iter().map(|kind| Lane::start(*kind)).collect();
+        let produced = self
+            .produce_into(snapshot, ids, count, &lanes, &senders)
+            .await;
+        if let Err(e) = &produced {
+            for tx in &senders {
+                let _ = tx
+                    .send(Err(Error::internal(format!("publication failed: {e}"))))
+                    .await;
+            }
+        }
+        drop(senders);
+        let mut files = Vec::with_capacity(lanes.len());
+        for lane in lanes {
+            files.push(lane.finish().await?);
+        }
+        let (read, used) = produced?;
+        Ok((files, read, used))
+    }
+
+    async fn produce_into(
+        &self,
+        snapshot: &DatabaseTransaction,
+        ids: Vec<i64>,
+        count: usize,
+        lanes: &[Lane],
+        senders: &[mpsc::Sender<Result<Bytes>>],
+    ) -> Result<((String, usize), HashSet<String>)> {
+        let mut heads = Vec::with_capacity(lanes.len());
+        for lane in lanes {
+            heads.push(lane.head(count).await?);
+        }
+        send(senders, heads).await?;
         let public = self.config.public;
         let mut read = Content::new(public);
         let mut chunker = Chunker::new(public);
@@ -68,30 +100,32 @@ impl Repos {
                 }));
             }
             used.extend(ready.iter().map(|c| c.key.clone()));
-            encoders = self.append(snapshot, encoders, ready, senders).await?;
+            self.append(snapshot, ready, lanes, senders).await?;
         }
         let last: Vec<Chunk> = chunker.finish().into_iter().collect();
         used.extend(last.iter().map(|c| c.key.clone()));
-        encoders = self.append(snapshot, encoders, last, senders).await?;
-        let (files, tails): (Vec<DataFile>, Vec<Bytes>) =
-            encoders.into_iter().map(Encoder::finish).unzip();
+        self.append(snapshot, last, lanes, senders).await?;
+        let mut tails = Vec::with_capacity(lanes.len());
+        for lane in lanes {
+            tails.push(lane.tail().await?);
+        }
         send(senders, tails).await?;
-        Ok((files, read.finish(), used))
+        Ok((read.finish(), used))
     }
 
     /// Appends `ready` to the files: each chunk remembered by this replica
     /// (`memo`), else cached in the database (inflated once, then
     /// remembered), else compressed from its packages' fragments (and
-    /// cached); each file on a thread of its own.
+    /// cached).
     async fn append(
         &self,
         snapshot: &DatabaseTransaction,
-        encoders: Vec<Encoder>,
         ready: Vec<Chunk>,
+        lanes: &[Lane],
         senders: &[mpsc::Sender<Result<Bytes>>],
-    ) -> Result<Vec<Encoder>> {
+    ) -> Result<()> {
         if ready.is_empty() {
-            return Ok(encoders);
+            return Ok(());
         }
         let mut found = HashMap::new();
         // Remembered chunks are marked used in the database now and then only.
@@ -137,24 +171,11 @@ impl Repos {
         }
         let parts: Arc<Vec<Arc<Remembered>>> =
             Arc::new(ready.iter().map(|c| found[&c.key].clone()).collect());
-        let appended = futures::future::try_join_all(encoders.into_iter().map(|mut encoder| {
-            let parts = parts.clone();
-            tokio::task::spawn_blocking(move || {
-                for chunk in parts.iter() {
-                    let (gzip, xml) = match encoder.kind {
-                        Kind::Primary => (&chunk.compressed.primary, &chunk.texts.primary),
-                        Kind::Filelists => (&chunk.compressed.filelists, &chunk.texts.filelists),
-                        Kind::Other | Kind::Group => (&chunk.compressed.other, &chunk.texts.other),
-                    };
-                    encoder.push(gzip, xml.as_bytes());
-                }
-                let out = encoder.take();
-                (encoder, out)
-            })
-        }))
-        .await
-        .map_err(Error::internal)?;
-        let (encoders, out): (Vec<Encoder>, Vec<Bytes>) = appended.into_iter().unzip();
+        let mut out = Vec::with_capacity(lanes.len());
+        for lane in lanes {
+            out.push(lane.chunks(parts.clone()).await?);
+        }
+        send(senders, out).await?;
         let now = Utc::now();
         let stale = now - chrono::Duration::from_std(MARK_USED).expect("a small duration");
         db::repos::mark_chunks_used(&self.db, &reused, now, stale).await?;
@@ -169,8 +190,7 @@ impl Repos {
                 .inc_by(n as u64);
         }
         db::repos::insert_chunks(&self.db, rows).await?;
-        send(senders, out).await?;
-        Ok(encoders)
+        Ok(())
     }
 
     /// The chunks among `keys` cached in the database, inflated (off the

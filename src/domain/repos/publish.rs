@@ -126,12 +126,12 @@ impl Repos {
         // does not see them: then another is taken (at most twice more;
         // each package is computed once).
         let mut attempts = 0;
-        let (snapshot, (packages, count), ids) = loop {
+        let (snapshot, (packages, count), ids, listed) = loop {
             let snapshot = db::snapshot(&self.db).await?;
             let survey = self.survey(&snapshot, os, arch).await?;
             attempts += 1;
             if !survey.backfilled || attempts == 3 {
-                break (snapshot, survey.content, survey.ids);
+                break (snapshot, survey.content, survey.ids, survey.listed);
             }
             snapshot.rollback().await?;
         };
@@ -162,6 +162,7 @@ impl Repos {
             written.push(self.write_comps(os, arch, comps).await?);
         }
         let wrote = started.elapsed();
+        let started = std::time::Instant::now();
         let data: Vec<DataFile> = written.iter().map(|(f, _)| f.clone()).collect();
         let now = Utc::now();
         let txn = self.db.begin().await?;
@@ -186,12 +187,13 @@ impl Repos {
         };
         let duplicates = db::repos::switch(&txn, current, switch, now).await?;
         txn.commit().await?;
+        let switched = started.elapsed();
         for key in duplicates {
             let _ = self.store.delete_path(&Path::from(key)).await;
         }
         // Where a publication's time goes, for whoever tunes one.
         tracing::info!(os, arch, revision, packages = count, took = ?began.elapsed(),
-            ?surveyed, ?wrote, "published a repository");
+            ?listed, ?surveyed, ?wrote, ?switched, "published a repository");
         let unused =
             now - chrono::Duration::from_std(super::produce::UNUSED).expect("a small duration");
         if let Err(e) = db::repos::prune_chunks(&self.db, unused).await {
@@ -231,15 +233,8 @@ impl Repos {
             senders.push(tx);
             keys.push(key);
         }
-        let produced = self.produce(snapshot, ids, count, &senders).await;
-        if let Err(e) = &produced {
-            for tx in &senders {
-                let _ = tx
-                    .send(Err(Error::internal(format!("publication failed: {e}"))))
-                    .await;
-            }
-        }
-        drop(senders);
+        // The files are stored while their digests are still being computed.
+        let produced = self.produce(snapshot, ids, count, senders).await;
         for writer in writers {
             writer.await.map_err(Error::internal)??;
         }
