@@ -38,15 +38,32 @@ pub(super) struct Remembered {
 }
 
 impl Remembered {
+    /// Without the spare room the buffers grew with (up to as much again
+    /// as they hold), so that what the memory counts is what it takes.
+    pub(super) fn new(mut compressed: Compressed, mut texts: Texts) -> Self {
+        for bytes in [
+            &mut compressed.primary,
+            &mut compressed.filelists,
+            &mut compressed.other,
+        ] {
+            bytes.shrink_to_fit();
+        }
+        for xml in [&mut texts.primary, &mut texts.filelists, &mut texts.other] {
+            xml.shrink_to_fit();
+        }
+        Self { compressed, texts }
+    }
+
+    /// The heap it takes: its buffers' capacity, not their length.
     fn bytes(&self) -> usize {
         let c = &self.compressed;
         let t = &self.texts;
-        c.primary.len()
-            + c.filelists.len()
-            + c.other.len()
-            + t.primary.len()
-            + t.filelists.len()
-            + t.other.len()
+        c.primary.capacity()
+            + c.filelists.capacity()
+            + c.other.capacity()
+            + t.primary.capacity()
+            + t.filelists.capacity()
+            + t.other.capacity()
     }
 }
 
@@ -171,6 +188,43 @@ mod tests {
                 ..Texts::default()
             },
         })
+    }
+
+    #[test]
+    fn counts_what_a_chunk_takes_not_what_it_holds() {
+        let roomy = || {
+            let mut xml = String::with_capacity(4096);
+            xml.push_str("<package/>");
+            xml
+        };
+        let spare = Remembered {
+            compressed: Compressed {
+                primary: Vec::with_capacity(1000),
+                filelists: Vec::new(),
+                other: Vec::new(),
+            },
+            texts: Texts {
+                primary: roomy(),
+                ..Texts::default()
+            },
+        };
+        assert!(spare.bytes() >= 5096, "{} bytes counted", spare.bytes());
+        let memo = Memo::new(4096);
+        assert!(!memo.put("spare", Arc::new(spare)), "past the budget");
+        // Made through `new`, the same chunk takes what it holds.
+        let lean = Remembered::new(
+            Compressed {
+                primary: Vec::with_capacity(1000),
+                filelists: Vec::new(),
+                other: Vec::new(),
+            },
+            Texts {
+                primary: roomy(),
+                ..Texts::default()
+            },
+        );
+        assert_eq!(lean.bytes(), "<package/>".len());
+        assert!(memo.put("lean", Arc::new(lean)));
     }
 
     #[test]

@@ -210,7 +210,7 @@ impl Repos {
                         other: r.other,
                     };
                     let texts = chunks::texts_of(&compressed);
-                    (r.id, texts.map(|texts| Remembered { compressed, texts }))
+                    (r.id, texts.map(|texts| Remembered::new(compressed, texts)))
                 })
                 .collect::<Vec<_>>()
         })
@@ -286,7 +286,7 @@ impl Repos {
             all.into_iter()
                 .map(|(key, texts)| {
                     let compressed = chunks::compress(&texts);
-                    (key, Arc::new(Remembered { compressed, texts }))
+                    (key, Arc::new(Remembered::new(compressed, texts)))
                 })
                 .collect()
         })
