@@ -11,16 +11,19 @@ use std::sync::Arc;
 use bytes::Bytes;
 use chrono::Utc;
 use sha2::{Digest, Sha256};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::chunks::member;
 use super::memo::Remembered;
 use super::repomd::{DataFile, Kind};
 use crate::error::{Error, Result};
 
-/// Pieces a lane may be behind by: each is a page of chunks the memory
-/// holds anyway, or a head or a tail.
-const BEHIND: usize = 4;
+/// Bytes (XML and gzip) a lane may be behind by. Measured in bytes, not
+/// pieces, and large enough for a 10,000-package repository's largest file,
+/// so that the producer (and the store's PUT, which starts when it ends)
+/// does not wait for hashing; past it, memory stays bounded however large
+/// the repository (most of it is the memory's chunks, held anyway).
+const BEHIND: usize = 16 << 20;
 
 /// What a lane digests, in the file's order.
 enum Piece {
@@ -30,19 +33,43 @@ enum Piece {
     Chunks(Arc<Vec<Arc<Remembered>>>),
 }
 
+impl Piece {
+    /// What it holds of this lane's file, gzip and XML.
+    fn bytes(&self, kind: Kind) -> usize {
+        match self {
+            Piece::Text(gzip, xml) => gzip.len() + xml.len(),
+            Piece::Chunks(chunks) => chunks
+                .iter()
+                .map(|c| {
+                    let (gzip, xml) = part(kind, c);
+                    gzip.len() + xml.len()
+                })
+                .sum(),
+        }
+    }
+}
+
 /// One file's digests, computed on a thread of their own.
 pub(super) struct Lane {
     pub(super) kind: Kind,
-    pieces: mpsc::Sender<Piece>,
+    /// Each piece with its share of `BEHIND`, released once digested.
+    pieces: mpsc::UnboundedSender<(Piece, OwnedSemaphorePermit)>,
+    behind: Arc<Semaphore>,
+    /// `BEHIND`, or a test's.
+    limit: usize,
     digests: tokio::task::JoinHandle<DataFile>,
 }
 
 impl Lane {
     pub(super) fn start(kind: Kind) -> Self {
-        let (pieces, mut rx) = mpsc::channel(BEHIND);
+        Self::with_bound(kind, BEHIND)
+    }
+
+    fn with_bound(kind: Kind, behind: usize) -> Self {
+        let (pieces, mut rx) = mpsc::unbounded_channel::<(Piece, OwnedSemaphorePermit)>();
         let digests = tokio::task::spawn_blocking(move || {
             let mut d = Digests::new(kind);
-            while let Some(piece) = rx.blocking_recv() {
+            while let Some((piece, _permit)) = rx.blocking_recv() {
                 match piece {
                     Piece::Text(gzip, xml) => d.push(&gzip, xml.as_bytes()),
                     Piece::Chunks(chunks) => {
@@ -58,6 +85,8 @@ impl Lane {
         Self {
             kind,
             pieces,
+            behind: Arc::new(Semaphore::new(behind)),
+            limit: behind,
             digests,
         }
     }
@@ -90,11 +119,18 @@ impl Lane {
         Ok(Bytes::from(out))
     }
 
+    /// Queues `piece` once the lane is less than `BEHIND` behind (a piece
+    /// larger than that waits for an empty queue).
     async fn send(&self, piece: Piece) -> Result<()> {
-        self.pieces
-            .send(piece)
+        let stopped = || Error::internal("a metadata file's hashing thread stopped");
+        let weight = piece.bytes(self.kind).clamp(1, self.limit);
+        let permit = self
+            .behind
+            .clone()
+            .acquire_many_owned(u32::try_from(weight).unwrap_or(u32::MAX))
             .await
-            .map_err(|_| Error::internal("a metadata file's hashing thread stopped"))
+            .map_err(|_| stopped())?;
+        self.pieces.send((piece, permit)).map_err(|_| stopped())
     }
 
     /// The file as repomd.xml describes it, once every piece is digested.
@@ -168,4 +204,53 @@ pub(super) fn empty_file(kind: Kind) -> (DataFile, Vec<u8>) {
     // Always the same bytes, so always the same repomd.xml.
     file.timestamp = 0;
     (file, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::repos::chunks::{Compressed, Texts};
+
+    fn chunk(xml: &str) -> Arc<Remembered> {
+        let texts = Texts {
+            primary: xml.to_string(),
+            ..Texts::default()
+        };
+        Arc::new(Remembered::new(
+            Compressed {
+                primary: member(xml),
+                filelists: member(""),
+                other: member(""),
+            },
+            texts,
+        ))
+    }
+
+    /// Pieces far larger than the bound go through one at a time, and the
+    /// digests are those of the whole file.
+    #[tokio::test]
+    async fn a_lane_behind_its_bound_waits_and_digests_everything() {
+        let lane = Lane::with_bound(Kind::Primary, 64);
+        let mut gzip = Vec::new();
+        gzip.extend_from_slice(&lane.head(3).await.unwrap());
+        let parts: Vec<_> = ["<package>a</package>", "<package>b</package>"]
+            .iter()
+            .map(|xml| chunk(&xml.repeat(50)))
+            .collect();
+        for _ in 0..3 {
+            gzip.extend_from_slice(&lane.chunks(Arc::new(parts.clone())).await.unwrap());
+        }
+        gzip.extend_from_slice(&lane.tail().await.unwrap());
+        let file = lane.finish().await.unwrap();
+
+        let mut xml = Vec::new();
+        super::super::chunks::inflate(&gzip, |b| xml.extend_from_slice(b)).unwrap();
+        assert_eq!(file.sha256, hex::encode(Sha256::digest(&gzip)));
+        assert_eq!(file.size, gzip.len() as u64);
+        assert_eq!(file.open_sha256, hex::encode(Sha256::digest(&xml)));
+        assert_eq!(file.open_size, xml.len() as u64);
+        let xml = String::from_utf8(xml).unwrap();
+        assert!(xml.starts_with(&Kind::Primary.head(3)) && xml.ends_with(Kind::Primary.tail()));
+        assert_eq!(xml.matches("<package>a</package>").count(), 150);
+    }
 }
