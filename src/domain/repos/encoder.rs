@@ -226,10 +226,11 @@ mod tests {
         ))
     }
 
-    /// Pieces far larger than the bound go through one at a time, and the
-    /// digests are those of the whole file.
+    /// Pieces far larger than the bound go through one at a time (the
+    /// clamp: without it they would wait forever), and the digests are those
+    /// of the whole file.
     #[tokio::test]
-    async fn a_lane_behind_its_bound_waits_and_digests_everything() {
+    async fn pieces_larger_than_the_bound_pass_and_the_whole_file_is_digested() {
         let lane = Lane::with_bound(Kind::Primary, 64);
         let mut gzip = Vec::new();
         gzip.extend_from_slice(&lane.head(3).await.unwrap());
