@@ -5,6 +5,7 @@
 //! the `depot push/ls/pull/rm` commands. `api_types` holds the JSON shapes
 //! both sides share.
 
+pub mod allocator;
 pub mod api_types;
 pub mod app;
 pub mod cache;

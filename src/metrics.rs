@@ -39,6 +39,9 @@ pub struct Metrics {
     pub region_replicated_bytes: IntCounterVec,
     pub region_downloads: IntCounterVec,
     pub patch_operations: IntCounterVec,
+    /// Read from the allocator at each scrape.
+    pub heap_arenas: IntGauge,
+    pub heap_bytes: IntGaugeVec,
 }
 
 /// Seconds, from a millisecond to several minutes (uploads are long).
@@ -221,6 +224,17 @@ impl Metrics {
                 ),
                 &["operation"],
             )?,
+            heap_arenas: IntGauge::new(
+                "depot_heap_arenas",
+                "The allocator's arenas (glibc), capped at the number of cores",
+            )?,
+            heap_bytes: IntGaugeVec::new(
+                Opts::new(
+                    "depot_heap_bytes",
+                    "The allocator's heap: in_use (allocated), kept (freed but not returned to the system)",
+                ),
+                &["state"],
+            )?,
             registry,
         };
         m.registry.register(Box::new(m.requests.clone()))?;
@@ -261,11 +275,21 @@ impl Metrics {
             .register(Box::new(m.region_replicated_bytes.clone()))?;
         m.registry.register(Box::new(m.region_downloads.clone()))?;
         m.registry.register(Box::new(m.patch_operations.clone()))?;
+        m.registry.register(Box::new(m.heap_arenas.clone()))?;
+        m.registry.register(Box::new(m.heap_bytes.clone()))?;
         Ok(m)
     }
 
     /// Everything, in Prometheus's text exposition format.
     pub fn render(&self) -> String {
+        if let Some(heap) = crate::allocator::stats() {
+            self.heap_arenas.set(heap.arenas as i64);
+            for (state, bytes) in [("in_use", heap.in_use), ("kept", heap.kept)] {
+                self.heap_bytes
+                    .with_label_values(&[state])
+                    .set(bytes as i64);
+            }
+        }
         let mut out = Vec::new();
         // Encoding into a Vec cannot fail but for invalid metrics, which `new` rules out.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);

@@ -24,6 +24,7 @@ mod download_clients;
 mod faults;
 mod full_disk;
 mod gc;
+mod heap;
 mod integrity;
 mod leftovers;
 mod list;
