@@ -254,4 +254,50 @@ mod tests {
         assert!(xml.starts_with(&Kind::Primary.head(3)) && xml.ends_with(Kind::Primary.tail()));
         assert_eq!(xml.matches("<package>a</package>").count(), 150);
     }
+
+    /// With its hashing thread stalled (the runtime's one blocking thread
+    /// is busy), a lane takes pieces up to its bound and no more: the next
+    /// waits until hashing resumes, and then every piece is digested.
+    #[test]
+    fn a_stalled_hashing_thread_holds_the_producer_at_the_bound() {
+        use futures::FutureExt;
+
+        const BOUND: usize = 4096;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .max_blocking_threads(1)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (resume, stalled) = std::sync::mpsc::channel::<()>();
+            let blocker = tokio::task::spawn_blocking(move || stalled.recv());
+            let lane = Lane::with_bound(Kind::Primary, BOUND);
+            let piece = Arc::new(vec![chunk(&"<package>x</package>".repeat(20))]);
+            let weight = Piece::Chunks(piece.clone()).bytes(Kind::Primary);
+            assert!(weight < BOUND / 4, "several pieces fit under the bound");
+
+            let mut queued = 0;
+            while let Some(sent) = lane.chunks(piece.clone()).now_or_never() {
+                sent.unwrap();
+                queued += weight;
+                assert!(queued <= BOUND, "{queued} bytes queued past the bound");
+            }
+            assert!(
+                queued + weight > BOUND,
+                "stopped at {queued} bytes, short of the bound"
+            );
+            let mut waiting = Box::pin(lane.chunks(piece.clone()));
+            for _ in 0..10 {
+                assert!(futures::poll!(&mut waiting).is_pending());
+                tokio::task::yield_now().await;
+            }
+
+            resume.send(()).unwrap();
+            waiting.await.unwrap();
+            blocker.await.unwrap().unwrap();
+            let pieces = queued / weight + 1;
+            let file = lane.finish().await.unwrap();
+            let xml = &piece[0].texts.primary;
+            assert_eq!(file.open_size, (pieces * xml.len()) as u64);
+        });
+    }
 }
