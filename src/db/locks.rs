@@ -2,10 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use entity::lock;
-use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
 /// Takes lease `name` for `holder` until `until`, if it is free or lapsed.
 pub async fn try_acquire(
@@ -15,31 +13,28 @@ pub async fn try_acquire(
     now: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
+    // One statement: a new lease is inserted taken; an existing one is
+    // taken only if free or lapsed (the upsert's condition), else nothing
+    // changes and no row is counted.
     let row = lock::ActiveModel {
         name: Set(name.to_string()),
-        holder: Set(None),
-        expires_at: Set(None),
+        holder: Set(Some(holder.to_string())),
+        expires_at: Set(Some(until)),
     };
-    lock::Entity::insert(row)
+    let taken = lock::Entity::insert(row)
         .on_conflict(
             OnConflict::column(lock::Column::Name)
-                .do_nothing()
+                .update_columns([lock::Column::Holder, lock::Column::ExpiresAt])
+                .action_and_where(
+                    Expr::col((lock::Entity, lock::Column::Holder))
+                        .is_null()
+                        .or(Expr::col((lock::Entity, lock::Column::ExpiresAt)).lt(now)),
+                )
                 .to_owned(),
         )
         .exec_without_returning(db)
         .await?;
-    let res = lock::Entity::update_many()
-        .col_expr(lock::Column::Holder, Expr::value(holder))
-        .col_expr(lock::Column::ExpiresAt, Expr::value(until))
-        .filter(lock::Column::Name.eq(name))
-        .filter(
-            Condition::any()
-                .add(lock::Column::Holder.is_null())
-                .add(lock::Column::ExpiresAt.lt(now)),
-        )
-        .exec(db)
-        .await?;
-    Ok(res.rows_affected == 1)
+    Ok(taken == 1)
 }
 
 pub async fn release(db: &impl ConnectionTrait, name: &str, holder: &str) -> Result<(), DbErr> {

@@ -8,6 +8,8 @@ mod members;
 pub use chunks::*;
 pub use members::*;
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use entity::{package, repo, repo_file, repo_key, repo_package};
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -111,13 +113,15 @@ pub async fn current_for_switch(
     os: &str,
     arch: &str,
 ) -> Result<Option<repo::Model>, DbErr> {
-    repo::Entity::update_many()
+    // One statement: the no-op update takes the row, RETURNING reads it.
+    Ok(repo::Entity::update_many()
         .col_expr(repo::Column::Revision, Expr::col(repo::Column::Revision))
         .filter(repo::Column::Os.eq(os))
         .filter(repo::Column::Arch.eq(arch))
-        .exec(txn)
-        .await?;
-    find(txn, os, arch).await
+        .exec_with_returning(txn)
+        .await?
+        .into_iter()
+        .next())
 }
 
 /// Makes `publication` current over `existing` (from `current_for_switch`,
@@ -131,6 +135,7 @@ pub async fn switch(
     publication: Switch,
     now: DateTime<Utc>,
 ) -> Result<Vec<String>, DbErr> {
+    let existed = existing.is_some();
     let repo_id = match existing {
         Some(row) => {
             let mut row: repo::ActiveModel = row.into();
@@ -158,33 +163,51 @@ pub async fn switch(
         }
     };
     let names: Vec<String> = publication.files.iter().map(|f| f.0.clone()).collect();
+    // A file's name is its digest: one the repository already has (same
+    // name, same bytes) stays, current again, and the object just written
+    // for it is a duplicate. A statement for each step, not for each file.
+    let had: HashMap<String, i64> = if existed {
+        repo_file::Entity::find()
+            .filter(repo_file::Column::RepoId.eq(repo_id))
+            .filter(repo_file::Column::Name.is_in(names.iter().cloned()))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|f| (f.name, f.id))
+            .collect()
+    } else {
+        HashMap::new()
+    };
     let mut duplicates = Vec::new();
+    let mut new = Vec::new();
     for (name, object_key, size) in publication.files {
-        match file(db, repo_id, &name).await? {
-            Some(old) => {
-                duplicates.push(object_key);
-                repo_file::Entity::update_many()
-                    .col_expr(
-                        repo_file::Column::SupersededAt,
-                        Expr::value(Option::<DateTime<Utc>>::None),
-                    )
-                    .filter(repo_file::Column::Id.eq(old.id))
-                    .exec(db)
-                    .await?;
-            }
-            None => {
-                repo_file::ActiveModel {
-                    repo_id: Set(repo_id),
-                    name: Set(name),
-                    object_key: Set(object_key),
-                    size: Set(size),
-                    superseded_at: Set(None),
-                    ..Default::default()
-                }
-                .insert(db)
-                .await?;
-            }
+        if had.contains_key(&name) {
+            duplicates.push(object_key);
+        } else {
+            new.push(repo_file::ActiveModel {
+                repo_id: Set(repo_id),
+                name: Set(name),
+                object_key: Set(object_key),
+                size: Set(size),
+                superseded_at: Set(None),
+                ..Default::default()
+            });
         }
+    }
+    if !had.is_empty() {
+        repo_file::Entity::update_many()
+            .col_expr(
+                repo_file::Column::SupersededAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .filter(repo_file::Column::Id.is_in(had.values().copied()))
+            .exec(db)
+            .await?;
+    }
+    if !new.is_empty() {
+        repo_file::Entity::insert_many(new)
+            .exec_without_returning(db)
+            .await?;
     }
     repo_file::Entity::update_many()
         .col_expr(repo_file::Column::SupersededAt, Expr::value(now))

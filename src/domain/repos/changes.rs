@@ -116,7 +116,14 @@ impl Repos {
     /// Publishes the repositories `changed` touches; answers those another
     /// replica was publishing.
     async fn publish_changed(&self, changed: Changed) -> Result<Vec<(String, String)>> {
-        let published = db::repos::list(&self.db).await?;
+        // Read only when needed: not for the common change, one
+        // architecture's RPM, which names its repository.
+        let wanted = changed.all || changed.tags.iter().any(|(_, arch)| arch == "noarch");
+        let published = if wanted {
+            db::repos::list(&self.db).await?
+        } else {
+            Vec::new()
+        };
         let mut targets: HashSet<(String, String)> = HashSet::new();
         if changed.all {
             targets.extend(published.iter().map(|r| (r.os.clone(), r.arch.clone())));

@@ -118,23 +118,14 @@ impl Repos {
 
     async fn publish_leased(&self, os: &str, arch: &str) -> Result<Published> {
         let began = std::time::Instant::now();
-        let previous = db::repos::find(&self.db, os, arch).await?;
-        // Both passes read one snapshot, so the count written first and the
-        // entries after it agree however many uploads and deletes commit
-        // meanwhile (a stream of uploads never starves a publication). A
-        // snapshot taken before fragments were computed for old packages
-        // does not see them: then another is taken (at most twice more;
-        // each package is computed once).
-        let mut attempts = 0;
-        let (snapshot, (packages, count), ids, listed) = loop {
-            let snapshot = db::snapshot(&self.db).await?;
-            let survey = self.survey(&snapshot, os, arch).await?;
-            attempts += 1;
-            if !survey.backfilled || attempts == 3 {
-                break (snapshot, survey.content, survey.ids, survey.listed);
-            }
-            snapshot.rollback().await?;
-        };
+        // The current publication is read beside the survey, not before
+        // it: a round trip fewer ahead of the files.
+        let (previous, surveyed) = tokio::join!(
+            db::repos::find(&self.db, os, arch),
+            self.snapshot_survey(os, arch)
+        );
+        let previous = previous?;
+        let (snapshot, (packages, count), ids, listed) = surveyed?;
         if count == 0 && previous.is_none() {
             snapshot.rollback().await?;
             return Ok(Published::Empty);
@@ -203,6 +194,29 @@ impl Repos {
             self.remove_expired(previous.id).await;
         }
         Ok(Published::New(revision))
+    }
+
+    /// A snapshot and the survey of `os`/`arch` read in it. Both passes
+    /// read one snapshot, so the count written first and the entries after
+    /// it agree however many uploads and deletes commit meanwhile (a stream
+    /// of uploads never starves a publication). A snapshot taken before
+    /// fragments were computed for old packages does not see them: then
+    /// another is taken (at most twice more; each package is computed once).
+    async fn snapshot_survey(
+        &self,
+        os: &str,
+        arch: &str,
+    ) -> Result<(DatabaseTransaction, (String, usize), Vec<i64>, Duration)> {
+        let mut attempts = 0;
+        loop {
+            let snapshot = db::snapshot(&self.db).await?;
+            let survey = self.survey(&snapshot, os, arch).await?;
+            attempts += 1;
+            if !survey.backfilled || attempts == 3 {
+                return Ok((snapshot, survey.content, survey.ids, survey.listed));
+            }
+            snapshot.rollback().await?;
+        }
     }
 
     /// Streams the three files into new objects; answers each with its key,
