@@ -24,6 +24,7 @@ use super::memo::Remembered;
 use super::repomd::{DataFile, Kind, package_href};
 use super::rpmmd::with_location;
 use crate::db;
+use crate::db::repos::Member;
 use crate::error::{Error, Result};
 use crate::metrics::METRICS;
 
@@ -45,13 +46,13 @@ impl Repos {
     pub(super) async fn produce(
         &self,
         snapshot: &DatabaseTransaction,
-        ids: Vec<i64>,
+        members: (Vec<i64>, Option<Vec<Arc<Member>>>),
         count: usize,
         senders: Vec<mpsc::Sender<Result<Bytes>>>,
     ) -> Result<(Vec<DataFile>, (String, usize), HashSet<String>)> {
         let lanes: Vec<Lane> = Kind::ALL.iter().map(|kind| Lane::start(*kind)).collect();
         let produced = self
-            .produce_into(snapshot, ids, count, &lanes, &senders)
+            .produce_into(snapshot, members, count, &lanes, &senders)
             .await;
         if let Err(e) = &produced {
             for tx in &senders {
@@ -72,7 +73,7 @@ impl Repos {
     async fn produce_into(
         &self,
         snapshot: &DatabaseTransaction,
-        ids: Vec<i64>,
+        (ids, kept): (Vec<i64>, Option<Vec<Arc<Member>>>),
         count: usize,
         lanes: &[Lane],
         senders: &[mpsc::Sender<Result<Bytes>>],
@@ -85,7 +86,7 @@ impl Repos {
         let public = self.config.public;
         let mut read = Content::new(public);
         let mut chunker = Chunker::new(public);
-        let mut pages = Pages::of(snapshot, &self.members, ids);
+        let mut pages = Pages::kept(snapshot, &self.members, ids, kept);
         let mut used = HashSet::new();
         while let Some(page) = pages.next().await? {
             // A package whose header could not be read has no fragments and

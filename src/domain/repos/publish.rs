@@ -3,6 +3,7 @@
 //! transaction, under a lease so that one replica at a time publishes a
 //! repository.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,8 +13,10 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::Repos;
+use super::members::Survey;
 use super::repomd::{self, DataFile, Kind};
 use super::updates::with_comps;
+use crate::db::repos::Member;
 use crate::db::{self, locks};
 use crate::error::{Error, Result};
 use crate::metrics::METRICS;
@@ -125,7 +128,9 @@ impl Repos {
             self.snapshot_survey(os, arch)
         );
         let previous = previous?;
-        let (snapshot, (packages, count), ids, listed) = surveyed?;
+        let (snapshot, survey) = surveyed?;
+        let (packages, count) = survey.content;
+        let listed = survey.listed;
         if count == 0 && previous.is_none() {
             snapshot.rollback().await?;
             return Ok(Published::Empty);
@@ -141,7 +146,13 @@ impl Repos {
         let surveyed = began.elapsed();
         let started = std::time::Instant::now();
         let written = self
-            .write_files(&snapshot, os, arch, ids, (&packages, count))
+            .write_files(
+                &snapshot,
+                os,
+                arch,
+                (survey.ids, survey.members),
+                (&packages, count),
+            )
             .await?;
         snapshot.rollback().await?;
         let Some(mut written) = written else {
@@ -202,18 +213,14 @@ impl Repos {
     /// of uploads never starves a publication). A snapshot taken before
     /// fragments were computed for old packages does not see them: then
     /// another is taken (at most twice more; each package is computed once).
-    async fn snapshot_survey(
-        &self,
-        os: &str,
-        arch: &str,
-    ) -> Result<(DatabaseTransaction, (String, usize), Vec<i64>, Duration)> {
+    async fn snapshot_survey(&self, os: &str, arch: &str) -> Result<(DatabaseTransaction, Survey)> {
         let mut attempts = 0;
         loop {
             let snapshot = db::snapshot(&self.db).await?;
             let survey = self.survey(&snapshot, os, arch).await?;
             attempts += 1;
             if !survey.backfilled || attempts == 3 {
-                return Ok((snapshot, survey.content, survey.ids, survey.listed));
+                return Ok((snapshot, survey));
             }
             snapshot.rollback().await?;
         }
@@ -227,7 +234,7 @@ impl Repos {
         snapshot: &DatabaseTransaction,
         os: &str,
         arch: &str,
-        ids: Vec<i64>,
+        members: (Vec<i64>, Option<Vec<Arc<Member>>>),
         (content, count): (&str, usize),
     ) -> Result<Option<Vec<(DataFile, Path)>>> {
         let mut senders = Vec::new();
@@ -248,7 +255,7 @@ impl Repos {
             keys.push(key);
         }
         // The files are stored while their digests are still being computed.
-        let produced = self.produce(snapshot, ids, count, senders).await;
+        let produced = self.produce(snapshot, members, count, senders).await;
         for writer in writers {
             writer.await.map_err(Error::internal)??;
         }
