@@ -7,7 +7,7 @@ use reqwest::multipart::{Form, Part};
 
 use crate::common::rpms::RpmSpec;
 use crate::common::{PASSWORD, envelope};
-use crate::replicas::{command, start};
+use crate::replicas::{migrate, start};
 
 /// Concurrent downloads: each reads the local store on the blocking pool,
 /// which grows a thread for every read that finds all of its threads busy.
@@ -23,12 +23,7 @@ async fn blocking_threads_share_arenas_capped_at_the_cores() {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    let out = command(&env).arg("migrate").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    migrate(&env);
     let replica = start(&env);
     let base = &replica.base;
     let http = reqwest::Client::new();

@@ -38,6 +38,17 @@ pub fn command(env: &[(String, String)]) -> Command {
     cmd
 }
 
+/// Runs `depot migrate` in `env`, as the chart's hook does before replicas
+/// start (they start with `--no-migrate`).
+pub fn migrate(env: &[(String, String)]) {
+    let out = command(env).arg("migrate").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 pub fn start(env: &[(String, String)]) -> Replica {
     // Owned by the Replica at once: a failed start still kills the process.
     let mut replica = Replica {
@@ -101,12 +112,7 @@ pub fn shared_env(config: &depot::config::Config, dir: &std::path::Path) -> Vec<
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    let out = command(&env).arg("migrate").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    migrate(&env);
     env
 }
 

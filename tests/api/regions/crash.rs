@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use super::{blobs_in, region_body, region_config, store_of};
 use crate::common::garage::Garage;
 use crate::common::{PASSWORD, envelope, sha1_hex};
-use crate::replicas::{Replica, command, start};
+use crate::replicas::{Replica, command, migrate, start};
 
 /// 256 MiB: a copy that takes seconds, long enough to be caught in flight.
 const SIZE: usize = 256 << 20;
@@ -66,12 +66,7 @@ fn env_of(
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    let out = command(&env).arg("migrate").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    migrate(&env);
     env
 }
 
