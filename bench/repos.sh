@@ -62,10 +62,16 @@ have=0
 for size in $REPO_SIZES; do
     started=$(date +%s)
     log "repository of $size RPMs: uploading $((size - have)) (8 at a time)"
+    echo 5 >"/proc/$DEPOT_PID/clear_refs"
     upload_range "$have" "$size"
     have=$size
     log "uploaded in $(($(date +%s) - started)) s; waiting for the publication of all $size"
     until [ "$(published_count)" = "$size" ]; do sleep 1; done
+    # The peak while the uploads were published as they came, and where the
+    # heap stands after them (src/allocator.rs's figures).
+    upload_peak=$(status_kib "$DEPOT_PID" VmHWM)
+    heap=$(curl -fsS "$DEPOT_URL/metrics" | awk '/^depot_heap_bytes\{state="in_use"\}/ {printf "%d", $2 / 1048576}')
+    log "depot's peak RSS while uploading: $((upload_peak / 1024)) MiB; heap in use now: ${heap} MiB"
     # A production PostgreSQL's autovacuum would have vacuumed the table by
     # now, after so many inserts; the test machines' has autovacuum off, and
     # without it the members' index-only scan reads every heap row again
@@ -103,7 +109,7 @@ for size in $REPO_SIZES; do
         target="(reported)"
         ok="—"
     fi
-    result "upload's 200 → new repomd.xml, $size packages (median of $REPO_TRIALS; depot's publication; peak RSS)" \
-        "$(ms "$lag") ms (publication $(ms "$pub") ms; $((peak / 1024)) MiB)" \
+    result "upload's 200 → new repomd.xml, $size packages (median of $REPO_TRIALS; depot's publication; peak RSS in the trials, while uploading; heap in use after)" \
+        "$(ms "$lag") ms (publication $(ms "$pub") ms; $((peak / 1024)) MiB, $((upload_peak / 1024)) MiB; ${heap} MiB)" \
         "$(ms "$cr") ms (createrepo_c --update, same tree)" "${ratio}×" "$target" "$ok"
 done

@@ -15,6 +15,9 @@
 #   BENCH_SECONDS=15            length of each wrk and pgbench run
 #   BENCH_UPLOAD_SIZES="200 2048"  upload sizes in MiB
 #   BENCH_UPLOAD_RUNS=2         uploads per size and side; the best of each side counts
+#   BENCH_UPLOAD_STORES="garage s3s-fs"  the S3 servers uploads go to (s3s-fs, whose
+#                               copies rewrite bytes, is cargo-installed when missing)
+#   BENCH_UPLOAD_PIN=1          depot on CPU 0, the S3 server on CPU 1 (upload phase)
 #   BENCH_ROWS=100000           packages seeded for the list figures (1000000 for
 #                               BENCHMARKS.md's "Lists at 1 M packages")
 #   BENCH_DOWNLOAD_CONNECTIONS=64, BENCH_LIST_CONNECTIONS=16
@@ -36,6 +39,8 @@ ROOT=$PWD
 SECONDS_EACH=${BENCH_SECONDS:-15}
 UPLOAD_SIZES=${BENCH_UPLOAD_SIZES:-"200 2048"}
 UPLOAD_RUNS=${BENCH_UPLOAD_RUNS:-2}
+UPLOAD_STORES=${BENCH_UPLOAD_STORES:-"garage s3s-fs"}
+UPLOAD_PIN=${BENCH_UPLOAD_PIN:-}
 ROWS=${BENCH_ROWS:-100000}
 DL_CONNS=${BENCH_DOWNLOAD_CONNECTIONS:-64}
 LIST_CONNS=${BENCH_LIST_CONNECTIONS:-16}
@@ -78,6 +83,7 @@ cleanup() {
     stop_pid "$BASELINE_PID"
     stop_pid "$NGINX_PID"
     stop_pid "$GARAGE_PID"
+    stop_pid "$S3S_PID"
     if [ -n "$DB_CREATED" ]; then
         psql "$PG_ADMIN_URL" -q -c "drop database if exists $DB_NAME" >/dev/null 2>&1
     fi
@@ -137,10 +143,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 mkdir -p "$CACHE"
 VENV=$CACHE/venv
-if ! "$VENV/bin/python" -c 'import boto3' 2>/dev/null; then
-    log "installing boto3 (PyPI) into $VENV, to presign the direct PUT"
+if ! "$VENV/bin/python" -c 'import boto3, blake3' 2>/dev/null; then
+    log "installing boto3 and blake3 (PyPI) into $VENV, to presign the direct PUT and announce a digest"
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "boto3==1.35.99"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "boto3==1.35.99" "blake3==1.0.11"
 fi
 
 # --- Builds ---------------------------------------------------------------------
@@ -198,10 +204,19 @@ install_garage
 # A fresh Garage (empty data directory, new ports, new keys) each time: Garage
 # stores content-addressed blocks and skips writing a block it already holds,
 # so uploading the same file twice into one instance would flatter the second.
-fresh_garage() {
+fresh_garage() { fresh_store garage; }
+
+# fresh_store garage|s3s-fs: that S3 server, fresh, in place of any other.
+# Sets STORE_PID.
+fresh_store() {
     stop_pid "$GARAGE_PID"
-    GARAGE_PID=""
-    start_garage "$WORK/garage" "$BUCKET"
+    stop_pid "$S3S_PID"
+    GARAGE_PID="" S3S_PID=""
+    case $1 in
+        garage) start_garage "$WORK/garage" "$BUCKET" && STORE_PID=$GARAGE_PID ;;
+        s3s-fs) start_s3s_fs "$WORK/s3s" "$BUCKET" && STORE_PID=$S3S_PID ;;
+        *) echo "unknown store $1 (garage, s3s-fs)" >&2 && exit 2 ;;
+    esac
     export S3_ENDPOINT
 }
 
@@ -240,13 +255,14 @@ status_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat"; }
 TICKS=$(getconf CLK_TCK)
 
-# POST the file to depot; prints "seconds peak_rss_kib id".
+# POST the file to depot, with QUERY (`?blake3=…`) when given; prints
+# "seconds peak_rss_kib id".
 depot_upload() {
-    local file=$1
+    local file=$1 query=${2:-}
     echo 5 >"/proc/$DEPOT_PID/clear_refs" # resets VmHWM to the current RSS
     local out code secs
     out=$(curl -sS -o "$WORK/upload.json" -w '%{http_code} %{time_total}' -H "$BEARER" \
-        -X POST "$DEPOT_URL/api/v2/software-packages" -F "file=@$file")
+        -X POST "$DEPOT_URL/api/v2/software-packages$query" -F "file=@$file")
     read -r code secs <<<"$out"
     if [ "$code" != 200 ]; then
         echo "depot upload answered $code: $(head -c 500 "$WORK/upload.json")" >&2
@@ -273,52 +289,89 @@ direct_put() {
 }
 
 # --- Upload throughput and memory -------------------------------------------------
-if ! skipped upload; then
-    for mib in $UPLOAD_SIZES; do
-        rpm=$(make_rpm "$mib")
-        bytes=$(stat -c %s "$rpm")
-        cat "$rpm" >/dev/null # both sides read it from the page cache
-        best_direct="" best_depot="" peak_max=0 idle="" cpu_direct="" cpu_depot=""
-        gib=$(calc "$bytes / 1073741824")
-        for run in $(seq "$UPLOAD_RUNS"); do
-            # Each side gets a fresh Garage and a fresh depot (see fresh_garage).
-            fresh_garage
-            start_depot
-            quiet_check "upload $mib MiB"
-            g0=$(cpu_ticks "$GARAGE_PID")
-            secs=$(direct_put "$rpm")
-            # CPU seconds per GiB the S3 server spent on it.
-            g=$(calc "round(($(cpu_ticks "$GARAGE_PID") - $g0) / $TICKS / $gib, 1)")
-            log "$mib MiB direct PUT run $run: $secs s ($(calc "round($bytes / 1048576 / $secs, 1)") MiB/s), Garage CPU $g s/GiB"
-            if [ -z "$best_direct" ] || [ "$(calc "int($secs < $best_direct)")" = 1 ]; then
-                best_direct=$secs cpu_direct="Garage $g"
-            fi
+# The file's BLAKE3, cached beside it: what a client announces (`depot push` does).
+blake3_of() {
+    [ -s "$1.b3" ] || "$VENV/bin/python" -c '
+import sys, blake3
+h = blake3.blake3(max_threads=blake3.blake3.AUTO)
+with open(sys.argv[1], "rb") as f:
+    while chunk := f.read(1 << 22):
+        h.update(chunk)
+print(h.hexdigest())' "$1" >"$1.b3"
+    cat "$1.b3"
+}
 
-            fresh_garage
-            start_depot
-            quiet_check "upload $mib MiB"
-            idle=$(status_kib "$DEPOT_PID" VmRSS)
-            g0=$(cpu_ticks "$GARAGE_PID") d0=$(cpu_ticks "$DEPOT_PID")
-            out=$(depot_upload "$rpm")
-            read -r secs peak id <<<"$out"
-            g=$(calc "round(($(cpu_ticks "$GARAGE_PID") - $g0) / $TICKS / $gib, 1)")
-            d=$(calc "round(($(cpu_ticks "$DEPOT_PID") - $d0) / $TICKS / $gib, 1)")
-            log "$mib MiB depot upload run $run: $secs s ($(calc "round($bytes / 1048576 / $secs, 1)") MiB/s), peak RSS $((peak / 1024)) MiB (idle $((idle / 1024)) MiB), CPU s/GiB: depot $d, Garage $g"
-            if [ -z "$best_depot" ] || [ "$(calc "int($secs < $best_depot)")" = 1 ]; then
-                best_depot=$secs cpu_depot="depot $d + Garage $g"
-            fi
-            peak_max=$((peak > peak_max ? peak : peak_max))
-            curl -fsS -o /dev/null -H "$BEARER" -X DELETE "$DEPOT_URL/api/v2/software-packages/$id"
+# pin PID CPU: the process and all its threads on one CPU (BENCH_UPLOAD_PIN).
+pin() { [ -z "$UPLOAD_PIN" ] || taskset -a -p -c "$2" "$1" >/dev/null; }
+
+# One side of the upload figure, into a fresh STORE and a fresh depot:
+# direct (a presigned PUT), staged (depot, no digest announced) or announced
+# (depot, `?blake3=`). Run in this shell, not a subshell (it starts the
+# servers): sets SECS, STORE_CPU and DEPOT_CPU (s/GiB), PEAK and IDLE (KiB),
+# and ID (the package, for depot's sides).
+upload_side() { # store side file
+    local store=$1 side=$2 file=$3 bytes gib s0 d0
+    bytes=$(stat -c %s "$file")
+    gib=$(calc "$bytes / 1073741824")
+    fresh_store "$store" >&2
+    start_depot >&2
+    pin "$STORE_PID" 1
+    pin "$DEPOT_PID" 0
+    quiet_check "upload $((bytes >> 20)) MiB into $store ($side)"
+    IDLE=$(status_kib "$DEPOT_PID" VmRSS)
+    s0=$(cpu_ticks "$STORE_PID") d0=$(cpu_ticks "$DEPOT_PID")
+    case $side in
+        direct) SECS=$(direct_put "$file") PEAK=0 ID="" ;;
+        staged) read -r SECS PEAK ID <<<"$(depot_upload "$file")" ;;
+        announced) read -r SECS PEAK ID <<<"$(depot_upload "$file" "?blake3=$(blake3_of "$file")")" ;;
+    esac
+    STORE_CPU=$(calc "round(($(cpu_ticks "$STORE_PID") - $s0) / $TICKS / $gib, 1)")
+    DEPOT_CPU=$(calc "round(($(cpu_ticks "$DEPOT_PID") - $d0) / $TICKS / $gib, 1)")
+}
+
+if ! skipped upload; then
+    for store in $UPLOAD_STORES; do
+        for mib in $UPLOAD_SIZES; do
+            rpm=$(make_rpm "$mib")
+            bytes=$(stat -c %s "$rpm")
+            blake3_of "$rpm" >/dev/null
+            cat "$rpm" >/dev/null # every side reads it from the page cache
+            declare -A best=() cpu=()
+            peak_max=0 idle_max=0
+            for run in $(seq "$UPLOAD_RUNS"); do
+                for side in direct staged announced; do
+                    upload_side "$store" "$side" "$rpm"
+                    log "$mib MiB into $store, $side, run $run: $SECS s ($(calc "round($bytes / 1048576 / $SECS, 1)") MiB/s), CPU s/GiB: $store $STORE_CPU, depot $DEPOT_CPU; depot peak RSS $((PEAK / 1024)) MiB (idle $((IDLE / 1024)) MiB)"
+                    if [ -z "${best[$side]:-}" ] || [ "$(calc "int($SECS < ${best[$side]})")" = 1 ]; then
+                        best[$side]=$SECS
+                        if [ "$side" = direct ]; then cpu[$side]="$store $STORE_CPU"; else cpu[$side]="depot $DEPOT_CPU + $store $STORE_CPU"; fi
+                    fi
+                    if [ "$side" != direct ]; then
+                        peak_max=$((PEAK > peak_max ? PEAK : peak_max))
+                        idle_max=$((IDLE > idle_max ? IDLE : idle_max))
+                        curl -fsS -o /dev/null -H "$BEARER" -X DELETE "$DEPOT_URL/api/v2/software-packages/$ID"
+                    fi
+                done
+            done
+            pinned=${UPLOAD_PIN:+", pinned"}
+            direct_rate=$(calc "round($bytes / 1048576 / ${best[direct]}, 1)")
+            for side in announced staged; do
+                case $side in
+                    announced) what="BLAKE3 announced" target=0.9 ;;
+                    staged) what="no digest" target=0.8 ;;
+                esac
+                ratio=$(calc "round(${best[direct]} / ${best[$side]}, 2)")
+                ok=$(calc "'yes' if ${best[direct]} / ${best[$side]} >= $target else 'NO'")
+                result "upload $mib MiB RPM into $store, $what, MiB/s (best of $UPLOAD_RUNS; CPU s/GiB$pinned)" \
+                    "$(calc "round($bytes / 1048576 / ${best[$side]}, 1)") (${cpu[$side]})" \
+                    "$direct_rate (direct PUT; ${cpu[direct]})" "$ratio" "≥ $target" "$ok"
+            done
+            peak_mib=$(calc "round($peak_max / 1024, 1)")
+            ok=$(calc "'yes' if $peak_max <= 64 * 1024 else 'NO'")
+            result "depot peak RSS during the $mib MiB uploads into $store" "$peak_mib MiB (idle $((idle_max / 1024)) MiB)" \
+                "$(calc "round($bytes / 1048576, 1)") MiB (file)" "$(calc "round($peak_max * 1024 / $bytes, 3)")" "≤ 64 MiB" "$ok"
+            unset best cpu
         done
-        depot_rate=$(calc "round($bytes / 1048576 / $best_depot, 1)")
-        direct_rate=$(calc "round($bytes / 1048576 / $best_direct, 1)")
-        ratio=$(calc "round($best_direct / $best_depot, 2)")
-        ok=$(calc "'yes' if $best_direct / $best_depot >= 0.8 else 'NO'")
-        result "upload $mib MiB RPM, MiB/s (best of $UPLOAD_RUNS; CPU s/GiB)" "$depot_rate ($cpu_depot)" "$direct_rate (direct PUT; $cpu_direct)" "$ratio" "≥ 0.8" "$ok"
-        peak_mib=$(calc "round($peak_max / 1024, 1)")
-        ok=$(calc "'yes' if $peak_max < 128 * 1024 else 'NO'")
-        result "depot peak RSS during the $mib MiB upload" "$peak_mib MiB (idle $((idle / 1024)) MiB)" "$(calc "round($bytes / 1048576, 1)") MiB (file)" \
-            "$(calc "round($peak_max * 1024 / $bytes, 3)")" "< 128 MiB" "$ok"
     done
 fi
 

@@ -5,8 +5,10 @@
 # stops GARAGE_PID on exit.
 
 GARAGE_VERSION=2.5.0
+S3S_FS_VERSION=0.14.1
 PG_STARTED=""
 GARAGE_PID=""
+S3S_PID=""
 
 log() { echo "==> $*" >&2; }
 
@@ -116,4 +118,45 @@ TOML
 
 garage_answers() { # bucket
     [ "$(curl -s -o /dev/null -w '%{http_code}' "$S3_ENDPOINT/$1")" = 403 ]
+}
+
+# s3s-fs, an S3 server that keeps each object as a plain file, so that its
+# CopyObject and its multipart completion rewrite the bytes, as MinIO's and
+# AWS's copies do; Garage's content-addressed blocks make both free and would
+# hide what an upload design writes twice. Only the benchmark uses it.
+# Installed with cargo when missing (about 4 minutes on two cores; later
+# versions need a newer rustc). Sets S3S_FS.
+install_s3s_fs() {
+    S3S_FS=$(command -v s3s-fs || echo "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs")
+    if ! [ -x "$S3S_FS" ]; then
+        log "installing s3s-fs $S3S_FS_VERSION (once per machine; ~4 minutes on 2 cores)"
+        cargo install --locked --quiet "s3s-fs@$S3S_FS_VERSION" --features binary
+    fi
+}
+
+# start_s3s_fs DIR BUCKET: a fresh s3s-fs with its files in DIR (emptied
+# first) and its log in DIR.log, on a free port, with BUCKET and new keys
+# (exported as for start_garage). Sets S3_ENDPOINT and S3S_PID.
+start_s3s_fs() {
+    local dir=$1 bucket=$2 port
+    [ -n "${S3S_FS:-}" ] || install_s3s_fs
+    AWS_ACCESS_KEY_ID="AK$(random_hex 12)"
+    AWS_SECRET_ACCESS_KEY=$(random_hex 32)
+    export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+    port=$(free_port)
+    rm -rf "$dir"
+    mkdir -p "$dir/$bucket" # a bucket is a directory
+    S3_ENDPOINT="http://127.0.0.1:$port"
+    log "starting s3s-fs on $S3_ENDPOINT"
+    RUST_LOG=warn "$S3S_FS" --access-key "$AWS_ACCESS_KEY_ID" --secret-key "$AWS_SECRET_ACCESS_KEY" \
+        --host 127.0.0.1 --port "$port" "$dir" >>"$dir.log" 2>&1 &
+    S3S_PID=$!
+    wait_for s3s-fs 60 s3_answers "$bucket" || {
+        cat "$dir.log" >&2
+        return 1
+    }
+}
+
+s3_answers() { # bucket: any HTTP answer at all
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$S3_ENDPOINT/$1")" != 000 ]
 }

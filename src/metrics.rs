@@ -18,6 +18,7 @@ pub struct Metrics {
     pub uploads_in_flight: IntGauge,
     pub upload_slots_in_use: IntGauge,
     pub uploads_refused: IntCounterVec,
+    pub uploads_written: IntCounterVec,
     pub db_seconds: HistogramVec,
     pub store_seconds: HistogramVec,
     pub gc_runs: IntCounterVec,
@@ -103,6 +104,14 @@ impl Metrics {
                     "Uploads refused for want of a slot, by bound",
                 ),
                 &["bound"],
+            )?,
+            uploads_written: IntCounterVec::new(
+                Opts::new(
+                    "depot_upload_writes_total",
+                    "Uploads by how their bytes reached their content key: staged then copied, \
+                     written once under an announced key (direct), or found there already",
+                ),
+                &["how"],
             )?,
             db_seconds: histogram(
                 "depot_db_query_duration_seconds",
@@ -246,6 +255,7 @@ impl Metrics {
         m.registry
             .register(Box::new(m.upload_slots_in_use.clone()))?;
         m.registry.register(Box::new(m.uploads_refused.clone()))?;
+        m.registry.register(Box::new(m.uploads_written.clone()))?;
         m.registry.register(Box::new(m.db_seconds.clone()))?;
         m.registry.register(Box::new(m.store_seconds.clone()))?;
         m.registry.register(Box::new(m.gc_runs.clone()))?;
@@ -297,6 +307,13 @@ impl Metrics {
     }
 
     /// Times an object store operation.
+    /// Counts an upload by how its bytes reached their content key.
+    pub fn upload_stored(&self, placement: crate::store::Placement) {
+        self.uploads_written
+            .with_label_values(&[placement.label()])
+            .inc();
+    }
+
     pub async fn store_op<T, E>(
         &self,
         operation: &str,

@@ -15,6 +15,8 @@ pub struct Model {
     pub declared_type: Option<String>,
     pub sha1: Option<String>,
     pub sha256: Option<String>,
+    /// The BLAKE3 the client announced: the content key, written once.
+    pub blake3: Option<String>,
     pub created_at: ChronoDateTimeUtc,
     pub expires_at: ChronoDateTimeUtc,
     pub lease_id: Option<String>,

@@ -22,6 +22,7 @@ mod m20261130_000400_create_patch_hosts;
 mod m20261130_000600_create_repo_chunks;
 mod m20261201_000100_package_summaries;
 mod m20261201_000200_repo_member_order;
+mod m20261202_000100_announced_digests;
 
 pub struct Migrator;
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000600_create_repo_chunks::Migration),
             Box::new(m20261201_000100_package_summaries::Migration),
             Box::new(m20261201_000200_repo_member_order::Migration),
+            Box::new(m20261202_000100_announced_digests::Migration),
         ]
     }
 }

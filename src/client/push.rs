@@ -81,7 +81,9 @@ async fn push_one(
         .await
         .map_err(|e| ClientError::Other(e.to_string()))?
         .len();
-    let sha1 = sha1_of(path).await?;
+    // Both in one read: the BLAKE3 names the content key, so the server
+    // writes the file once, under it, instead of staging and copying it.
+    let FileDigests { sha1, blake3 } = digests_of(path).await?;
 
     let bar = bars.add(progress::bar(&file_name, length, client.interactive));
     let announce = || Announce::new(client.interactive.then(|| bar.clone()), path);
@@ -89,6 +91,7 @@ async fn push_one(
     let mut metadata = vec![
         format!("filename {}", BASE64.encode(&file_name)),
         format!("sha1 {}", BASE64.encode(&sha1)),
+        format!("blake3 {}", BASE64.encode(&blake3)),
     ];
     if let Some(t) = declared_type {
         metadata.push(format!("type {}", BASE64.encode(t)));
@@ -113,21 +116,32 @@ async fn push_one(
     Ok((meta.id, meta.file_name))
 }
 
-/// SHA-1 of a file, read in the blocking pool.
-pub(super) async fn sha1_of(path: &Path) -> ClientResult<String> {
+/// The digests a push announces, hex.
+pub(super) struct FileDigests {
+    pub sha1: String,
+    pub blake3: String,
+}
+
+/// SHA-1 and BLAKE3 of a file, read once in the blocking pool.
+pub(super) async fn digests_of(path: &Path) -> ClientResult<FileDigests> {
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
         let mut file = std::fs::File::open(&path).map_err(|e| ClientError::Other(e.to_string()))?;
-        let mut hasher = Sha1::new();
+        let mut sha1 = Sha1::new();
+        let mut blake3 = blake3::Hasher::new();
         let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = file
                 .read(&mut buf)
                 .map_err(|e| ClientError::Other(e.to_string()))?;
             if n == 0 {
-                return Ok(hex::encode(hasher.finalize()));
+                return Ok(FileDigests {
+                    sha1: hex::encode(sha1.finalize()),
+                    blake3: blake3.finalize().to_hex().to_string(),
+                });
             }
-            hasher.update(&buf[..n]);
+            sha1.update(&buf[..n]);
+            blake3.update(&buf[..n]);
         }
     })
     .await

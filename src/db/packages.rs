@@ -90,6 +90,21 @@ pub async fn upsert_blob(db: &impl ConnectionTrait, staged: &Staged) -> Result<(
     Ok(())
 }
 
+/// The key of stored bytes with this SHA-256 (lowercase hex), if any.
+pub async fn blob_key_by_sha256(
+    db: &impl ConnectionTrait,
+    sha256: &str,
+) -> Result<Option<String>, DbErr> {
+    use sea_orm::QuerySelect;
+    blob::Entity::find()
+        .select_only()
+        .column(blob::Column::Key)
+        .filter(blob::Column::Sha256.eq(sha256))
+        .into_tuple::<String>()
+        .one(db)
+        .await
+}
+
 /// Locks the blob row of `key`, creating a placeholder when there is none,
 /// so that an upload of the same content waits for the caller's transaction
 /// (the collector's, about to remove an object no row records).

@@ -14,13 +14,13 @@ use super::auth::{PackageManager, PackageViewer, Require};
 use super::body::idle_limited;
 use super::envelope::{Body, Envelope, NoData, PageInfo, Paged};
 use super::error::{ApiError, ApiResult};
-use super::extract::{BaseUrl, PathParam};
+use super::extract::{BaseUrl, PathParam, QueryParams};
 use super::multipart::{self, Preamble};
 use super::openapi::Errors;
 use crate::app::AppState;
 use crate::domain::admission::UploadSlot;
 use crate::domain::classify::PackageType;
-use crate::domain::packages::{Ingested, Submission};
+use crate::domain::packages::{Announced, Ingested, Submission};
 use crate::domain::query::ListQuery;
 use crate::domain::users::User;
 use crate::error::Error;
@@ -156,6 +156,7 @@ async fn show(
     post,
     path = "/api/v2/software-packages",
     tag = "packages",
+    params(Announcing),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses((status = 200, description = "The stored package", body = Body<SoftwarePackageMeta>), Errors),
     security(("basic" = []), ("bearer" = [])),
@@ -164,9 +165,14 @@ async fn upload(
     Require(user, _): Require<PackageManager>,
     State(state): State<AppState>,
     base: BaseUrl,
+    QueryParams(announcing): QueryParams<Announcing>,
     request: Request,
 ) -> ApiResult<Envelope<SoftwarePackageMeta>> {
-    let ingested = receive(&state, &user, request, Submission::default()).await?;
+    let upload = Submission {
+        announced: announcing.check()?,
+        ..Submission::default()
+    };
+    let ingested = receive(&state, &user, request, upload).await?;
     Ok(Envelope::ok(SoftwarePackageMeta::new(
         ingested.package,
         &base,
@@ -180,7 +186,7 @@ async fn upload(
     post,
     path = "/api/v2/files/uploadFile",
     tag = "packages",
-    params(("type" = Option<String>, Query, description = "The package type, e.g. OB_SERVER_INSTALL_PACKAGE")),
+    params(("type" = Option<String>, Query, description = "The package type, e.g. OB_SERVER_INSTALL_PACKAGE"), Announcing),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses((status = 200, description = "The stored package", body = Body<SoftwarePackageMeta>), Errors),
     security(("basic" = []), ("bearer" = [])),
@@ -191,12 +197,14 @@ async fn upload_file(
     State(state): State<AppState>,
     base: BaseUrl,
     RawQuery(query): RawQuery,
+    QueryParams(announcing): QueryParams<Announcing>,
     request: Request,
 ) -> ApiResult<Envelope<SoftwarePackageMeta>> {
     let declared =
         declared_type(query.as_deref().unwrap_or_default()).map_err(ApiError::bad_request)?;
     let upload = Submission {
         declared_type: declared,
+        announced: announcing.check()?,
         ..Submission::default()
     };
     let ingested = receive(&state, &user, request, upload).await?;
@@ -212,6 +220,44 @@ fn declared_type(query: &str) -> Result<Option<PackageType>, String> {
         .find(|(k, _)| k == "type")
         .map(|(_, v)| v.trim().parse())
         .transpose()
+}
+
+/// Digests a client may announce for the file it uploads (hex): a mismatch
+/// stores nothing. With `blake3` (or a `sha256` of bytes depot holds) the
+/// file is written once, under its content key, instead of staged and copied.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct Announcing {
+    /// The file's SHA-1, 40 hex digits.
+    sha1: Option<String>,
+    /// The file's SHA-256, 64 hex digits.
+    sha256: Option<String>,
+    /// The file's BLAKE3, 64 hex digits (what `b3sum` prints).
+    blake3: Option<String>,
+}
+
+impl Announcing {
+    fn check(self) -> ApiResult<Announced> {
+        let hex = |name: &str, value: Option<String>, len: usize| {
+            value
+                .map(|v| {
+                    let v = v.trim();
+                    if v.len() == len && v.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        Ok(v.to_ascii_lowercase())
+                    } else {
+                        Err(ApiError::bad_request(format!(
+                            "{name} must be {len} hexadecimal digits"
+                        )))
+                    }
+                })
+                .transpose()
+        };
+        Ok(Announced {
+            sha1: hex("sha1", self.sha1, 40)?,
+            sha256: hex("sha256", self.sha256, 64)?,
+            blake3: hex("blake3", self.blake3, 64)?,
+        })
+    }
 }
 
 /// Streams the multipart `file` field into the package store; `upload` says

@@ -1,7 +1,9 @@
 //! The blob store: bytes in an object store under content-addressed keys.
 //! Uploads are staged under a random name while they are hashed, then copied
 //! under their content key, so an interrupted upload never leaves a partial
-//! object where a complete one is expected.
+//! object where a complete one is expected. An upload whose client announced
+//! its content key is written under it at once: its multipart write
+//! completes only once the bytes are known to hash to the key.
 
 mod digest;
 mod error;
@@ -11,6 +13,7 @@ mod presign;
 mod read;
 mod replicate;
 mod s3;
+mod stage;
 mod write;
 
 use std::ops::Range;
@@ -25,12 +28,15 @@ use object_store::signer::Signer;
 use object_store::{GetOptions, GetRange, GetResult, ObjectStore, ObjectStoreExt};
 use url::Url;
 
-pub use digest::{Digester, Digests, SignedPart, SignedPartMd5, digest_bytes, rpm_signature_end};
+pub use digest::{
+    Announced, Digester, Digests, SignedPart, SignedPartMd5, digest_bytes, rpm_signature_end,
+};
 pub use key::{Area, BlobKey, repo_object, upload_of_part, upload_part};
 pub use leftovers::{Leftover, LeftoverKind, Search};
 pub use read::object_stream;
 pub use replicate::Copied;
-pub use write::{OnCut, Staged, Written};
+pub use stage::{Destination, Placement, Staged};
+pub use write::{OnCut, Written};
 
 use crate::cache::TtlCache;
 use crate::config::StorageConfig;

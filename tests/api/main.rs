@@ -3,6 +3,7 @@
 
 mod common;
 
+mod announced;
 mod architecture;
 mod attacks;
 

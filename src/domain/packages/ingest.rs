@@ -8,22 +8,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use entity::{package, repo_package, upgrade_package};
-use futures::{Stream, TryStreamExt};
+use futures::Stream;
 use sea_orm::{SqlErr, TransactionTrait};
-use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::Packages;
 use crate::db::{self, packages::NewPackage};
 use crate::domain::admission::UploadSlot;
 use crate::domain::audit::{Receipt, StoredPackage};
 use crate::domain::classify::PackageType;
-use crate::domain::filename::{check_client_name, check_stored_name, script_extension};
-use crate::domain::repos::rpmmd::{FileFacts, Fragments, fragments};
-use crate::domain::rpm_header::{RpmInfo, is_rpm, read_rpm_metadata};
-use crate::domain::rpm_integrity::{Received, check_rpm};
+use crate::domain::filename::check_client_name;
+use crate::domain::repos::rpmmd::Fragments;
 use crate::domain::upgrade;
 use crate::error::{Error, Result};
-use crate::store::{SignedPartMd5, Staged};
+use crate::metrics::METRICS;
+use crate::store::{Announced, BlobKey, Destination, SignedPartMd5, Staged};
 
 /// A file submitted for storing: what came with its bytes.
 #[derive(Clone, Debug, Default)]
@@ -33,9 +31,10 @@ pub struct Submission {
     /// The type the client declared (OCP 2.4's `type`), overriding inference.
     pub declared_type: Option<PackageType>,
     pub origin: Origin,
-    /// Digests the client announced (lowercase hex); a mismatch stores nothing.
-    pub expected_sha1: Option<String>,
-    pub expected_sha256: Option<String>,
+    /// Digests the client announced; a mismatch stores nothing. A BLAKE3, or
+    /// a SHA-256 of bytes depot holds already, names the content key, and the
+    /// bytes are then written once, under it.
+    pub announced: Announced,
 }
 
 /// Where a package comes from, which decides the rules it is stored by.
@@ -89,9 +88,16 @@ impl Packages {
         }
         // Every RPM is hashed as its own digests cover it, to check it against
         // them (one more MD5 and SHA-256 pass, on a thread of its own).
+        let destination = self.destination(&upload.announced).await?;
         let staged = self
             .store
-            .stage(body, limit, SignedPartMd5::Compute)
+            .stage(
+                body,
+                limit,
+                SignedPartMd5::Compute,
+                &upload.announced,
+                destination,
+            )
             .await?;
         // The body is consumed; finish in a task of its own so that a client
         // hanging up now cannot leave the staging object behind. But what is
@@ -106,6 +112,9 @@ impl Packages {
         let mut ingested = tokio::spawn(async move {
             let result = this.register(&staged, &registering, stop).await;
             this.store.discard(&staged).await;
+            if result.is_ok() {
+                METRICS.upload_stored(staged.placement);
+            }
             if let (Some(storing), Ok(ingested)) = (&mut storing, &result) {
                 storing.stored(StoredPackage {
                     id: ingested.package.id,
@@ -128,8 +137,27 @@ impl Packages {
     /// Stores an RPM another upload staged (a patch's), through the same
     /// checks and records; the caller removes the staging object.
     pub async fn ingest_staged(&self, staged: &Staged, upload: &Submission) -> Result<Ingested> {
+        upload.announced.check(&staged.digests)?;
         let stop = Arc::new(AtomicBool::new(false));
         self.register(staged, upload, stop).await
+    }
+
+    /// Where an upload's bytes go: straight under their content key when the
+    /// client named it (its BLAKE3, or the SHA-256 of bytes depot holds),
+    /// through a staging object otherwise.
+    async fn destination(&self, announced: &Announced) -> Result<Destination> {
+        if let Some(blake3) = &announced.blake3 {
+            return Ok(Destination::Key(BlobKey::from_blake3(&hex64(
+                "BLAKE3", blake3,
+            )?)));
+        }
+        if let Some(sha256) = &announced.sha256
+            && let Some(key) =
+                db::packages::blob_key_by_sha256(&self.db, &hex64("SHA-256", sha256)?).await?
+        {
+            return Ok(Destination::Key(BlobKey::from_stored(key)));
+        }
+        Ok(Destination::Staging)
     }
 
     async fn register(
@@ -138,16 +166,6 @@ impl Packages {
         upload: &Submission,
         stop: Arc<AtomicBool>,
     ) -> Result<Ingested> {
-        check_digest(
-            "SHA-1",
-            upload.expected_sha1.as_deref(),
-            &staged.digests.sha1,
-        )?;
-        check_digest(
-            "SHA-256",
-            upload.expected_sha256.as_deref(),
-            &staged.digests.sha256,
-        )?;
         let (new, rpm, repo) = self.describe(staged, upload).await?;
         // obshell's checks and fields come first: a refused package stores nothing.
         let details = match (upload.origin == Origin::UpgradeApi, &rpm) {
@@ -242,114 +260,16 @@ impl Packages {
             Err(e) => Err(e.into()),
         }
     }
-
-    /// Reads what the package is from its bytes: an RPM's header, or a
-    /// script's name; for an RPM, its repository metadata too.
-    async fn describe(
-        &self,
-        staged: &Staged,
-        upload: &Submission,
-    ) -> Result<(NewPackage, Option<RpmInfo>, Option<Fragments>)> {
-        let deletable = upload.origin != Origin::Preload;
-        if is_rpm(&staged.magic) {
-            let stream = self.store.get(&staged.path, None).await?.into_stream();
-            let reader =
-                SyncIoBridge::new(StreamReader::new(stream.map_err(std::io::Error::other)));
-            let (sha256, size) = (staged.digests.sha256.clone(), staged.size);
-            let parsed = tokio::task::spawn_blocking(move || {
-                let (info, digests, meta) = read_rpm_metadata(reader)?;
-                let facts = FileFacts {
-                    sha256,
-                    size,
-                    time: chrono::Utc::now().timestamp(),
-                };
-                let repo = fragments(&meta, &facts).ok();
-                Ok::<_, String>((info, digests, repo))
-            });
-            let (info, digests, repo) = match parsed.await {
-                Ok(parsed) => parsed.map_err(Error::IllegalArgument)?,
-                // The rpm crate panics on some inconsistent headers: that is bad input, not a bug of ours.
-                Err(e) if e.is_panic() => {
-                    return Err(Error::invalid(
-                        "not a valid RPM package: its header is damaged",
-                    ));
-                }
-                Err(e) => return Err(Error::internal(e)),
-            };
-            if let Some(expected) = info.expected_size.filter(|e| *e != staged.size) {
-                return Err(Error::invalid(format!(
-                    "the RPM is damaged or truncated: its header announces {expected} bytes, {} arrived",
-                    staged.size
-                )));
-            }
-            let signed = staged.digests.rpm_signed.as_ref();
-            let received = Received {
-                signed_md5: signed.map(|s| s.md5.as_str()),
-                payload_sha256: signed.and_then(|s| s.payload_sha256.as_deref()),
-            };
-            check_rpm(&info, &digests, received).map_err(Error::IllegalArgument)?;
-            let package_type = match upload.declared_type {
-                Some(PackageType::Script) => {
-                    return Err(Error::invalid(
-                        "this file is an RPM package, not a SCRIPT; declare an RPM type",
-                    ));
-                }
-                Some(declared) => declared,
-                None => info.package_type,
-            };
-            let file_name = info.file_name();
-            check_stored_name(&file_name)
-                .map_err(|e| Error::invalid(format!("the RPM header is unusable: {e}")))?;
-            let new = NewPackage {
-                file_name,
-                extension: "rpm".into(),
-                package_type: package_type.as_str().into(),
-                build_number: info.build_number().into(),
-                operating_system: info.operating_system().into(),
-                name: info.name.clone(),
-                version: info.version.clone(),
-                release: info.release.clone(),
-                architecture: info.arch.clone(),
-                deletable,
-            };
-            return Ok((new, Some(info), repo));
-        }
-        let name = upload.client_name.as_deref().unwrap_or_default();
-        if let Some(declared) = upload.declared_type.filter(|t| *t != PackageType::Script) {
-            return Err(Error::invalid(format!(
-                "{name:?} is not an RPM package, so it cannot be of type {declared}; scripts are SCRIPT"
-            )));
-        }
-        let Some(extension) = script_extension(name) else {
-            return Err(Error::invalid(format!(
-                "{name:?} is neither an RPM package nor a script (.sh, .py)"
-            )));
-        };
-        check_stored_name(name).map_err(Error::IllegalArgument)?;
-        let new = NewPackage {
-            name: name.into(),
-            file_name: name.into(),
-            extension: extension.into(),
-            package_type: PackageType::Script.as_str().into(),
-            version: String::new(),
-            release: String::new(),
-            build_number: String::new(),
-            operating_system: String::new(),
-            architecture: String::new(),
-            deletable,
-        };
-        Ok((new, None, None))
-    }
 }
 
-fn check_digest(name: &str, expected: Option<&str>, actual: &str) -> Result<()> {
-    match expected {
-        Some(expected) if !expected.eq_ignore_ascii_case(actual) => {
-            Err(Error::ChecksumMismatch(format!(
-                "the file's {name} is {actual}, not the announced {expected}: it was damaged on the way; nothing was stored"
-            )))
-        }
-        _ => Ok(()),
+/// A digest as 64 lowercase hex digits, the form content keys use.
+fn hex64(name: &str, hex: &str) -> Result<String> {
+    if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(hex.to_ascii_lowercase())
+    } else {
+        Err(Error::invalid(format!(
+            "the announced {name} must be 64 hexadecimal digits"
+        )))
     }
 }
 

@@ -17,8 +17,10 @@ use crate::db;
 use crate::error::{Error, Result};
 use crate::store::{BlobKey, BlobStore};
 
+mod describe;
 mod ingest;
 
+pub use crate::store::Announced;
 pub use ingest::{Ingested, Origin, Outcome, Submission};
 
 #[derive(Clone)]

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use super::archive::ReadError;
 use crate::error::{Error, Result};
-use crate::store::{BlobStore, SignedPartMd5, Staged};
+use crate::store::{Announced, BlobStore, Destination, SignedPartMd5, Staged};
 
 /// Chunks in flight between the request, the reading thread and the store.
 pub(super) const CHUNKS_IN_FLIGHT: usize = 4;
@@ -33,7 +33,18 @@ pub(super) fn stage_rpm(
     .boxed();
     let staging = {
         let store = store.clone();
-        handle.spawn(async move { store.stage(body, limit, SignedPartMd5::Compute).await })
+        handle.spawn(async move {
+            let announced = Announced::default();
+            store
+                .stage(
+                    body,
+                    limit,
+                    SignedPartMd5::Compute,
+                    &announced,
+                    Destination::Staging,
+                )
+                .await
+        })
     };
     let mut buf = vec![0u8; CHUNK];
     let read = loop {

@@ -14,7 +14,7 @@ use crate::db;
 use crate::domain::admission::UploadSlot;
 use crate::domain::packages::Submission;
 use crate::error::{Error, Result};
-use crate::store::Path;
+use crate::store::{Announced, Path};
 
 impl Uploads {
     /// Ingests the parts as one file. A refusal (bad package, conflict,
@@ -63,8 +63,11 @@ impl Uploads {
         let upload = Submission {
             client_name: Some(row.file_name.clone()),
             declared_type,
-            expected_sha1: row.sha1.clone(),
-            expected_sha256: row.sha256.clone(),
+            announced: Announced {
+                sha1: row.sha1.clone(),
+                sha256: row.sha256.clone(),
+                blake3: row.blake3.clone(),
+            },
             ..Submission::default()
         };
         match self

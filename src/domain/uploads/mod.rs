@@ -155,6 +155,8 @@ pub struct NewUpload {
     pub declared_type: Option<PackageType>,
     pub sha1: Option<String>,
     pub sha256: Option<String>,
+    /// The content key's digest: the finished upload is written once, under it.
+    pub blake3: Option<String>,
 }
 
 /// Where an upload stands after a PATCH.
@@ -239,6 +241,7 @@ impl Uploads {
             declared_type: new.declared_type.map(|t| t.as_str().to_string()),
             sha1: new.sha1.map(|s| s.to_ascii_lowercase()),
             sha256: new.sha256.map(|s| s.to_ascii_lowercase()),
+            blake3: new.blake3.map(|s| s.to_ascii_lowercase()),
             created_at: now,
             expires_at: self.expires_from(now),
             lease_id: None,

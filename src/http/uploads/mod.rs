@@ -141,7 +141,8 @@ struct CreationHeaders {
     #[param(rename = "Upload-Length")]
     upload_length: u64,
     /// `filename BASE64` (required), and optionally `type`, `sha1`, `sha256`,
-    /// each `KEY BASE64`, comma-separated.
+    /// `blake3` (hex digests; a BLAKE3 lets depot write the file once, under
+    /// its content key), each `KEY BASE64`, comma-separated.
     #[param(rename = "Upload-Metadata")]
     upload_metadata: String,
 }

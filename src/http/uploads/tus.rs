@@ -91,7 +91,8 @@ pub(super) fn header_u64(headers: &HeaderMap, name: &str) -> ApiResult<Option<u6
 }
 
 /// `Upload-Metadata: key base64,key base64,…`: `filename` (required), and
-/// optionally `type` (as the 2.4 call's parameter), `sha1` and `sha256`.
+/// optionally `type` (as the 2.4 call's parameter), `sha1`, `sha256` and
+/// `blake3` (the content key's digest: the file is then written once).
 pub(super) fn parse_metadata(headers: &HeaderMap, length: u64) -> ApiResult<NewUpload> {
     let raw = headers
         .get("upload-metadata")
@@ -126,6 +127,7 @@ pub(super) fn parse_metadata(headers: &HeaderMap, length: u64) -> ApiResult<NewU
             }
             "sha1" => new.sha1 = Some(hex_digest("sha1", &value, 40)?),
             "sha256" => new.sha256 = Some(hex_digest("sha256", &value, 64)?),
+            "blake3" => new.blake3 = Some(hex_digest("blake3", &value, 64)?),
             // Other keys (tus clients add their own) are kept and echoed only.
             _ => {}
         }

@@ -12,6 +12,7 @@
 //! `HASHING_JOBS` jobs, so hashing can never take the blocking threads that
 //! file I/O needs.
 
+mod announced;
 mod rpm;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
+pub use announced::Announced;
 use rpm::SignedMd5;
 pub use rpm::rpm_signature_end;
 
