@@ -61,10 +61,7 @@ impl BlobStore {
             });
         }
         match &self.sdk {
-            Some(sdk) => Ok(Search {
-                found: multipart_uploads(sdk, MAX_PER_PASS).await?,
-                blind_spot: None,
-            }),
+            Some(sdk) => multipart_uploads(sdk, MAX_PER_PASS).await,
             None => Ok(Search {
                 found: Vec::new(),
                 blind_spot: Some(
@@ -160,8 +157,10 @@ fn temp_files(root: &FsPath, limit: usize) -> Result<Vec<Leftover>> {
 }
 
 /// Multipart uploads under depot's own areas (never elsewhere in a bucket
-/// that may be shared), with the bytes their parts hold.
-async fn multipart_uploads(sdk: &S3Sdk, limit: usize) -> Result<Vec<Leftover>> {
+/// that may be shared), with the bytes their parts hold. A server that cannot
+/// list them (s3s-fs answers 501) is a blind spot, not a failure: GC goes on
+/// with everything else.
+async fn multipart_uploads(sdk: &S3Sdk, limit: usize) -> Result<Search> {
     let mut found = Vec::new();
     for area in Area::ALL {
         let prefix = sdk.full_key(&area.path());
@@ -176,8 +175,22 @@ async fn multipart_uploads(sdk: &S3Sdk, limit: usize) -> Result<Vec<Leftover>> {
                 .set_key_marker(key_marker.take())
                 .set_upload_id_marker(id_marker.take())
                 .send()
-                .await
-                .map_err(sdk_error)?;
+                .await;
+            let page = match page {
+                Ok(page) => page,
+                Err(e) if not_implemented(&e) => {
+                    return Ok(Search {
+                        found,
+                        blind_spot: Some(
+                            "this S3 server cannot list unfinished multipart uploads \
+                             (ListMultipartUploads is not implemented): abort them with its \
+                             own tools, or a lifecycle rule"
+                                .into(),
+                        ),
+                    });
+                }
+                Err(e) => return Err(sdk_error(e)),
+            };
             for upload in page.uploads() {
                 let (Some(key), Some(id)) = (upload.key(), upload.upload_id()) else {
                     continue;
@@ -200,7 +213,10 @@ async fn multipart_uploads(sdk: &S3Sdk, limit: usize) -> Result<Vec<Leftover>> {
                     since,
                 });
                 if found.len() >= limit {
-                    return Ok(found);
+                    return Ok(Search {
+                        found,
+                        blind_spot: None,
+                    });
                 }
             }
             if !page.is_truncated().unwrap_or(false) {
@@ -213,7 +229,10 @@ async fn multipart_uploads(sdk: &S3Sdk, limit: usize) -> Result<Vec<Leftover>> {
             }
         }
     }
-    Ok(found)
+    Ok(Search {
+        found,
+        blind_spot: None,
+    })
 }
 
 fn unprefixed(sdk: &S3Sdk, key: &str) -> String {
@@ -225,6 +244,13 @@ fn unprefixed(sdk: &S3Sdk, key: &str) -> String {
             .to_string(),
         None => key.to_string(),
     }
+}
+
+/// Whether an S3 error says the server lacks the call.
+fn not_implemented<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
+    e.raw_response().is_some_and(|r| r.status().as_u16() == 501)
+        || e.as_service_error()
+            .is_some_and(|e| e.meta().code() == Some("NotImplemented"))
 }
 
 /// Whether an S3 error says the multipart upload no longer exists.
@@ -293,5 +319,46 @@ mod tests {
         let names: Vec<_> = found.iter().map(|l| (l.name.as_str(), l.size)).collect();
         assert_eq!(names, [("staging/a/b/obj", 5), ("staging/other", 1)]);
         assert_eq!(temp_files(dir.path(), 1).unwrap().len(), 1);
+    }
+
+    /// An S3 server without ListMultipartUploads (s3s-fs answers 501, as
+    /// this one does to everything): a blind spot, so that GC goes on.
+    #[tokio::test]
+    async fn a_server_that_cannot_list_uploads_is_a_blind_spot() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 << 10];
+                    while let Ok(n) = socket.read(&mut buf).await {
+                        if n == 0 {
+                            return;
+                        }
+                        let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>NotImplemented</Code>\
+                                    <Message>ListMultipartUploads is not implemented yet</Message></Error>";
+                        let answer = format!(
+                            "HTTP/1.1 501 Not Implemented\r\ncontent-type: application/xml\r\n\
+                             content-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if socket.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let mut s3 = crate::config::S3Config::new("bucket");
+        s3.endpoint = Some(format!("http://{addr}"));
+        s3.region = Some("us-east-1".into());
+        s3.access_key_id = Some("GK0123456789".into());
+        s3.secret_access_key = Some(crate::config::Secret::new("0123456789abcdef0123"));
+        let store = BlobStore::open(&crate::config::StorageConfig::S3(s3), 1 << 30).unwrap();
+        let search = store.leftovers().await.unwrap();
+        assert!(search.found.is_empty());
+        let blind = search.blind_spot.expect("a blind spot");
+        assert!(blind.contains("ListMultipartUploads"), "{blind}");
     }
 }
