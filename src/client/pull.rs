@@ -10,7 +10,7 @@ use tokio::io::AsyncWriteExt;
 use url::Url;
 
 use super::packages::resolve;
-use super::push::digests_of;
+use super::push::sha1_of;
 use super::retry::{Announce, Failure, Policy, retry};
 use super::{Client, ClientError, ClientResult, check, progress};
 use crate::domain::downloads::REDIRECT_PARAM;
@@ -55,7 +55,7 @@ pub async fn pull(client: &Client, target: &str, output: Option<&Path>) -> Clien
     bar.finish_and_clear();
     result?;
 
-    let got = digests_of(&partial).await?.sha1;
+    let got = sha1_of(&partial).await?;
     if !got.eq_ignore_ascii_case(sha1) {
         let _ = tokio::fs::remove_file(&partial).await;
         return Err(ClientError::Other(format!(

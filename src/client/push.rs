@@ -117,31 +117,52 @@ async fn push_one(
 }
 
 /// The digests a push announces, hex.
-pub(super) struct FileDigests {
-    pub sha1: String,
-    pub blake3: String,
+struct FileDigests {
+    sha1: String,
+    blake3: String,
 }
 
-/// SHA-1 and BLAKE3 of a file, read once in the blocking pool.
-pub(super) async fn digests_of(path: &Path) -> ClientResult<FileDigests> {
+/// SHA-1 and BLAKE3 of a file, read once.
+async fn digests_of(path: &Path) -> ClientResult<FileDigests> {
+    let (sha1, blake3) = read_through(
+        path,
+        (Sha1::new(), blake3::Hasher::new()),
+        |(sha1, blake3), bytes| {
+            sha1.update(bytes);
+            blake3.update(bytes);
+        },
+    )
+    .await?;
+    Ok(FileDigests {
+        sha1: hex::encode(sha1.finalize()),
+        blake3: blake3.finalize().to_hex().to_string(),
+    })
+}
+
+/// SHA-1 of a file.
+pub(super) async fn sha1_of(path: &Path) -> ClientResult<String> {
+    let sha1 = read_through(path, Sha1::new(), |sha1, bytes| sha1.update(bytes)).await?;
+    Ok(hex::encode(sha1.finalize()))
+}
+
+/// Reads a file once in the blocking pool, handing each piece to `update`.
+async fn read_through<T: Send + 'static>(
+    path: &Path,
+    mut state: T,
+    update: impl Fn(&mut T, &[u8]) + Send + 'static,
+) -> ClientResult<T> {
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
         let mut file = std::fs::File::open(&path).map_err(|e| ClientError::Other(e.to_string()))?;
-        let mut sha1 = Sha1::new();
-        let mut blake3 = blake3::Hasher::new();
         let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = file
                 .read(&mut buf)
                 .map_err(|e| ClientError::Other(e.to_string()))?;
             if n == 0 {
-                return Ok(FileDigests {
-                    sha1: hex::encode(sha1.finalize()),
-                    blake3: blake3.finalize().to_hex().to_string(),
-                });
+                return Ok(state);
             }
-            sha1.update(&buf[..n]);
-            blake3.update(&buf[..n]);
+            update(&mut state, &buf[..n]);
         }
     })
     .await

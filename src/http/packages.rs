@@ -20,7 +20,7 @@ use super::openapi::Errors;
 use crate::app::AppState;
 use crate::domain::admission::UploadSlot;
 use crate::domain::classify::PackageType;
-use crate::domain::packages::{Announced, Ingested, Submission};
+use crate::domain::packages::{Announced, Ingested, Submission, hex_digest};
 use crate::domain::query::ListQuery;
 use crate::domain::users::User;
 use crate::error::Error;
@@ -241,14 +241,9 @@ impl Announcing {
         let hex = |name: &str, value: Option<String>, len: usize| {
             value
                 .map(|v| {
-                    let v = v.trim();
-                    if v.len() == len && v.bytes().all(|b| b.is_ascii_hexdigit()) {
-                        Ok(v.to_ascii_lowercase())
-                    } else {
-                        Err(ApiError::bad_request(format!(
-                            "{name} must be {len} hexadecimal digits"
-                        )))
-                    }
+                    hex_digest(&v, len).ok_or_else(|| {
+                        ApiError::bad_request(format!("{name} must be {len} hexadecimal digits"))
+                    })
                 })
                 .transpose()
         };

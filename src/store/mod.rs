@@ -29,7 +29,8 @@ use object_store::{GetOptions, GetRange, GetResult, ObjectStore, ObjectStoreExt}
 use url::Url;
 
 pub use digest::{
-    Announced, Digester, Digests, SignedPart, SignedPartMd5, digest_bytes, rpm_signature_end,
+    Announced, Digester, Digests, SignedPart, SignedPartMd5, digest_bytes, hex_digest,
+    rpm_signature_end,
 };
 pub use key::{Area, BlobKey, repo_object, upload_of_part, upload_part};
 pub use leftovers::{Leftover, LeftoverKind, Search};

@@ -4,17 +4,14 @@
 //! announced never appear under any content key, and never replace what a
 //! key holds.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use reqwest::multipart::{Form, Part};
 use reqwest::{Method, Response, StatusCode};
 use sha2::{Digest, Sha256};
 
 use crate::backend_tests;
 use crate::common::rpms::RpmSpec;
-use crate::common::{
-    Backend, PASSWORD, TestApp, Who, envelope, expect_error, metrics, sample, sha1_hex,
-};
+use crate::common::{Backend, TestApp, Who, envelope, expect_error, metrics, sample, sha1_hex};
+use crate::resumable::{create, meta, patch};
 
 backend_tests!(
     an_announced_blake3_writes_the_file_once_under_its_key,
@@ -197,35 +194,10 @@ async fn a_false_announcement_never_replaces_stored_bytes(backend: Backend) {
 async fn a_resumable_upload_announcing_its_blake3_is_written_once(backend: Backend) {
     let app = TestApp::start(backend).await;
     let bytes = rpm("obagent");
-    let metadata = [
-        ("filename", "obagent.rpm".to_string()),
-        ("blake3", blake3_hex(&bytes)),
-    ]
-    .iter()
-    .map(|(k, v)| format!("{k} {}", BASE64.encode(v)))
-    .collect::<Vec<_>>()
-    .join(",");
-    let response = app
-        .request(Who::Manager, Method::POST, "/api/v2/uploads/")
-        .header("tus-resumable", "1.0.0")
-        .header("upload-length", bytes.len().to_string())
-        .header("upload-metadata", metadata)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let location = response.headers()["location"].to_str().unwrap().to_string();
-    let response = app
-        .http
-        .patch(&location)
-        .basic_auth("manager", Some(PASSWORD))
-        .header("tus-resumable", "1.0.0")
-        .header("upload-offset", "0")
-        .header("content-type", "application/offset+octet-stream")
-        .body(bytes.clone())
-        .send()
-        .await
-        .unwrap();
+    let blake3 = blake3_hex(&bytes);
+    let metadata = meta(&[("filename", "obagent.rpm"), ("blake3", &blake3)]);
+    let location = create(&app, bytes.len(), &metadata).await;
+    let response = patch(&app, &location, 0, bytes.clone()).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert_eq!(writes(&app).await, (0.0, 1.0, 0.0, 0.0));
     assert_eq!(app.stored_objects().await, [key_of(&bytes)]);

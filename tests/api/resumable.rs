@@ -30,7 +30,7 @@ backend_tests!(
 
 const TUS: (&str, &str) = ("tus-resumable", "1.0.0");
 
-fn meta(pairs: &[(&str, &str)]) -> String {
+pub(crate) fn meta(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
         .map(|(k, v)| format!("{k} {}", BASE64.encode(v)))
@@ -50,7 +50,7 @@ fn offset_of(headers: &HeaderMap) -> u64 {
 }
 
 /// Creates an upload as the manager; returns its URL.
-async fn create(app: &TestApp, length: usize, metadata: &str) -> String {
+pub(crate) async fn create(app: &TestApp, length: usize, metadata: &str) -> String {
     let response = app
         .request(Who::Manager, Method::POST, "/api/v2/uploads/")
         .header(TUS.0, TUS.1)
@@ -72,7 +72,12 @@ async fn create(app: &TestApp, length: usize, metadata: &str) -> String {
     header(response.headers(), "location").expect("a Location")
 }
 
-async fn patch(app: &TestApp, url: &str, offset: u64, bytes: Vec<u8>) -> reqwest::Response {
+pub(crate) async fn patch(
+    app: &TestApp,
+    url: &str,
+    offset: u64,
+    bytes: Vec<u8>,
+) -> reqwest::Response {
     app.http
         .patch(url)
         .basic_auth("manager", Some(PASSWORD))

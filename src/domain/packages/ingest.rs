@@ -21,7 +21,7 @@ use crate::domain::repos::rpmmd::Fragments;
 use crate::domain::upgrade;
 use crate::error::{Error, Result};
 use crate::metrics::METRICS;
-use crate::store::{Announced, BlobKey, Destination, SignedPartMd5, Staged};
+use crate::store::{Announced, BlobKey, Destination, SignedPartMd5, Staged, hex_digest};
 
 /// A file submitted for storing: what came with its bytes.
 #[derive(Clone, Debug, Default)]
@@ -264,13 +264,11 @@ impl Packages {
 
 /// A digest as 64 lowercase hex digits, the form content keys use.
 fn hex64(name: &str, hex: &str) -> Result<String> {
-    if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        Ok(hex.to_ascii_lowercase())
-    } else {
-        Err(Error::invalid(format!(
+    hex_digest(hex, 64).ok_or_else(|| {
+        Error::invalid(format!(
             "the announced {name} must be 64 hexadecimal digits"
-        )))
-    }
+        ))
+    })
 }
 
 /// The stored package when the upload is the same again; a conflict when

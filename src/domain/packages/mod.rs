@@ -20,7 +20,7 @@ use crate::store::{BlobKey, BlobStore};
 mod describe;
 mod ingest;
 
-pub use crate::store::Announced;
+pub use crate::store::{Announced, hex_digest};
 pub use ingest::{Ingested, Origin, Outcome, Submission};
 
 #[derive(Clone)]

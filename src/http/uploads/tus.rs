@@ -8,6 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
 
+use crate::domain::packages;
 use crate::domain::uploads::{Appended, Checksum, ChecksumAlgorithm, NewUpload};
 use crate::http::error::{ApiError, ApiResult, Code};
 
@@ -139,14 +140,11 @@ pub(super) fn parse_metadata(headers: &HeaderMap, length: u64) -> ApiResult<NewU
 }
 
 fn hex_digest(name: &str, value: &str, len: usize) -> ApiResult<String> {
-    let value = value.trim();
-    if value.len() == len && value.bytes().all(|b| b.is_ascii_hexdigit()) {
-        Ok(value.to_ascii_lowercase())
-    } else {
-        Err(ApiError::bad_request(format!(
+    packages::hex_digest(value, len).ok_or_else(|| {
+        ApiError::bad_request(format!(
             "Upload-Metadata: {name} must be {len} hexadecimal digits"
-        )))
-    }
+        ))
+    })
 }
 
 /// `Upload-Checksum: ALGORITHM BASE64` for the bytes of this one request.

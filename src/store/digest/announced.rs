@@ -37,6 +37,14 @@ impl Announced {
     }
 }
 
+/// `value` as a digest of `len` hex digits, lowercased (the form digests
+/// and content keys are stored in); `None` when it is not one.
+pub fn hex_digest(value: &str, len: usize) -> Option<String> {
+    let value = value.trim();
+    (value.len() == len && value.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| value.to_ascii_lowercase())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
-pub use announced::Announced;
+pub use announced::{Announced, hex_digest};
 use rpm::SignedMd5;
 pub use rpm::rpm_signature_end;
 
