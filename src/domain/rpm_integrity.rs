@@ -47,9 +47,19 @@ pub fn check_signed_md5(rpm: &RpmInfo, computed: Option<&str>) -> Result<(), Str
     }
 }
 
-/// Checks every digest the RPM carries against the bytes that arrived.
+/// Whether the RPM's SHA-256 digests cover everything its MD5 does: the
+/// main header (already found to match) and the payload (checked against the
+/// bytes). The MD5 need not be computed then.
+pub fn covered_by_sha256(digests: &RpmDigests) -> bool {
+    digests.header_sha256_matches == Some(true) && digests.payload_sha256.is_some()
+}
+
+/// Checks every digest the RPM carries against the bytes that arrived; its
+/// MD5 only when computed or not covered by its SHA-256 digests.
 pub fn check_rpm(rpm: &RpmInfo, digests: &RpmDigests, received: Received) -> Result<(), String> {
-    check_signed_md5(rpm, received.signed_md5)?;
+    if received.signed_md5.is_some() || !covered_by_sha256(digests) {
+        check_signed_md5(rpm, received.signed_md5)?;
+    }
     if digests.header_sha256_matches == Some(false) {
         return Err(format!(
             "the RPM's header does not match the SHA-256 digest its signature holds for it: {DAMAGED}; nothing was stored"
@@ -131,6 +141,20 @@ mod tests {
             ..received(MD5, SHA256)
         };
         assert!(check_rpm(&rpm(None), &digests, cut).is_err());
+        // Signed with an MD5 that was not computed: the SHA-256 digests
+        // stand for it, only when there are both.
+        let uncomputed = Received {
+            signed_md5: None,
+            ..received(MD5, SHA256)
+        };
+        assert!(check_rpm(&rpm(Some(MD5)), &digests, uncomputed).is_ok());
+        assert!(check_rpm(&rpm(Some(MD5)), &bad_header, uncomputed).is_err());
+        let no_payload_digest = RpmDigests {
+            payload_sha256: None,
+            ..digests.clone()
+        };
+        let err = check_rpm(&rpm(Some(MD5)), &no_payload_digest, uncomputed).unwrap_err();
+        assert!(err.contains("MD5 digest does not match"), "{err}");
         // Nothing carried, nothing to check.
         let none = RpmDigests::default();
         assert!(check_rpm(&rpm(None), &none, Received::default()).is_ok());

@@ -85,7 +85,8 @@ pub async fn inspect(
         .rpm_signed
         .as_ref()
         .ok_or_else(|| Error::invalid("not a valid RPM package: no signature header"))?;
-    let md5 = verified_md5(rpm, &signed.md5)?;
+    let computed = store.signed_md5(staged).await?.unwrap_or_default();
+    let md5 = verified_md5(rpm, &computed)?;
     let upgrade_dep_yaml = read_dep_yaml(store, staged, rpm, stop).await?;
     if !upgrade_dep_yaml.is_empty() {
         parse_dep_yaml(&upgrade_dep_yaml)

@@ -9,13 +9,16 @@ use reqwest::multipart::{Form, Part};
 use reqwest::{Method, Response, StatusCode};
 
 use crate::backend_tests;
-use crate::common::rpms::{RpmSpec, ocp_agent, with_md5_signature};
+use crate::common::rpms::{
+    RpmSpec, ocp_agent, with_header_u32, with_md5_and_sha256_signature, with_md5_signature,
+};
 use crate::common::{Backend, PASSWORD, TestApp, Who, envelope, expect_error};
 
 backend_tests!(
     a_damaged_rpm_is_refused_by_multipart_upload,
     a_damaged_rpm_is_refused_by_resumable_upload,
     a_damaged_rpm_is_not_preloaded,
+    an_rpm_signed_with_md5_and_sha256_is_checked_either_way,
     shell_hostile_names_are_refused_by_multipart_upload,
     shell_hostile_names_are_refused_at_resumable_creation,
 );
@@ -152,6 +155,50 @@ async fn a_damaged_rpm_is_not_preloaded(backend: Backend) {
     let (_, body) = envelope(app.get(Who::Viewer, "/api/v2/software-packages").await).await;
     assert_eq!(body["data"]["page"]["totalElements"], 1, "{body}");
     assert_eq!(body["data"]["contents"][0]["fileName"], "init.sh");
+}
+
+/// rpmbuild 4.14 and later sign with an MD5 and SHA-256 digests that cover
+/// the same bytes; depot then checks the SHA-256 digests and leaves the MD5
+/// off while the bytes stream, unless those digests turn out unusable, when
+/// it reads the bytes back for the MD5.
+async fn an_rpm_signed_with_md5_and_sha256_is_checked_either_way(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let spec = RpmSpec::new("tools", "1.0", "1.el7", "noarch");
+    let rpm = with_md5_and_sha256_signature(&spec.build());
+    let message = expect_error(
+        app.upload("tools.rpm", damaged(&rpm)).await,
+        StatusCode::BAD_REQUEST,
+        10001,
+    )
+    .await;
+    assert!(
+        message.contains("payload does not match its SHA-256 digest"),
+        "{message}"
+    );
+    // A payload digest of another algorithm (SHA-512, say): depot cannot
+    // check it, so the MD5 it left off while the bytes streamed is checked.
+    const PAYLOADDIGESTALGO: u32 = 5093;
+    let other = with_md5_and_sha256_signature(&with_header_u32(
+        &RpmSpec::new("other", "1.0", "1.el7", "noarch").build(),
+        PAYLOADDIGESTALGO,
+        14,
+    ));
+    assert_damaged(
+        &expect_error(
+            app.upload("tools.rpm", damaged(&other)).await,
+            StatusCode::BAD_REQUEST,
+            10001,
+        )
+        .await,
+    );
+    assert_eq!(package_count(&app).await, 0);
+    assert!(app.stored_objects().await.is_empty());
+    assert!(app.staging_objects().await.is_empty());
+
+    // Undamaged, each is stored.
+    app.upload_ok("tools.rpm", rpm).await;
+    app.upload_ok("other.rpm", other).await;
+    assert_eq!(package_count(&app).await, 2);
 }
 
 /// Names a shell or a command would misread, and what the refusal says: an

@@ -12,7 +12,7 @@ use crate::domain::classify::PackageType;
 use crate::domain::filename::{check_stored_name, script_extension};
 use crate::domain::repos::rpmmd::{FileFacts, Fragments, fragments};
 use crate::domain::rpm_header::{RpmInfo, is_rpm, read_rpm_metadata};
-use crate::domain::rpm_integrity::{Received, check_rpm};
+use crate::domain::rpm_integrity::{Received, check_rpm, covered_by_sha256};
 use crate::error::{Error, Result};
 use crate::store::Staged;
 
@@ -57,8 +57,15 @@ impl Packages {
                 )));
             }
             let signed = staged.digests.rpm_signed.as_ref();
+            // Left off while streaming when the headers carried both SHA-256
+            // tags: read back only when those turned out not to be usable.
+            let signed_md5 = if info.signed_md5.is_some() && !covered_by_sha256(&digests) {
+                self.store.signed_md5(staged).await?
+            } else {
+                signed.and_then(|s| s.md5.clone())
+            };
             let received = Received {
-                signed_md5: signed.map(|s| s.md5.as_str()),
+                signed_md5: signed_md5.as_deref(),
                 payload_sha256: signed.and_then(|s| s.payload_sha256.as_deref()),
             };
             check_rpm(&info, &digests, received).map_err(Error::IllegalArgument)?;

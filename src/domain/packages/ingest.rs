@@ -87,17 +87,17 @@ impl Packages {
             check_client_name(name).map_err(Error::IllegalArgument)?;
         }
         // Every RPM is hashed as its own digests cover it, to check it against
-        // them (one more MD5 and SHA-256 pass, on a thread of its own).
+        // them (its payload's SHA-256, on a thread of its own); the MD5 of its
+        // signed part too where they have no SHA-256 for it, or for obshell,
+        // which reports that MD5.
+        let signed_part = match upload.origin {
+            Origin::UpgradeApi => SignedPartMd5::Compute,
+            _ => SignedPartMd5::UnlessCovered,
+        };
         let destination = self.destination(&upload.announced).await?;
         let staged = self
             .store
-            .stage(
-                body,
-                limit,
-                SignedPartMd5::Compute,
-                &upload.announced,
-                destination,
-            )
+            .stage(body, limit, signed_part, &upload.announced, destination)
             .await?;
         // The body is consumed; finish in a task of its own so that a client
         // hanging up now cannot leave the staging object behind. But what is

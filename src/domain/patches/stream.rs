@@ -39,7 +39,7 @@ pub(super) fn stage_rpm(
                 .stage(
                     body,
                     limit,
-                    SignedPartMd5::Compute,
+                    SignedPartMd5::UnlessCovered,
                     &announced,
                     Destination::Staging,
                 )

@@ -1,9 +1,9 @@
 //! All digests of an upload, computed on blocking threads beside the network
 //! and store I/O, in lanes: the file's MD5 in one, SHA-1, SHA-256 and BLAKE3
 //! in another (with SHA-NI these three together cost about one MD5), and an
-//! RPM's own digests (`rpm`: its signed part's MD5, its payload's SHA-256),
-//! when asked for (the domain asks for every upload, to check an RPM against
-//! them), in a third. The wall-clock cost is the slowest lane's, not the sum,
+//! RPM's own digests (`rpm`: its payload's SHA-256, and its signed part's
+//! MD5 where its SHA-256 digests do not cover it or where asked for), in a
+//! third. The wall-clock cost is the slowest lane's, not the sum,
 //! while there are cores for them.
 //!
 //! A lane holds a thread only while it hashes a batch: each batch is one
@@ -40,17 +40,23 @@ pub struct Digests {
     pub rpm_signed: Option<SignedPart>,
 }
 
-/// Whether an upload's digests include an RPM's own (`SignedPart`).
+/// How much of an RPM's own digests an upload computes (`SignedPart`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SignedPartMd5 {
+    /// The payload's SHA-256 and the signed part's MD5, always: obshell
+    /// reports the MD5.
     Compute,
-    Skip,
+    /// The payload's SHA-256, and the signed part's MD5 only where the RPM
+    /// has no SHA-256 digests covering the same bytes: an extra MD5 pass is
+    /// a sixth of an upload's CPU.
+    UnlessCovered,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignedPart {
     pub offset: u64,
-    pub md5: String,
+    /// `None` when left off (`SignedPartMd5::UnlessCovered`).
+    pub md5: Option<String>,
     /// The SHA-256 of the payload (what follows the main header), which an
     /// RPM's PAYLOADDIGEST carries; `None` when the main header is not one.
     pub payload_sha256: Option<String>,
@@ -161,20 +167,19 @@ impl<L: Lane> Running<L> {
 pub struct Digester {
     md5: Running<FileMd5>,
     shas: Running<Shas>,
-    signed: Option<Running<SignedMd5>>,
+    signed: Running<SignedMd5>,
     batch: Vec<Bytes>,
     batched: usize,
 }
 
 impl Digester {
-    /// `signed_part`: also the MD5 of an RPM's signed part (a whole extra
-    /// MD5 pass over an RPM; nothing for other files).
+    /// `signed_part`: whether to compute the MD5 of an RPM's signed part
+    /// even where its SHA-256 digests cover it (nothing for other files).
     pub fn start(signed_part: SignedPartMd5) -> Self {
         Self {
             md5: Running::Idle(FileMd5::default()),
             shas: Running::Idle(Shas::default()),
-            signed: (signed_part == SignedPartMd5::Compute)
-                .then(|| Running::Idle(SignedMd5::default())),
+            signed: Running::Idle(SignedMd5::new(signed_part)),
             batch: Vec::new(),
             batched: 0,
         }
@@ -196,17 +201,12 @@ impl Digester {
         let batch: Batch = Arc::new(std::mem::take(&mut self.batch));
         self.md5.feed(batch.clone()).await;
         self.shas.feed(batch.clone()).await;
-        if let Some(signed) = &mut self.signed {
-            signed.feed(batch).await;
-        }
+        self.signed.feed(batch).await;
     }
 
     pub async fn finish(mut self) -> std::io::Result<Digests> {
         self.flush().await;
-        let rpm_signed = match self.signed {
-            Some(signed) => signed.finish().await?,
-            None => None,
-        };
+        let rpm_signed = self.signed.finish().await?;
         let md5 = self.md5.finish().await?;
         let (sha1, sha256, blake3) = self.shas.finish().await?;
         Ok(Digests {
@@ -223,7 +223,7 @@ impl Digester {
 pub fn digest_bytes(data: &[u8]) -> Digests {
     let mut md5 = FileMd5::default();
     let mut shas = Shas::default();
-    let mut signed = SignedMd5::default();
+    let mut signed = SignedMd5::new(SignedPartMd5::Compute);
     md5.update(data);
     shas.update(data);
     signed.update(data);
@@ -283,8 +283,8 @@ mod tests {
             }
             let signed = digester.finish().await.unwrap().rpm_signed.unwrap();
             assert_eq!(
-                (signed.offset, signed.md5.as_str()),
-                (144, expected.as_str()),
+                (signed.offset, signed.md5.as_deref()),
+                (144, Some(expected.as_str())),
                 "chunks of {chunk}"
             );
         }
@@ -293,23 +293,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_signed_part_is_skipped_unless_asked_for() {
-        // Several batches, in chunks that do not divide them.
+    async fn an_uncovered_signed_part_is_hashed_across_batches() {
+        // Several batches, in chunks that do not divide them; no SHA-256
+        // tags, so the MD5 is computed even when it could be left off.
         let bytes = fake_rpm(3 * BATCH_BYTES + 12_345);
-        let mut digester = Digester::start(SignedPartMd5::Skip);
+        let mut digester = Digester::start(SignedPartMd5::UnlessCovered);
         for piece in bytes.chunks(40_000) {
             digester.update(Bytes::copy_from_slice(piece)).await;
         }
         let streamed = digester.finish().await.unwrap();
-        let whole = digest_bytes(&bytes);
-        assert!(whole.rpm_signed.is_some());
-        assert_eq!(
-            streamed,
-            Digests {
-                rpm_signed: None,
-                ..whole
-            }
-        );
+        assert!(streamed.rpm_signed.as_ref().unwrap().md5.is_some());
+        assert_eq!(streamed, digest_bytes(&bytes));
     }
 
     /// Many more uploads than hashing jobs: each still gets its own digests.

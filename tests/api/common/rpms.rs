@@ -90,21 +90,56 @@ pub fn signed_md5(rpm: &[u8]) -> String {
 /// writes them (the rpm crate signs without MD5). `md5` overrides the right
 /// digest, to make a corrupt package.
 pub fn with_md5_signature(rpm: &[u8], md5: Option<[u8; 16]>) -> Vec<u8> {
+    with_signature(rpm, md5, false)
+}
+
+/// Replaces the signature header with one holding SIZE, MD5 and the main
+/// header's SHA-256, as rpmbuild 4.14 and later sign: with the header's
+/// SHA-256 of the payload, two SHA-256 digests cover what the MD5 does.
+pub fn with_md5_and_sha256_signature(rpm: &[u8]) -> Vec<u8> {
+    with_signature(rpm, None, true)
+}
+
+fn with_signature(rpm: &[u8], md5: Option<[u8; 16]>, sha256: bool) -> Vec<u8> {
     use md5::{Digest, Md5};
     let signed = &rpm[signature_end(rpm)..];
     let digest: [u8; 16] = md5.unwrap_or_else(|| Md5::digest(signed).into());
+    // tag, type, offset, count: SIZE (INT32) at 0, MD5 (BIN) at 4, and the
+    // header's SHA-256 (STRING, NUL-terminated) at 20.
+    let mut index = vec![[1000u32, 4, 0, 1], [1004, 7, 4, 16]];
+    let mut data = (signed.len() as u32).to_be_bytes().to_vec();
+    data.extend(digest);
+    if sha256 {
+        let header = &signed[..payload_offset(rpm) - signature_end(rpm)];
+        index.insert(0, [273, 6, 20, 1]);
+        data.extend(hex::encode(sha2::Sha256::digest(header)).as_bytes());
+        data.push(0);
+    }
     let mut out = rpm[..96].to_vec();
     out.extend([0x8e, 0xad, 0xe8, 0x01, 0, 0, 0, 0]);
-    out.extend(2u32.to_be_bytes()); // entries
-    out.extend(20u32.to_be_bytes()); // data bytes
-    // tag, type, offset, count: SIZE (INT32) at 0, MD5 (BIN) at 4.
-    for word in [1000u32, 4, 0, 1, 1004, 7, 4, 16] {
-        out.extend(word.to_be_bytes());
-    }
-    out.extend((signed.len() as u32).to_be_bytes());
-    out.extend(digest);
-    out.extend([0u8; 4]); // padding to a multiple of 8
+    out.extend((index.len() as u32).to_be_bytes());
+    out.extend((data.len() as u32).to_be_bytes());
+    out.extend(index.iter().flatten().flat_map(|word| word.to_be_bytes()));
+    out.extend(&data);
+    out.extend(vec![0u8; (8 - data.len() % 8) % 8]); // padding to a multiple of 8
     out.extend(signed);
+    out
+}
+
+/// `rpm` with the INT32 value of the main header's tag `tag` set to `value`
+/// (the signature, which covers the header, is then stale).
+pub fn with_header_u32(rpm: &[u8], tag: u32, value: u32) -> Vec<u8> {
+    let start = signature_end(rpm);
+    let word = |at: usize| u32::from_be_bytes(rpm[at..at + 4].try_into().unwrap()) as usize;
+    let entries = word(start + 8);
+    let store = start + 16 + entries * 16;
+    let entry = (0..entries)
+        .map(|i| start + 16 + i * 16)
+        .find(|&e| word(e) == tag as usize)
+        .unwrap_or_else(|| panic!("the main header has no tag {tag}"));
+    let at = store + word(entry + 8);
+    let mut out = rpm.to_vec();
+    out[at..at + 4].copy_from_slice(&value.to_be_bytes());
     out
 }
 
