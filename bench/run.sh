@@ -29,6 +29,9 @@
 #   BENCH_QUIET_WAIT=60         seconds to wait for an idle CPU before each measurement
 #   DEPOT_BENCH_CACHE           default ~/.cache/depot-bench (RPMs, venv, results)
 #   CARGO_TARGET_DIR            default ~/.cache/depot-bench-target
+#   DEPOT_*                     reach depot as they are: DEPOT_S3_UNSIGNED_PAYLOAD=true
+#                               has it sign as over HTTPS (as the direct PUT's
+#                               presigned URL does), not each body's SHA-256
 set -euo pipefail
 # The whole script is one block, read before it runs: editing this file while
 # a benchmark runs does not change the run.

@@ -215,7 +215,8 @@ PG_S3 = {
 CASES = {
     "defaults": {},
     "ingress-hpa-servicemonitor-existingsecret": merged(PG_S3, {
-        "database": {"url": ""}, "s3": {"accessKeyId": "", "secretAccessKey": ""},
+        "database": {"url": ""},
+        "s3": {"accessKeyId": "", "secretAccessKey": "", "unsignedPayload": True},
         "existingSecret": "depot-credentials",
         "ingress": {"enabled": True, "className": "nginx",
                     "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"},
@@ -249,6 +250,7 @@ REFUSED = {
     "schema: unknown download redirect": ({"config": {"downloadRedirect": "always"}}, "downloadRedirect"),
     "schema: a CORS origin with a path": ({"config": {"corsOrigins": ["https://x.example/app"]}}, "corsOrigins"),
     "schema: misspelt key": ({"replicas": 2}, "replicas"),
+    "schema: unsigned payload a word": ({"s3": {"unsignedPayload": "yes"}}, "unsignedPayload"),
     "schema: bad upload size": ({"config": {"maxUploadSize": "lots"}}, "maxUploadSize"),
     "schema: short admin password": ({"adminPassword": "short"}, "adminPassword"),
 }
@@ -327,6 +329,9 @@ def check_case(case, values, objs):
     unknown = sorted(n for n in env_names if n not in KNOWN_ENV)
     if unknown:
         fail(case, f"environment variables depot does not read (src/cli/): {unknown}")
+    unsigned = str(full["s3"]["unsignedPayload"]).lower() if s3 and full["s3"]["unsignedPayload"] != "" else None
+    if cm.get("DEPOT_S3_UNSIGNED_PAYLOAD") != unsigned:
+        fail(case, f"DEPOT_S3_UNSIGNED_PAYLOAD is {cm.get('DEPOT_S3_UNSIGNED_PAYLOAD')!r}, not {unsigned!r}")
     if ctr["livenessProbe"]["httpGet"]["path"] != "/healthz" or ctr["readinessProbe"]["httpGet"]["path"] != "/readyz":
         fail(case, "probes are not /healthz (liveness) and /readyz (readiness)")
     mounts = {m["mountPath"]: m["name"] for m in ctr["volumeMounts"]}

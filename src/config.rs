@@ -162,6 +162,9 @@ pub struct S3Config {
     pub region: Option<String>,
     /// Endpoint used only to sign download URLs.
     pub public_endpoint: Option<String>,
+    /// Whether requests carry `UNSIGNED-PAYLOAD` instead of the SHA-256 of
+    /// their body; `None`: only over HTTPS.
+    pub unsigned_payload: Option<bool>,
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<Secret>,
     /// Objects above this size are copied part by part (S3's CopyObject stops at 5 GiB).
@@ -177,6 +180,7 @@ impl S3Config {
             endpoint: None,
             region: None,
             public_endpoint: None,
+            unsigned_payload: None,
             access_key_id: None,
             secret_access_key: None,
             max_single_copy: 5 << 30,

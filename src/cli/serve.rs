@@ -35,6 +35,10 @@ pub struct ServeArgs {
     /// Endpoint to sign download URLs for, when agents reach the store under another address.
     #[arg(long, env = "DEPOT_S3_PUBLIC_ENDPOINT")]
     pub s3_public_endpoint: Option<String>,
+    /// Send `UNSIGNED-PAYLOAD` rather than each request body's SHA-256 in its
+    /// signature. Default: only over HTTPS, where TLS protects the bytes.
+    #[arg(long, env = "DEPOT_S3_UNSIGNED_PAYLOAD")]
+    pub s3_unsigned_payload: Option<bool>,
     #[arg(long, env = "AWS_ACCESS_KEY_ID", hide = true, hide_env_values = true)]
     pub aws_access_key_id: Option<String>,
     #[arg(
@@ -192,6 +196,7 @@ impl ServeArgs {
             s3.endpoint = self.s3_endpoint;
             s3.region = self.s3_region;
             s3.public_endpoint = self.s3_public_endpoint;
+            s3.unsigned_payload = self.s3_unsigned_payload;
             s3.access_key_id = self.aws_access_key_id;
             s3.secret_access_key = self.aws_secret_access_key.map(Secret::new);
         }

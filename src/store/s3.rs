@@ -49,6 +49,12 @@ fn builder(cfg: &S3Config, endpoint: Option<&str>) -> AmazonS3Builder {
             .with_allow_http(true)
             .with_virtual_hosted_style_request(false);
     }
+    // SigV4 signs each body's SHA-256 unless told the payload is unsigned: a
+    // SHA-256 pass over every upload, for nothing where TLS already protects
+    // the bytes (AWS's SDKs skip it over HTTPS too). Over plain HTTP it is
+    // the store's only check of what arrived, so it stays unless turned off.
+    let https = endpoint.is_none_or(|e| e.starts_with("https://"));
+    b = b.with_unsigned_payload(cfg.unsigned_payload.unwrap_or(https));
     if let Some(id) = &cfg.access_key_id {
         b = b.with_access_key_id(id);
     }

@@ -123,6 +123,9 @@ DEPOT_S3_REGION: {{ . | quote }}
 {{- with .Values.s3.publicEndpoint }}
 DEPOT_S3_PUBLIC_ENDPOINT: {{ . | quote }}
 {{- end }}
+{{- if ne (toString .Values.s3.unsignedPayload) "" }}
+DEPOT_S3_UNSIGNED_PAYLOAD: {{ .Values.s3.unsignedPayload | toString | quote }}
+{{- end }}
 {{- end }}
 {{- with .Values.config.publicUrl }}
 DEPOT_PUBLIC_URL: {{ . | quote }}
