@@ -43,6 +43,23 @@ pub fn arena_cap() -> usize {
         .max(2)
 }
 
+/// Gives the free pages the allocator keeps back to the system; answers
+/// whether any were. glibc keeps what is freed for reuse and returns only
+/// the top of a heap: after work that allocates in proportion to the data
+/// (a GC pass holds every stored key, a publication every package), an idle
+/// replica at 100,000 packages sat at 74–80 MiB of RSS against 45 MiB at
+/// 1,000. jemalloc purges such pages on a timer; `app::tasks` calls this on
+/// one. A trim walks the (capped) arenas' free chunks once.
+pub fn trim() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim only releases pages that no allocation uses.
+        unsafe { libc::malloc_trim(0) == 1 }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    false
+}
+
 /// What the allocator holds, for `/metrics`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HeapStats {
@@ -119,6 +136,34 @@ mod tests {
     #[test]
     fn the_cap_is_at_least_two() {
         assert!(arena_cap() >= 2);
+    }
+
+    /// This process's resident memory, from /proc.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn rss() -> u64 {
+        let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+        let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+        // SAFETY: sysconf reads a constant.
+        pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64
+    }
+
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn a_trim_returns_what_was_freed_below_a_live_allocation() {
+        // 64 MiB in the small pieces a key set is made of, then one piece
+        // above them that stays: freeing the rest cannot shrink the heap's
+        // top, so glibc keeps every page of it until a trim.
+        let pieces: Vec<Vec<u8>> = (0..65_536).map(|i| vec![i as u8; 1000]).collect();
+        let above = vec![1u8; 1000];
+        drop(pieces);
+        let before = rss();
+        assert!(trim(), "nothing to give back");
+        let after = rss();
+        assert!(
+            before.saturating_sub(after) > 32 << 20,
+            "RSS {before} before the trim, {after} after"
+        );
+        drop(above);
     }
 
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -342,6 +342,7 @@ impl Server {
             self.state.settings.upload_expiry,
         ));
         let publisher = tokio::spawn(self.state.repos.clone().run_publisher());
+        let trimmer = tokio::spawn(tasks::return_freed_memory());
         if let Err(e) = self.state.regions.refresh().await {
             tracing::warn!(error = %e, "reading the regions; retrying in the background");
         }
@@ -365,6 +366,7 @@ impl Server {
             );
         }
         sweeper.abort();
+        trimmer.abort();
         watcher.abort();
         publisher.abort();
         replication.abort();

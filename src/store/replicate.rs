@@ -8,11 +8,9 @@ use futures::StreamExt;
 use object_store::{ObjectStoreExt, WriteMultipart};
 
 use super::key::BlobKey;
+use super::stage::PARTS_IN_FLIGHT;
 use super::{BlobStore, Path};
 use crate::error::{Error, Result};
-
-/// Parts in flight per copy: memory is this many parts, whatever the size.
-const PARTS_IN_FLIGHT: usize = 2;
 
 /// What a replication copy found.
 #[derive(Debug, PartialEq, Eq)]

@@ -12,8 +12,11 @@ use super::{BlobStore, Path};
 use crate::error::{Error, Result};
 use crate::metrics::METRICS;
 
-/// Parts uploaded concurrently: bounds memory to a few parts.
-pub(super) const PARTS_IN_FLIGHT: usize = 4;
+/// Parts uploaded concurrently: bounds an upload's (or a region copy's)
+/// memory to the part being filled and these, whatever the size. Two keep a store on the same network busy (four were no
+/// faster into Garage or s3s-fs, depot being CPU-bound, and held 26–30 MiB
+/// per upload against 3–8 MiB, BENCHMARKS.md).
+pub(super) const PARTS_IN_FLIGHT: usize = 2;
 
 /// Where an upload's bytes go while they are hashed.
 #[derive(Clone, Debug, PartialEq, Eq)]
