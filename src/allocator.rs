@@ -47,9 +47,9 @@ pub fn arena_cap() -> usize {
 /// whether any were. glibc keeps what is freed for reuse and returns only
 /// the top of a heap: after work that allocates in proportion to the data
 /// (a GC pass holds every stored key, a publication every package), an idle
-/// replica at 100,000 packages sat at 74–80 MiB of RSS against 45 MiB at
-/// 1,000. jemalloc purges such pages on a timer; `app::tasks` calls this on
-/// one. A trim walks the (capped) arenas' free chunks once.
+/// replica at 100,000 packages sat at 72 MiB of RSS; after a trim, 44 MiB
+/// (BENCHMARKS.md). jemalloc purges such pages on a timer; `app::tasks`
+/// calls this on one. A trim walks the (capped) arenas' free chunks once.
 pub fn trim() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
