@@ -224,3 +224,35 @@ impl S3Sdk {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use object_store::aws::AmazonS3ConfigKey;
+
+    use super::*;
+
+    fn unsigned(cfg: &S3Config, endpoint: Option<&str>) -> Option<String> {
+        builder(cfg, endpoint).get_config_value(&AmazonS3ConfigKey::UnsignedPayload)
+    }
+
+    #[test]
+    fn payloads_go_unsigned_over_https_unless_told_otherwise() {
+        let mut cfg = S3Config::new("depot");
+        assert_eq!(unsigned(&cfg, None).as_deref(), Some("true"), "AWS");
+        assert_eq!(
+            unsigned(&cfg, Some("https://s3.example.com")).as_deref(),
+            Some("true")
+        );
+        assert_eq!(
+            unsigned(&cfg, Some("http://minio:9000")).as_deref(),
+            Some("false")
+        );
+        cfg.unsigned_payload = Some(true);
+        assert_eq!(
+            unsigned(&cfg, Some("http://minio:9000")).as_deref(),
+            Some("true")
+        );
+        cfg.unsigned_payload = Some(false);
+        assert_eq!(unsigned(&cfg, None).as_deref(), Some("false"));
+    }
+}
