@@ -50,6 +50,29 @@ fn assert_damaged(message: &str) {
     );
 }
 
+fn assert_payload_damaged(message: &str) {
+    assert!(
+        message.contains("payload does not match its SHA-256 digest"),
+        "{message}"
+    );
+}
+
+/// The message of a multipart upload of `bytes` refused as bad input.
+async fn refused(app: &TestApp, bytes: Vec<u8>) -> String {
+    expect_error(
+        app.upload("tools.rpm", bytes).await,
+        StatusCode::BAD_REQUEST,
+        10001,
+    )
+    .await
+}
+
+async fn assert_nothing_stored(app: &TestApp) {
+    assert_eq!(package_count(app).await, 0);
+    assert!(app.stored_objects().await.is_empty());
+    assert!(app.staging_objects().await.is_empty());
+}
+
 async fn a_damaged_rpm_is_refused_by_multipart_upload(backend: Backend) {
     let app = TestApp::start(backend).await;
     let good = signed_rpm();
@@ -80,19 +103,8 @@ async fn a_damaged_rpm_is_refused_by_multipart_upload(backend: Backend) {
     // Signed without an MD5, as rpm 6 and the rpm crate build them: the
     // payload's SHA-256 in the header (rpm 4.14 and later) catches it.
     let modern = RpmSpec::new("tools", "1.0", "1.el7", "noarch").build();
-    let message = expect_error(
-        app.upload("tools.rpm", damaged(&modern)).await,
-        StatusCode::BAD_REQUEST,
-        10001,
-    )
-    .await;
-    assert!(
-        message.contains("payload does not match its SHA-256 digest"),
-        "{message}"
-    );
-    assert_eq!(package_count(&app).await, 0);
-    assert!(app.stored_objects().await.is_empty());
-    assert!(app.staging_objects().await.is_empty());
+    assert_payload_damaged(&refused(&app, damaged(&modern)).await);
+    assert_nothing_stored(&app).await;
 
     // Undamaged, both are stored.
     app.upload_ok("agent.rpm", good).await;
@@ -165,16 +177,7 @@ async fn an_rpm_signed_with_md5_and_sha256_is_checked_either_way(backend: Backen
     let app = TestApp::start(backend).await;
     let spec = RpmSpec::new("tools", "1.0", "1.el7", "noarch");
     let rpm = with_md5_and_sha256_signature(&spec.build());
-    let message = expect_error(
-        app.upload("tools.rpm", damaged(&rpm)).await,
-        StatusCode::BAD_REQUEST,
-        10001,
-    )
-    .await;
-    assert!(
-        message.contains("payload does not match its SHA-256 digest"),
-        "{message}"
-    );
+    assert_payload_damaged(&refused(&app, damaged(&rpm)).await);
     // A payload digest of another algorithm (SHA-512, say): depot cannot
     // check it, so the MD5 it left off while the bytes streamed is checked.
     const PAYLOADDIGESTALGO: u32 = 5093;
@@ -183,17 +186,8 @@ async fn an_rpm_signed_with_md5_and_sha256_is_checked_either_way(backend: Backen
         PAYLOADDIGESTALGO,
         14,
     ));
-    assert_damaged(
-        &expect_error(
-            app.upload("tools.rpm", damaged(&other)).await,
-            StatusCode::BAD_REQUEST,
-            10001,
-        )
-        .await,
-    );
-    assert_eq!(package_count(&app).await, 0);
-    assert!(app.stored_objects().await.is_empty());
-    assert!(app.staging_objects().await.is_empty());
+    assert_damaged(&refused(&app, damaged(&other)).await);
+    assert_nothing_stored(&app).await;
 
     // Undamaged, each is stored.
     app.upload_ok("tools.rpm", rpm).await;
