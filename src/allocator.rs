@@ -46,7 +46,7 @@ pub fn arena_cap() -> usize {
 /// Gives the free pages the allocator keeps back to the system; answers
 /// whether any were. glibc keeps what is freed for reuse and returns only
 /// the top of a heap: after work that allocates in proportion to the data
-/// (a GC pass holds every stored key, a publication every package), an idle
+/// (a publication holds every package), an idle
 /// replica at 100,000 packages sat at 72 MiB of RSS; after a trim, 44 MiB
 /// (BENCHMARKS.md). jemalloc purges such pages on a timer; `app::tasks`
 /// calls this on one. A trim walks the (capped) arenas' free chunks once.

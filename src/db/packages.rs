@@ -145,6 +145,25 @@ pub async fn referenced_keys(db: &impl ConnectionTrait) -> Result<Vec<String>, D
         .await
 }
 
+/// Those of `keys` that some package references.
+pub async fn referenced_among(
+    db: &impl ConnectionTrait,
+    keys: &[String],
+) -> Result<Vec<String>, DbErr> {
+    use sea_orm::QuerySelect;
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    package::Entity::find()
+        .select_only()
+        .column(package::Column::BlobKey)
+        .distinct()
+        .filter(package::Column::BlobKey.is_in(keys.iter().map(String::as_str)))
+        .into_tuple::<String>()
+        .all(db)
+        .await
+}
+
 /// File names of the packages stored under `keys`.
 pub async fn file_names_for_keys(
     db: &impl ConnectionTrait,

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::stream::BoxStream;
 use object_store::local::LocalFileSystem;
 pub use object_store::path::Path;
 pub use object_store::signer::Method;
@@ -202,6 +203,23 @@ impl BlobStore {
     /// The objects in `area`, with their size and age.
     pub async fn list_meta(&self, area: Area) -> Result<Vec<ObjectInfo>> {
         self.list_under(&area.path()).await
+    }
+
+    /// The objects in `area` as the store lists them, a page at a time: what
+    /// walks a whole area holds no more of it than the page it is on.
+    pub fn list_stream(&self, area: Area) -> BoxStream<'static, Result<ObjectInfo>> {
+        use futures::StreamExt;
+        self.store
+            .list(Some(&area.path()))
+            .map(|meta| {
+                let meta = meta?;
+                Ok(ObjectInfo {
+                    path: meta.location,
+                    size: meta.size,
+                    last_modified: meta.last_modified,
+                })
+            })
+            .boxed()
     }
 
     /// Keys of the objects in `area`.

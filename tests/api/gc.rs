@@ -15,6 +15,7 @@ use crate::common::{Backend, TestApp, Who, envelope};
 
 backend_tests!(
     unreferenced_objects_and_leftovers_are_collected,
+    a_listing_is_judged_a_batch_at_a_time,
     young_objects_are_spared,
     collection_racing_uploads_keeps_every_package_whole,
     one_collector_at_a_time,
@@ -117,6 +118,59 @@ async fn unreferenced_objects_and_leftovers_are_collected(backend: Backend) {
     let again = gc.run(Pass::Collect).await.unwrap();
     assert_eq!(again.objects(), 0, "{again:?}");
     let _ = kept;
+}
+
+/// The collector holds a batch of the listing at a time and asks the
+/// database about that batch only: with batches of two, referenced and
+/// unreferenced objects share batches and straddle their boundaries.
+async fn a_listing_is_judged_a_batch_at_a_time(backend: Backend) {
+    let app = TestApp::start_with(backend, Box::new(no_gc)).await;
+    let mut kept = Vec::new();
+    for i in 0..3 {
+        let name = format!("keep-{i}.sh");
+        app.upload_ok(&name, format!("#!/bin/sh\necho {i}\n").into_bytes())
+            .await;
+        kept.push(name);
+    }
+    for i in 0..5u8 {
+        let hash = format!("{:02x}", i * 51).repeat(32);
+        let body = stream::iter([Ok::<_, depot::error::Error>(Bytes::from(vec![i; 10]))]);
+        app.store
+            .write_part(
+                &Path::from(format!("blobs/blake3/{}/{hash}", &hash[..2])),
+                body,
+                u64::MAX,
+                OnCut::Discard,
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(app.stored_objects().await.len(), 8);
+
+    let gc = collector(&app, Duration::ZERO).await.with_batch(2);
+    let dry = gc.run(Pass::DryRun).await.unwrap();
+    assert_eq!(
+        (dry.unreferenced_objects, dry.unreferenced_bytes),
+        (5, 50),
+        "{dry:?}"
+    );
+    let report = gc.run(Pass::Collect).await.unwrap();
+    assert_eq!(
+        (report.unreferenced_objects, report.unreferenced_bytes),
+        (5, 50),
+        "{report:?}"
+    );
+    assert_eq!(app.stored_objects().await.len(), 3);
+    for name in kept {
+        let response = app
+            .get(Who::Viewer, &format!("/api/v2/files/sys-package/{name}"))
+            .await;
+        let status = response.status();
+        assert!(
+            status.is_success() || status.is_redirection(),
+            "{name}: {status}"
+        );
+    }
 }
 
 async fn young_objects_are_spared(backend: Backend) {

@@ -244,12 +244,19 @@ pub async fn expired_files(
         .await
 }
 
-/// The object keys of every metadata file a repository references, current
-/// or superseded: what GC must leave alone in the `repos/` area.
-pub async fn object_keys(db: &impl ConnectionTrait) -> Result<Vec<String>, DbErr> {
+/// Those of `keys` that a metadata file a repository references (current or
+/// superseded) is stored under: what GC must leave alone in `repos/`.
+pub async fn object_keys_among(
+    db: &impl ConnectionTrait,
+    keys: &[String],
+) -> Result<Vec<String>, DbErr> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
     repo_file::Entity::find()
         .select_only()
         .column(repo_file::Column::ObjectKey)
+        .filter(repo_file::Column::ObjectKey.is_in(keys.iter().map(String::as_str)))
         .into_tuple()
         .all(db)
         .await

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::Utc;
+use futures::{Stream, TryStreamExt};
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use uuid::Uuid;
 
@@ -33,7 +34,13 @@ pub struct Collector {
     grace: Duration,
     staging_grace: Duration,
     regions: Option<Regions>,
+    batch: usize,
 }
+
+/// Objects listed and judged together: one query tells which of them are in
+/// use, and a collection holds no more of a listing than this, however many
+/// objects the store has (it held every referenced key before).
+const BATCH: usize = 1000;
 
 /// Staging objects are spared at least this long (see `collect`).
 const STAGING_GRACE_FLOOR: Duration = Duration::from_secs(24 * 3600);
@@ -94,7 +101,23 @@ impl Collector {
             grace,
             staging_grace: grace.max(STAGING_GRACE_FLOOR),
             regions: None,
+            batch: BATCH,
         }
+    }
+
+    /// Overrides how many listed objects are judged at once (tests make
+    /// batches small to cross their boundaries with few objects).
+    pub fn with_batch(mut self, batch: usize) -> Self {
+        self.batch = batch.max(1);
+        self
+    }
+
+    /// `area`'s objects, a batch at a time.
+    fn batches(&self, area: Area) -> impl Stream<Item = Result<Vec<ObjectInfo>>> + use<> {
+        self.store
+            .list_stream(area)
+            .try_chunks(self.batch)
+            .map_err(|e| e.1)
     }
 
     /// Removes unreferenced blobs from every region too.
@@ -189,18 +212,22 @@ impl Collector {
         }
 
         // Content objects no package references.
-        let referenced: HashSet<String> = db::packages::referenced_keys(&self.db)
-            .await?
-            .into_iter()
-            .collect();
-        for object in self.store.list_meta(Area::Blobs).await? {
-            let key = object.path.to_string();
-            if referenced.contains(&key) || !old_enough(&object) {
-                continue;
-            }
-            if dry_run || self.remove_unreferenced(&key, object.size).await? {
-                report.unreferenced_objects += 1;
-                report.unreferenced_bytes += object.size;
+        let mut blobs = self.batches(Area::Blobs);
+        while let Some(batch) = blobs.try_next().await? {
+            let old: Vec<ObjectInfo> = batch.into_iter().filter(|o| old_enough(o)).collect();
+            let keys: Vec<String> = old.iter().map(|o| o.path.to_string()).collect();
+            let referenced: HashSet<String> = db::packages::referenced_among(&self.db, &keys)
+                .await?
+                .into_iter()
+                .collect();
+            for (object, key) in old.into_iter().zip(keys) {
+                if referenced.contains(&key) {
+                    continue;
+                }
+                if dry_run || self.remove_unreferenced(&key, object.size).await? {
+                    report.unreferenced_objects += 1;
+                    report.unreferenced_bytes += object.size;
+                }
             }
         }
 
@@ -215,26 +242,30 @@ impl Collector {
         // Parts of uploads that no longer exist (a termination or sweep whose
         // removal failed). A live upload's stray parts are left to its own
         // cleanup: judging them here would race its commits.
-        let mut live: HashMap<String, bool> = HashMap::new();
-        for object in self.store.list_meta(Area::Uploads).await? {
-            if !old_enough(&object) {
-                continue;
+        let mut parts = self.batches(Area::Uploads);
+        while let Some(batch) = parts.try_next().await? {
+            // Per batch: an upload's parts are listed together.
+            let mut live: HashMap<String, bool> = HashMap::new();
+            for object in batch {
+                if !old_enough(&object) {
+                    continue;
+                }
+                let Some(id) = upload_of_part(&object.path).map(str::to_string) else {
+                    continue;
+                };
+                if !live.contains_key(&id) {
+                    let exists = db::uploads::find(&self.db, &id).await?.is_some();
+                    live.insert(id.clone(), exists);
+                }
+                if live[&id] {
+                    continue;
+                }
+                if !dry_run {
+                    self.store.delete_path(&object.path).await?;
+                }
+                report.stray_upload_parts += 1;
+                report.stray_upload_bytes += object.size;
             }
-            let Some(id) = upload_of_part(&object.path).map(str::to_string) else {
-                continue;
-            };
-            if !live.contains_key(&id) {
-                let exists = db::uploads::find(&self.db, &id).await?.is_some();
-                live.insert(id.clone(), exists);
-            }
-            if live[&id] {
-                continue;
-            }
-            if !dry_run {
-                self.store.delete_path(&object.path).await?;
-            }
-            report.stray_upload_parts += 1;
-            report.stray_upload_bytes += object.size;
         }
 
         // Staging objects of uploads that died between staging and storing,
@@ -242,40 +273,49 @@ impl Collector {
         // parts carries the time its upload began, so a staging object that
         // is still in use may look as old as its upload was long: hence the
         // longer grace.
-        let mut leftovers = self.store.list_meta(Area::Staging).await?;
-        leftovers.extend(self.store.list_meta(Area::Probes).await?);
-        for object in leftovers {
-            let age = Utc::now().signed_duration_since(object.last_modified);
-            if !age.to_std().is_ok_and(|age| age >= self.staging_grace) {
-                continue;
+        for area in [Area::Staging, Area::Probes] {
+            let mut leftovers = self.store.list_stream(area);
+            while let Some(object) = leftovers.try_next().await? {
+                let age = Utc::now().signed_duration_since(object.last_modified);
+                if !age.to_std().is_ok_and(|age| age >= self.staging_grace) {
+                    continue;
+                }
+                if !dry_run {
+                    self.store.delete_path(&object.path).await?;
+                }
+                report.staging_leftovers += 1;
+                report.staging_bytes += object.size;
             }
-            if !dry_run {
-                self.store.delete_path(&object.path).await?;
-            }
-            report.staging_leftovers += 1;
-            report.staging_bytes += object.size;
         }
 
         // Metadata files of repository publications that never became
         // current: a publication writes its files before it switches, so a
         // failed switch or a dead replica leaves them to no row. One being
         // written now is younger than the staging grace.
-        let kept: HashSet<String> = db::repos::object_keys(&self.db)
-            .await?
-            .into_iter()
-            .collect();
-        for object in self.store.list_meta(Area::Repos).await? {
-            let age = Utc::now().signed_duration_since(object.last_modified);
-            if kept.contains(object.path.as_ref())
-                || !age.to_std().is_ok_and(|age| age >= self.staging_grace)
-            {
-                continue;
+        let mut files = self.batches(Area::Repos);
+        while let Some(batch) = files.try_next().await? {
+            let old: Vec<ObjectInfo> = batch
+                .into_iter()
+                .filter(|o| {
+                    let age = Utc::now().signed_duration_since(o.last_modified);
+                    age.to_std().is_ok_and(|age| age >= self.staging_grace)
+                })
+                .collect();
+            let keys: Vec<String> = old.iter().map(|o| o.path.to_string()).collect();
+            let kept: HashSet<String> = db::repos::object_keys_among(&self.db, &keys)
+                .await?
+                .into_iter()
+                .collect();
+            for (object, key) in old.into_iter().zip(keys) {
+                if kept.contains(&key) {
+                    continue;
+                }
+                if !dry_run {
+                    self.store.delete_path(&object.path).await?;
+                }
+                report.orphan_repo_files += 1;
+                report.orphan_repo_bytes += object.size;
             }
-            if !dry_run {
-                self.store.delete_path(&object.path).await?;
-            }
-            report.orphan_repo_files += 1;
-            report.orphan_repo_bytes += object.size;
         }
 
         // Writes that never finished. A live one is being written to (a
