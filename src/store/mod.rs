@@ -45,7 +45,10 @@ use crate::config::StorageConfig;
 use crate::error::{Error, Result};
 use crate::metrics::METRICS;
 
-const MIN_PART_SIZE: u64 = 8 << 20;
+/// S3's least part: each upload holds the part being filled and
+/// `PARTS_IN_FLIGHT` more, so the part size is most of its memory (8 MiB
+/// parts held 39 MiB over idle, BENCHMARKS.md).
+const MIN_PART_SIZE: u64 = 5 << 20;
 /// S3 allows 10,000 parts; leave headroom.
 const MAX_PARTS: u64 = 9_000;
 

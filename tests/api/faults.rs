@@ -396,7 +396,7 @@ async fn an_s3_server_stopped_mid_upload_answers_503_then_recovers() {
     let app = TestApp::start_config(Backend::PostgresS3, config, dir).await;
 
     // 64 MiB in 1 MiB chunks; the server is killed once 24 MiB have gone out
-    // (several 8 MiB parts are then stored or in flight).
+    // (several 5 MiB parts are then stored or in flight).
     const MIB: usize = 1 << 20;
     let content: Vec<u8> = (0..64 * MIB).map(|i| (i % 251) as u8).collect();
     let chunks: Vec<Vec<u8>> = content.chunks(MIB).map(<[u8]>::to_vec).collect();
