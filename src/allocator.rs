@@ -11,17 +11,33 @@
 //! Measured at 100,000 packages: the peak fell by a fifth and publications
 //! were no slower.
 //!
+//! Large blocks get pages of their own, given back to the system when freed
+//! (`fix_mmap_threshold`). glibc does so for blocks of 128 KiB and more at
+//! first, then raises that threshold to the size of each such block freed (up
+//! to 32 MiB): after the first upload, its buffers (network reads of up to
+//! 400 KiB, the parser's) came from the arenas and stayed there. Measured on
+//! a 200 MiB upload to local files (debug build, anonymous memory): a peak of
+//! 41–46 MiB held at 41–46 after it, against a peak of 33–34 and 16 after.
+//!
 //! The one module allowed `unsafe`: glibc's calls have no safe wrapper.
 
 #![allow(unsafe_code)]
 
+/// Blocks of this size and more are mapped on their own (glibc's initial
+/// threshold, held there).
+pub const MMAP_THRESHOLD: usize = 128 << 10;
+
 /// Caps glibc's arenas, unless `MALLOC_ARENA_MAX` already says how many
-/// (glibc reads it itself). Answers the cap set, if any. glibc fixes its
-/// limit when the first thread past the main one allocates, so this must
+/// (glibc reads it itself), and fixes the mmap threshold, unless
+/// `MALLOC_MMAP_THRESHOLD_` does. Answers the cap set, if any. glibc fixes
+/// its limit when the first thread past the main one allocates, so this must
 /// run before any other thread starts: first thing in `main`.
 pub fn configure() -> Option<usize> {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
+        if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+            fix_mmap_threshold();
+        }
         if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
             return None;
         }
@@ -32,6 +48,18 @@ pub fn configure() -> Option<usize> {
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     None
+}
+
+/// Holds glibc's mmap threshold at `MMAP_THRESHOLD`, which also stops it
+/// from moving; answers whether glibc took the setting.
+pub fn fix_mmap_threshold() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only records the setting; no memory is touched.
+        unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD as libc::c_int) == 1 }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    false
 }
 
 /// One arena per core, and at least two, so that the main thread's
@@ -162,6 +190,25 @@ mod tests {
         assert!(
             before.saturating_sub(after) > 32 << 20,
             "RSS {before} before the trim, {after} after"
+        );
+        drop(above);
+    }
+
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn large_blocks_go_back_the_moment_they_are_freed() {
+        assert!(fix_mmap_threshold());
+        // Left to itself, glibc would now serve blocks up to 4 MiB from the
+        // heap, and keep them there once freed.
+        drop(vec![1u8; 4 << 20]);
+        let blocks: Vec<Vec<u8>> = (0..64).map(|i| vec![i as u8 | 1; 512 << 10]).collect();
+        let above = vec![1u8; 1000];
+        let before = rss();
+        drop(blocks);
+        let after = rss();
+        assert!(
+            before.saturating_sub(after) > 24 << 20,
+            "RSS {before} before the blocks were freed, {after} after"
         );
         drop(above);
     }
