@@ -73,7 +73,8 @@ impl BlobStore {
                 size += chunk.len() as u64;
                 hasher.update(&chunk);
                 writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-                writer.put(chunk);
+                // Copied, not kept: see `PARTS_IN_FLIGHT`.
+                writer.write(&chunk);
             }
             let actual = hasher.finalize().to_hex();
             if actual.as_str() != expected {

@@ -13,9 +13,15 @@ use crate::error::{Error, Result};
 use crate::metrics::METRICS;
 
 /// Parts uploaded concurrently: bounds an upload's (or a region copy's)
-/// memory to the part being filled and these, whatever the size. Two keep a store on the same network busy (four were no
-/// faster into Garage or s3s-fs, depot being CPU-bound, and held 26–30 MiB
-/// per upload against 3–8 MiB, BENCHMARKS.md).
+/// memory to the part being filled and these, whatever the size. Two keep a
+/// store on the same network busy (four were no faster into Garage or
+/// s3s-fs, depot being CPU-bound, and held 26–30 MiB per upload against 3–8
+/// MiB, BENCHMARKS.md).
+///
+/// A part holds a copy of its bytes, not the chunks they came in: a chunk
+/// is a slice of the reader's buffer, which the multipart parser grows by
+/// doubling (to 4 MiB, seen under massif), and a part keeping slices of such
+/// buffers kept them whole, several times its own length.
 pub(super) const PARTS_IN_FLIGHT: usize = 2;
 
 /// Where an upload's bytes go while they are hashed.
@@ -113,8 +119,9 @@ impl BlobStore {
                 match &mut writer {
                     Some(writer) => {
                         writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-                        digester.update(chunk.clone()).await;
-                        writer.put(chunk);
+                        // Copied, not kept: see `PARTS_IN_FLIGHT`.
+                        writer.write(&chunk);
+                        digester.update(chunk).await;
                     }
                     // Bounded by the digester's own queues.
                     None => digester.update(chunk).await,

@@ -60,7 +60,8 @@ impl BlobStore {
                     return Err(Error::UploadTooLarge { limit });
                 }
                 writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-                writer.put(chunk);
+                // Copied, not kept: see `PARTS_IN_FLIGHT`.
+                writer.write(&chunk);
             }
             Ok(())
         }
