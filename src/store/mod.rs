@@ -9,6 +9,7 @@ mod digest;
 mod error;
 mod key;
 mod leftovers;
+mod parts;
 mod presign;
 mod read;
 mod replicate;

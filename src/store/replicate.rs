@@ -8,7 +8,7 @@ use futures::StreamExt;
 use object_store::{ObjectStoreExt, WriteMultipart};
 
 use super::key::BlobKey;
-use super::stage::PARTS_IN_FLIGHT;
+use super::parts::Parts;
 use super::{BlobStore, Path};
 use crate::error::{Error, Result};
 
@@ -65,6 +65,7 @@ impl BlobStore {
         let mut stream = object.into_stream();
         let upload = self.store.put_multipart(&path).await?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, self.part_size);
+        let mut parts = Parts::new(self.part_size);
         let mut hasher = blake3::Hasher::new();
         let mut size = 0u64;
         let copied: Result<()> = async {
@@ -72,9 +73,7 @@ impl BlobStore {
                 let chunk = chunk?;
                 size += chunk.len() as u64;
                 hasher.update(&chunk);
-                writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-                // Copied, not kept: see `PARTS_IN_FLIGHT`.
-                writer.write(&chunk);
+                parts.write(&mut writer, &chunk).await?;
             }
             let actual = hasher.finalize().to_hex();
             if actual.as_str() != expected {
@@ -94,6 +93,7 @@ impl BlobStore {
             }
             return Err(e);
         }
+        parts.flush(&mut writer);
         writer.finish().await?;
         Ok(Copied::Copied(size))
     }

@@ -8,21 +8,10 @@ use object_store::{ObjectStoreExt, WriteMultipart};
 
 use super::digest::{Announced, Digester, Digests, SignedPartMd5};
 use super::key::{self, BlobKey};
+use super::parts::Parts;
 use super::{BlobStore, Path};
 use crate::error::{Error, Result};
 use crate::metrics::METRICS;
-
-/// Parts uploaded concurrently: bounds an upload's (or a region copy's)
-/// memory to the part being filled and these, whatever the size. Two keep a
-/// store on the same network busy (four were no faster into Garage or
-/// s3s-fs, depot being CPU-bound, and held 26–30 MiB per upload against 3–8
-/// MiB, BENCHMARKS.md).
-///
-/// A part holds a copy of its bytes, not the chunks they came in: a chunk
-/// is a slice of the reader's buffer, which the multipart parser grows by
-/// doubling (to 4 MiB, seen under massif), and a part keeping slices of such
-/// buffers kept them whole, several times its own length.
-pub(super) const PARTS_IN_FLIGHT: usize = 2;
 
 /// Where an upload's bytes go while they are hashed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,7 +87,10 @@ impl BlobStore {
             Placement::Found => None,
             Placement::Staging | Placement::Written => {
                 let upload = self.store.put_multipart(&path).await?;
-                Some(WriteMultipart::new_with_chunk_size(upload, self.part_size))
+                Some((
+                    WriteMultipart::new_with_chunk_size(upload, self.part_size),
+                    Parts::new(self.part_size),
+                ))
             }
         };
         let mut digester = Digester::start(signed_part);
@@ -117,10 +109,8 @@ impl BlobStore {
                     magic.extend_from_slice(&chunk[..take]);
                 }
                 match &mut writer {
-                    Some(writer) => {
-                        writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-                        // Copied, not kept: see `PARTS_IN_FLIGHT`.
-                        writer.write(&chunk);
+                    Some((writer, parts)) => {
+                        parts.write(writer, &chunk).await?;
                         digester.update(chunk).await;
                     }
                     // Bounded by the digester's own queues.
@@ -150,7 +140,7 @@ impl BlobStore {
         let digests = match copied {
             Ok(digests) => digests,
             Err(e) => {
-                if let Some(writer) = writer
+                if let Some((writer, _)) = writer
                     && let Err(abort) = writer.abort().await
                 {
                     tracing::warn!(%path, error = %abort, "aborting a failed upload's write");
@@ -158,7 +148,8 @@ impl BlobStore {
                 return Err(e);
             }
         };
-        if let Some(writer) = writer {
+        if let Some((mut writer, mut parts)) = writer {
+            parts.flush(&mut writer);
             writer.finish().await?;
         }
         Ok(Staged {

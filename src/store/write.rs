@@ -5,7 +5,7 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use object_store::{ObjectStoreExt, WriteMultipart};
 
-use super::stage::PARTS_IN_FLIGHT;
+use super::parts::Parts;
 use super::{BlobStore, Path};
 use crate::error::{Error, Result};
 
@@ -43,6 +43,7 @@ impl BlobStore {
     {
         let upload = self.store.put_multipart(path).await?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, self.part_size);
+        let mut parts = Parts::new(self.part_size);
         let mut len = 0u64;
         let mut cut = None;
         let copied: Result<()> = async {
@@ -59,9 +60,7 @@ impl BlobStore {
                 if len > limit {
                     return Err(Error::UploadTooLarge { limit });
                 }
-                writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-                // Copied, not kept: see `PARTS_IN_FLIGHT`.
-                writer.write(&chunk);
+                parts.write(&mut writer, &chunk).await?;
             }
             Ok(())
         }
@@ -74,6 +73,7 @@ impl BlobStore {
             copied?;
             return Ok(Written { len: 0, cut });
         }
+        parts.flush(&mut writer);
         writer.finish().await?;
         Ok(Written { len, cut })
     }
