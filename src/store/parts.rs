@@ -110,9 +110,9 @@ impl Parts {
 mod tests {
     use std::sync::Arc;
 
+    use object_store::ObjectStoreExt;
     use object_store::local::LocalFileSystem;
     use object_store::path::Path;
-    use object_store::ObjectStoreExt;
 
     use super::*;
 
