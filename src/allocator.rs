@@ -14,10 +14,13 @@
 //! Large blocks get pages of their own, given back to the system when freed
 //! (`fix_mmap_threshold`). glibc does so for blocks of 128 KiB and more at
 //! first, then raises that threshold to the size of each such block freed (up
-//! to 32 MiB): after the first upload, its buffers (network reads of up to
-//! 400 KiB, the parser's) came from the arenas and stayed there. Measured on
-//! a 200 MiB upload to local files (debug build, anonymous memory): a peak of
-//! 41–46 MiB held at 41–46 after it, against a peak of 33–34 and 16 after.
+//! to 32 MiB), after which an upload's buffers came from the arenas and
+//! stayed there until the next trim. With the threshold held, an upload's
+//! part buffers (`store/parts.rs`, 5 MiB) go back as it ends: anonymous
+//! memory 13 → 25 → 14 MiB across a 200 MiB upload into Garage (release
+//! build, BENCHMARKS.md). On its own, while parts still pinned the parser's
+//! buffers, it changed nothing measurable in a release build (a debug build
+//! had shown 41–46 MiB held after an upload, 16 with it).
 //!
 //! The one module allowed `unsafe`: glibc's calls have no safe wrapper.
 
