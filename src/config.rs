@@ -36,6 +36,7 @@ pub mod defaults {
     pub const UPLOAD_EXPIRY: Duration = Duration::from_secs(24 * 3600);
     pub const GC_INTERVAL: Duration = Duration::from_secs(3600);
     pub const GC_GRACE: Duration = Duration::from_secs(3600);
+    pub const S3_TIMEOUT: Duration = Duration::from_secs(120);
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -167,6 +168,9 @@ pub struct S3Config {
     pub unsigned_payload: Option<bool>,
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<Secret>,
+    /// How long a request to the store may go unanswered, and a body it
+    /// sends may pause: a stall's bound, not a transfer's length.
+    pub timeout: Duration,
     /// Objects above this size are copied part by part (S3's CopyObject stops at 5 GiB).
     pub max_single_copy: u64,
     pub copy_part_size: u64,
@@ -183,6 +187,7 @@ impl S3Config {
             unsigned_payload: None,
             access_key_id: None,
             secret_access_key: None,
+            timeout: defaults::S3_TIMEOUT,
             max_single_copy: 5 << 30,
             copy_part_size: 512 << 20,
         }

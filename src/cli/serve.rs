@@ -39,6 +39,10 @@ pub struct ServeArgs {
     /// signature. Default: only over HTTPS, where TLS protects the bytes.
     #[arg(long, env = "DEPOT_S3_UNSIGNED_PAYLOAD")]
     pub s3_unsigned_payload: Option<bool>,
+    /// How long a request to S3 may go unanswered, or a download from it
+    /// pause, before it is tried again (once) or fails with 503.
+    #[arg(long, env = "DEPOT_S3_TIMEOUT", default_value_t = defaults::S3_TIMEOUT.into())]
+    pub s3_timeout: humantime::Duration,
     #[arg(long, env = "AWS_ACCESS_KEY_ID", hide = true, hide_env_values = true)]
     pub aws_access_key_id: Option<String>,
     #[arg(
@@ -197,6 +201,7 @@ impl ServeArgs {
             s3.region = self.s3_region;
             s3.public_endpoint = self.s3_public_endpoint;
             s3.unsigned_payload = self.s3_unsigned_payload;
+            s3.timeout = self.s3_timeout.into();
             s3.access_key_id = self.aws_access_key_id;
             s3.secret_access_key = self.aws_secret_access_key.map(Secret::new);
         }

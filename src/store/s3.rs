@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
@@ -25,16 +26,24 @@ pub struct S3Parts {
 }
 
 fn builder(cfg: &S3Config, endpoint: Option<&str>) -> AmazonS3Builder {
-    // A few quick retries, then a clear 503: never minutes of silent retrying.
-    let retry = RetryConfig {
-        max_retries: 3,
-        retry_timeout: Duration::from_secs(20),
-        ..RetryConfig::default()
-    };
+    // A stall's bound, not a transfer's: a request must be answered within
+    // the timeout and a body may not pause longer. A bound on the whole
+    // request cut proxied downloads that their client read slower than the
+    // store sent (2 GiB to a 10 MiB/s agent takes 200 s).
     let client = ClientOptions::new()
         .with_connect_timeout(Duration::from_secs(5))
-        // Long enough for one part on a slow link, short enough to surface a hung store.
-        .with_timeout(Duration::from_secs(120));
+        .with_timeout_disabled()
+        .with_read_timeout(cfg.timeout);
+    // A few quick retries, then a clear 503: never minutes of silent
+    // retrying. Retries stop this long after the first try, which leaves a
+    // request that stalled one more try: a part PUT an overloaded store
+    // left unread for the whole timeout (Garage under CPU load, once in
+    // 1,600 parts) costs a retry, not the upload.
+    let retry = RetryConfig {
+        max_retries: 3,
+        retry_timeout: cfg.timeout + Duration::from_secs(20),
+        ..RetryConfig::default()
+    };
     let mut b = AmazonS3Builder::from_env()
         .with_bucket_name(&cfg.bucket)
         .with_retry(retry)
@@ -126,7 +135,15 @@ impl S3Sdk {
         let mut conf = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region))
-            .credentials_provider(Credentials::new(id, secret, None, None, "depot"));
+            .credentials_provider(Credentials::new(id, secret, None, None, "depot"))
+            // The SDK waits for an answer forever unless told: a hung store
+            // would hold an upload's copy, and its admission, for good.
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .read_timeout(cfg.timeout)
+                    .build(),
+            );
         if let Some(endpoint) = &cfg.endpoint {
             conf = conf.endpoint_url(endpoint).force_path_style(true);
         }

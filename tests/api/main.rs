@@ -40,6 +40,7 @@ mod replica_crash;
 mod replicas;
 mod repos;
 mod resumable;
+mod store_stalls;
 mod tokens;
 mod upgrade;
 mod upgrade_route;

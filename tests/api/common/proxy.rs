@@ -84,3 +84,95 @@ async fn pump(
         }
     }
 }
+
+/// What makes `StallingProxy` stall a connection.
+#[derive(Clone, Copy)]
+pub enum Stall {
+    /// More than this many bytes sent by the client on it.
+    After(u64),
+    /// A request on it that carries this (a header's name, say).
+    On(&'static str),
+}
+
+impl Stall {
+    fn fires(self, sent: u64, read: &[u8]) -> bool {
+        match self {
+            Stall::After(bytes) => sent > bytes,
+            Stall::On(text) => read.windows(text.len()).any(|w| w == text.as_bytes()),
+        }
+    }
+}
+
+/// A TCP proxy in front of a server that stops reading: the first `stalls`
+/// connections on which the client sends what `when` names are no longer
+/// relayed from that point on, as a store too busy to read a request, which
+/// never answers it. Other connections pass untouched.
+pub struct StallingProxy {
+    pub addr: SocketAddr,
+    /// Connections stalled so far.
+    pub stalled: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl StallingProxy {
+    pub async fn start(target: SocketAddr, when: Stall, stalls: u64) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stalled = Arc::new(AtomicU64::new(0));
+        let counter = stalled.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let stalled = counter.clone();
+                tokio::spawn(async move {
+                    let Ok(server) = TcpStream::connect(target).await else {
+                        return;
+                    };
+                    let (mut client_read, client_write) = client.into_split();
+                    let (server_read, mut server_write) = server.into_split();
+                    let upstream = async {
+                        let mut buf = vec![0u8; 16 << 10];
+                        let mut sent = 0u64;
+                        loop {
+                            let n = match client_read.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => n,
+                            };
+                            sent += n as u64;
+                            if when.fires(sent, &buf[..n])
+                                && stalled
+                                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |s| {
+                                        (s < stalls).then_some(s + 1)
+                                    })
+                                    .is_ok()
+                            {
+                                // Held open and unread well past any client's patience.
+                                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                                return;
+                            }
+                            if server_write.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    };
+                    let relayed = AtomicU64::new(0);
+                    let downstream = pump(server_read, client_write, &relayed, u64::MAX);
+                    tokio::select! {
+                        () = upstream => {},
+                        _ = downstream => {},
+                    }
+                });
+            }
+        });
+        Self {
+            addr,
+            stalled,
+            task,
+        }
+    }
+}
+
+impl Drop for StallingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
