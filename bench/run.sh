@@ -25,7 +25,7 @@
 #   BENCH_REPO_SIZES="1000 10000 100000"  repository sizes (packages) of the repos phase
 #   BENCH_REPO_TRIALS=3         uploads measured at each size; the median counts
 #   BENCH_TRANSFER_RUNS=3       downloads of the big RPM per side (proxy, redirect; depot, nginx); the best counts
-#   BENCH_STATIC_MIB=1024       the big RPM of the static phase (depot on local files against nginx)
+#   BENCH_STATIC_MIB=1024       the big RPM of the static phase (depot on local files against nginx and Pulp 3)
 #   BENCH_QUIET_WAIT=60         seconds to wait for an idle CPU before each measurement
 #   DEPOT_BENCH_CACHE           default ~/.cache/depot-bench (RPMs, venv, results)
 #   CARGO_TARGET_DIR            default ~/.cache/depot-bench-target
@@ -87,6 +87,7 @@ cleanup() {
     stop_pid "$NGINX_PID"
     stop_pid "$GARAGE_PID"
     stop_pid "$S3S_PID"
+    ! declare -F stop_pulp >/dev/null || stop_pulp # bench/pulp.sh, when the static phase ran
     if [ -n "$DB_CREATED" ]; then
         psql "$PG_ADMIN_URL" -q -c "drop database if exists $DB_NAME" >/dev/null 2>&1
     fi

@@ -10,7 +10,9 @@
 # - a big RPM (BENCH_STATIC_MIB, 1 GiB) downloaded with curl, best of
 #   BENCH_TRANSFER_RUNS each, alternating, from the page cache on both sides;
 # - a 16 KiB file over one kept-alive connection (`wrk -t1 -c1`: what one agent
-#   sees; a delayed ACK shows here as ~40 ms a request) and over 16.
+#   sees; a delayed ACK shows here as ~40 ms a request) and over 16;
+# - each figure also against Pulp 3 (bench/pulp.sh: its content app serving
+#   the same two files from its own local storage), depot's peer.
 
 STATIC_MIB=${BENCH_STATIC_MIB:-1024}
 
@@ -80,10 +82,17 @@ NGINX_PID=$!
 NGINX_URL="http://127.0.0.1:$nginx_port"
 wait_for nginx 20 curl -fs -o /dev/null "$NGINX_URL/${small_blob#"$LOCAL"/blobs/}" || { cat "$WORK/nginx/error.log" >&2; exit 1; }
 
+# Pulp 3 serving the same two files from its own storage (bench/pulp.sh).
+# shellcheck source=bench/pulp.sh
+. bench/pulp.sh
+start_pulp "$STATIC_RPM" "$WORK/static-small.sh"
+
 depot_big="$STATIC_URL/api/v2/files/sys-package/$(basename "$STATIC_RPM")"
 nginx_big="$NGINX_URL/${big_blob#"$LOCAL"/blobs/}"
 depot_small="$STATIC_URL/api/v2/files/sys-package/static-small.sh"
 nginx_small="$NGINX_URL/${small_blob#"$LOCAL"/blobs/}"
+pulp_big="$PULP_URL/pulp/content/bench/$(basename "$STATIC_RPM")"
+pulp_small="$PULP_URL/pulp/content/bench/static-small.sh"
 
 # seconds and the server's CPU ticks of one download
 fetch_once() { # pid url [curl args…]
@@ -99,29 +108,43 @@ fetch_once() { # pid url [curl args…]
 # nginx's CPU is its workers'.
 nginx_ticks() { local t=0 p; for p in $(pgrep -P "$NGINX_PID") "$NGINX_PID"; do t=$((t + $(cpu_ticks "$p"))); done; echo "$t"; }
 
-quiet_check "download $STATIC_MIB MiB, depot (local files) and nginx"
+# seconds and CPU ticks of one download from nginx or Pulp (their CPU is their
+# workers'): ticks_fn url
+fetch_other() {
+    local ticks_fn=$1 url=$2 t0 secs got
+    t0=$($ticks_fn)
+    read -r secs got <<<"$(curl -fsS -o /dev/null -w '%{time_total} %{size_download}' "$url")"
+    [ "$got" = "$static_bytes" ] || { echo "got $got of $static_bytes bytes from $url" >&2; exit 1; }
+    echo "$secs $(($($ticks_fn) - t0))"
+}
+quiet_check "download $STATIC_MIB MiB, depot (local files), nginx and Pulp"
 fetch_once "$DEPOT_PID" "$depot_big" -H "$STATIC_BEARER" >/dev/null # both files into the page cache
 declare -A s_secs s_ticks
 for _ in $(seq "${BENCH_TRANSFER_RUNS:-3}"); do
     read -r secs ticks <<<"$(fetch_once "$DEPOT_PID" "$depot_big" -H "$STATIC_BEARER")"
     if [ -z "${s_secs[depot]:-}" ] || [ "$(calc "$secs < ${s_secs[depot]}")" = True ]; then s_secs[depot]=$secs s_ticks[depot]=$ticks; fi
-    n0=$(nginx_ticks)
-    secs=$(curl -fsS -o /dev/null -w '%{time_total}' "$nginx_big")
-    ticks=$(($(nginx_ticks) - n0))
+    read -r secs ticks <<<"$(fetch_other nginx_ticks "$nginx_big")"
     if [ -z "${s_secs[nginx]:-}" ] || [ "$(calc "$secs < ${s_secs[nginx]}")" = True ]; then s_secs[nginx]=$secs s_ticks[nginx]=$ticks; fi
+    read -r secs ticks <<<"$(fetch_other pulp_ticks "$pulp_big")"
+    if [ -z "${s_secs[pulp]:-}" ] || [ "$(calc "$secs < ${s_secs[pulp]}")" = True ]; then s_secs[pulp]=$secs s_ticks[pulp]=$ticks; fi
 done
 static_gib=$(calc "$static_bytes / 1073741824")
 s_rate() { calc "round($static_bytes / 1048576 / $1, 1)"; }
 s_per_gib() { calc "round($1 / $TICKS / $static_gib, 2)"; }
-log "download $STATIC_MIB MiB: depot ${s_secs[depot]} s, nginx ${s_secs[nginx]} s"
+log "download $STATIC_MIB MiB: depot ${s_secs[depot]} s, nginx ${s_secs[nginx]} s, Pulp ${s_secs[pulp]} s"
 result "download $STATIC_MIB MiB RPM from local files, one curl, MiB/s (best of ${BENCH_TRANSFER_RUNS:-3}; server CPU s/GiB)" \
     "$(s_rate "${s_secs[depot]}") (proxied; depot $(s_per_gib "${s_ticks[depot]}"))" \
     "$(s_rate "${s_secs[nginx]}") (nginx, sendfile; $(s_per_gib "${s_ticks[nginx]}"))" \
     "$(calc "round(${s_secs[nginx]} / ${s_secs[depot]}, 2)")" "≥ 0.9" \
     "$([ "$(calc "${s_secs[nginx]} / ${s_secs[depot]} >= 0.9")" = True ] && echo yes || echo '**no**')"
+result "&nbsp;&nbsp;the same against Pulp 3 (its content app, local storage)" \
+    "$(s_rate "${s_secs[depot]}") (proxied; depot $(s_per_gib "${s_ticks[depot]}"))" \
+    "$(s_rate "${s_secs[pulp]}") (Pulp, sendfile; $(s_per_gib "${s_ticks[pulp]}"))" \
+    "$(calc "round(${s_secs[pulp]} / ${s_secs[depot]}, 2)")" "≥ 1.0" \
+    "$([ "$(calc "${s_secs[pulp]} / ${s_secs[depot]} >= 1.0")" = True ] && echo yes || echo '**no**')"
 
 # wrk on one connection (one thread) or many; prints "rps p50_ms p99_ms errors cpu_us".
-wrk_static() { # name pid-or-nginx connections url [header]
+wrk_static() { # name pid-or-nginx-or-pulp connections url [header]
     local name=$1 pid=$2 conns=$3 url=$4 threads=2 t0 t1
     shift 4
     local args=()
@@ -129,9 +152,10 @@ wrk_static() { # name pid-or-nginx connections url [header]
     [ "$conns" -ge 2 ] || threads=1
     quiet_check "$name"
     wrk -t"$threads" -c"$conns" -d3s "${args[@]}" "$url" >/dev/null
-    if [ "$pid" = nginx ]; then t0=$(nginx_ticks); else t0=$(cpu_ticks "$pid"); fi
+    server_ticks() { case $pid in nginx) nginx_ticks ;; pulp) pulp_ticks ;; *) cpu_ticks "$pid" ;; esac; }
+    t0=$(server_ticks)
     wrk -t"$threads" -c"$conns" -d"${SECONDS_EACH}s" --latency "${args[@]}" "$url" >"$WORK/wrk-$name.txt"
-    if [ "$pid" = nginx ]; then t1=$(nginx_ticks); else t1=$(cpu_ticks "$pid"); fi
+    t1=$(server_ticks)
     local summary p50
     summary=$(wrk_summary "$WORK/wrk-$name.txt" $((t1 - t0)))
     p50=$(python3 - "$WORK/wrk-$name.txt" <<'PY'
@@ -154,7 +178,15 @@ for conns in 1 16; do
         "$n_rps (nginx; p50 $n_p50 ms, p99 $n_p99 ms; $n_cpu µs)" \
         "$(calc "round($d_rps / $n_rps, 2)")" "(informative)" \
         "$([ "$d_bad$n_bad" = 00 ] && echo — || echo errors)"
+    read -r p_rps p_p50 p_p99 p_bad p_cpu <<<"$(wrk_static "static-pulp-$conns" pulp "$conns" "$pulp_small")"
+    result "&nbsp;&nbsp;the same against Pulp 3" \
+        "$d_rps (proxied; p50 $d_p50 ms, p99 $d_p99 ms; $d_cpu µs)" \
+        "$p_rps (Pulp; p50 $p_p50 ms, p99 $p_p99 ms; $p_cpu µs)" \
+        "$(calc "round($d_rps / $p_rps, 2)")" "(informative)" \
+        "$([ "$d_bad$p_bad" = 00 ] && echo — || echo errors)"
 done
+
+stop_pulp
 
 stop_pid "$NGINX_PID"
 NGINX_PID=""
